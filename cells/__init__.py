@@ -1,0 +1,52 @@
+"""Cells: schema, registry, keyset queries, the pure merge and the cross-cell lister.
+
+Never imports FastAPI or :mod:`gateway`; testable without HTTP.
+"""
+
+from cells.fanout import CellFailed, CellOutcome, CellRows, CellSession, CellTimedOut, InvalidQuery
+from cells.filters import InstanceFilters
+from cells.lister import CellStats, CellTarget, ListQuery, ListResult, list_instances
+from cells.markers import MarkerNotFound, MarkerUnavailable, resolve_marker
+from cells.merge import Merge
+from cells.order import Direction, Row, SortKey, SortSpec, SqlValue, key_function
+from cells.registry import (
+    ApiDatabase,
+    Cell,
+    EngineOptions,
+    InstanceMapping,
+    UnsupportedDatabase,
+    async_url,
+    create_engine_for,
+)
+
+__all__ = [
+    "ApiDatabase",
+    "Cell",
+    "CellFailed",
+    "CellOutcome",
+    "CellRows",
+    "CellSession",
+    "CellStats",
+    "CellTarget",
+    "CellTimedOut",
+    "Direction",
+    "EngineOptions",
+    "InstanceFilters",
+    "InstanceMapping",
+    "InvalidQuery",
+    "ListQuery",
+    "ListResult",
+    "MarkerNotFound",
+    "MarkerUnavailable",
+    "Merge",
+    "Row",
+    "SortKey",
+    "SortSpec",
+    "SqlValue",
+    "UnsupportedDatabase",
+    "async_url",
+    "create_engine_for",
+    "key_function",
+    "list_instances",
+    "resolve_marker",
+]

@@ -1,0 +1,147 @@
+"""One batch from one cell, under a deadline, as a typed outcome.
+
+A cell call never raises for a cell-side problem: it returns :class:`CellRows`,
+:class:`CellFailed` or :class:`CellTimedOut`, and the caller ``match``es on them. The one
+exception that does propagate is :class:`InvalidQuery`, for errors that are the *client's*
+(an invalid regular expression the database rejects), which must become a 400 and not a
+"cell down".
+
+Each :class:`CellSession` holds one connection for the whole request (later batches reuse
+it; no pool round trip per batch) and drops it — invalidated, never returned to the pool in
+an unknown state — when a call fails or is cancelled by its deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from cells.order import Row
+from cells.registry import Cell
+
+__all__ = [
+    "CellFailed",
+    "CellOutcome",
+    "CellRows",
+    "CellSession",
+    "CellTimedOut",
+    "InvalidQuery",
+]
+
+log = logging.getLogger(__name__)
+
+# SQLSTATE class 22 is "data exception": the query's own values are at fault.
+_CLIENT_SQLSTATE_PREFIXES = ("22", "42P")
+
+
+class InvalidQuery(ValueError):
+    """The database rejected a value the client supplied."""
+
+
+@dataclass(frozen=True, slots=True)
+class CellRows:
+    """A batch of rows; ``exhausted`` when the cell returned fewer than asked."""
+
+    rows: list[Row]
+    exhausted: bool
+    elapsed_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class CellFailed:
+    """The cell answered with an error (or could not be reached)."""
+
+    error: str
+    elapsed_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class CellTimedOut:
+    """The cell did not answer within its deadline."""
+
+    timeout_s: float
+    elapsed_ms: float
+
+
+CellOutcome = CellRows | CellFailed | CellTimedOut
+
+
+def _sqlstate(exc: DBAPIError) -> str:
+    orig = exc.orig
+    for attr in ("sqlstate", "pgcode"):
+        code = getattr(orig, attr, None) or getattr(getattr(orig, "__cause__", None), attr, None)
+        if isinstance(code, str):
+            return code
+    return ""
+
+
+class CellSession:
+    """Batches from one cell within one request, sharing one connection."""
+
+    def __init__(self, cell: Cell, engine: AsyncEngine, timeout_s: float) -> None:
+        self.cell = cell
+        self.engine = engine
+        self.timeout_s = timeout_s
+        self.queries = 0
+        self.rows_fetched = 0
+        self._conn: AsyncConnection | None = None
+
+    async def fetch(self, statement: Select[tuple[object, ...]], limit: int) -> CellOutcome:
+        """Run ``statement`` (which must already carry ``LIMIT limit``)."""
+        started = time.perf_counter()
+        self.queries += 1
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                if self._conn is None:
+                    self._conn = await self.engine.connect()
+                result = await self._conn.execute(statement)
+                rows: list[Row] = list(result.mappings().all())
+        except TimeoutError:
+            await self._discard()
+            elapsed = (time.perf_counter() - started) * 1000
+            log.warning("cell %s timed out after %.0f ms", self.cell.label, elapsed)
+            return CellTimedOut(self.timeout_s, elapsed)
+        except DBAPIError as exc:
+            await self._discard()
+            if _sqlstate(exc).startswith(_CLIENT_SQLSTATE_PREFIXES):
+                raise InvalidQuery(str(exc.orig).splitlines()[0]) from exc
+            return self._failed(exc, started)
+        except (OSError, ConnectionError) as exc:
+            await self._discard()
+            return self._failed(exc, started)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._discard())
+            raise
+        except Exception as exc:  # any other driver error is this cell's failure
+            await self._discard()
+            return self._failed(exc, started)
+        self.rows_fetched += len(rows)
+        return CellRows(rows, len(rows) < limit, (time.perf_counter() - started) * 1000)
+
+    def _failed(self, exc: BaseException, started: float) -> CellFailed:
+        elapsed = (time.perf_counter() - started) * 1000
+        message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        log.warning("cell %s failed after %.0f ms: %s", self.cell.label, elapsed, message)
+        return CellFailed(message, elapsed)
+
+    async def _discard(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            await conn.invalidate()
+            await conn.close()
+        except Exception:  # the connection is already broken; nothing more to release
+            log.debug("discarding a broken connection to %s", self.cell.label, exc_info=True)
+
+    async def close(self) -> None:
+        """Return the connection to the pool."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()

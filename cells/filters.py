@@ -1,0 +1,122 @@
+"""Instance filters as plain data, and their translation to SQL.
+
+:class:`InstanceFilters` is what the gateway parses a query string into (after Nova's
+renames: ``name`` → a ``display_name`` regex, ``image`` → ``image_ref``, ``flavor`` →
+``instance_type_id`` and so on). It is frozen and hashable so it can be part of a cache
+fingerprint. :func:`where_clauses` is the only place that knows how each field is spelled
+in SQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import orjson
+from sqlalchemy import ColumnElement, Table, and_, func, not_, or_
+
+from cells.schema import instances
+
+__all__ = ["SOFT_DELETED", "InstanceFilters", "where_clauses"]
+
+SOFT_DELETED = "soft-delete"
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceFilters:
+    """Everything a listing may filter on. ``None`` (or empty) means "no filter"."""
+
+    project_id: str | None = None
+    user_id: str | None = None
+    image_ref: str | None = None
+    host: str | None = None
+    locked: bool | None = None
+    vm_states: frozenset[str] | None = None
+    task_states: frozenset[str | None] | None = None
+    power_states: frozenset[int] | None = None
+    instance_type_ids: frozenset[int] | None = None
+    uuids: frozenset[str] | None = None
+    # (column, pattern): unanchored regular expressions, as Nova treats non-exact filters
+    # (``name`` → ``display_name``, ``hostname``, ``key_name``, ``availability_zone``...).
+    regex: tuple[tuple[str, str], ...] = ()
+    tags: frozenset[str] = frozenset()
+    tags_any: frozenset[str] = frozenset()
+    not_tags: frozenset[str] = frozenset()
+    not_tags_any: frozenset[str] = frozenset()
+    changes_since: dt.datetime | None = None
+    changes_before: dt.datetime | None = None
+    # None: no deleted filter at all (Nova's behaviour with changes-since/-before).
+    deleted: bool | None = False
+    # With deleted=False, also show vm_state "soft-delete" rows (status=SOFT_DELETED asks so).
+    include_soft_deleted: bool = False
+
+    @property
+    def matches_nothing(self) -> bool:
+        """True when an empty ``IN`` list makes the result empty without asking any cell."""
+        return any(
+            values is not None and not values
+            for values in (
+                self.vm_states,
+                self.task_states,
+                self.power_states,
+                self.instance_type_ids,
+                self.uuids,
+            )
+        )
+
+
+def _like_literal(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _has_tag(table: Table, tag: str) -> ColumnElement[bool]:
+    # Tags are stored as a compact JSON list, so a tag appears as its JSON string literal.
+    needle = _like_literal(orjson.dumps(tag).decode())
+    return func.coalesce(table.c.tags, "[]").like(f"%{needle}%", escape="\\")
+
+
+def where_clauses(filters: InstanceFilters, table: Table = instances) -> list[ColumnElement[bool]]:
+    """The SQL conditions for ``filters`` (to be ANDed)."""
+    c = table.c
+    out: list[ColumnElement[bool]] = []
+    for column, value in (
+        (c.project_id, filters.project_id),
+        (c.user_id, filters.user_id),
+        (c.image_ref, filters.image_ref),
+        (c.host, filters.host),
+        (c.locked, filters.locked),
+    ):
+        if value is not None:
+            out.append(column == value)
+    for column, values in (
+        (c.vm_state, filters.vm_states),
+        (c.power_state, filters.power_states),
+        (c.instance_type_id, filters.instance_type_ids),
+        (c.uuid, filters.uuids),
+    ):
+        if values is not None:
+            out.append(column.in_(sorted(values)))
+    if filters.task_states is not None:
+        named = sorted(state for state in filters.task_states if state is not None)
+        if None in filters.task_states:
+            out.append(or_(c.task_state.in_(named), c.task_state.is_(None)))
+        else:
+            out.append(c.task_state.in_(named))
+    out.extend(c[column].regexp_match(pattern) for column, pattern in filters.regex)
+    if filters.changes_since is not None:
+        out.append(c.updated_at >= filters.changes_since)
+    if filters.changes_before is not None:
+        out.append(c.updated_at <= filters.changes_before)
+    if filters.deleted is True:
+        out.append(or_(c.deleted != 0, c.vm_state == SOFT_DELETED))
+    elif filters.deleted is False:
+        out.append(c.deleted == 0)
+        if not filters.include_soft_deleted:
+            out.append(or_(c.vm_state != SOFT_DELETED, c.vm_state.is_(None)))
+    out.extend(_has_tag(table, tag) for tag in sorted(filters.tags))
+    if filters.tags_any:
+        out.append(or_(*(_has_tag(table, tag) for tag in sorted(filters.tags_any))))
+    if filters.not_tags:
+        out.append(not_(and_(*(_has_tag(table, tag) for tag in sorted(filters.not_tags)))))
+    out.extend(not_(_has_tag(table, tag)) for tag in sorted(filters.not_tags_any))
+    return out

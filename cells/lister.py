@@ -1,0 +1,177 @@
+"""The cross-cell listing: concurrent keyset batches per cell, merged in global order.
+
+Algorithm (DESIGN §4.6–4.7):
+
+1. Every cell gets a first batch of ``ceil((limit+1)/k) + slack`` rows after the start
+   position, all issued concurrently.
+2. The pure :class:`~cells.merge.Merge` emits rows until a cell that is not exhausted drains;
+   only that cell is refilled (its batch doubling, never more than the page still needs),
+   and a batch shorter than asked marks it exhausted without an extra empty query.
+3. The merge stops at ``limit`` rows, then makes sure it can tell whether a ``limit + 1``-th
+   row exists, which decides the next link exactly.
+
+A cell that fails or times out is dropped from this page and reported in
+:attr:`ListResult.unavailable`; what to do about it (partial 200, 503) is the caller's call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cells.fanout import CellFailed, CellOutcome, CellRows, CellSession, CellTimedOut
+from cells.filters import InstanceFilters, where_clauses
+from cells.keyset import after_position, order_by
+from cells.merge import Keyed, Merge
+from cells.order import Row, SortSpec, SqlValue, key_function
+from cells.registry import Cell
+from cells.schema import instances
+
+__all__ = [
+    "CellStats",
+    "CellTarget",
+    "ListQuery",
+    "ListResult",
+    "first_batch_size",
+    "list_instances",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CellTarget:
+    """A cell to ask, with its engine and per-call deadline."""
+
+    cell: Cell
+    engine: AsyncEngine
+    timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """One page request, already validated and scoped."""
+
+    spec: SortSpec
+    filters: InstanceFilters
+    limit: int
+    after: tuple[SqlValue, ...] | None = None
+    columns: tuple[str, ...] | None = None  # None: every column (detail view)
+
+
+@dataclass(slots=True)
+class CellStats:
+    """What one cell cost this request."""
+
+    cell: Cell
+    queries: int = 0
+    rows_fetched: int = 0
+    elapsed_ms: float = 0.0
+    outcome: str = "ok"
+
+
+@dataclass(slots=True)
+class ListResult:
+    """A page: rows in order, whether more exist, and which cells could not answer."""
+
+    rows: list[Row]
+    has_more: bool
+    unavailable: list[Cell] = field(default_factory=list)
+    stats: list[CellStats] = field(default_factory=list)
+
+
+def first_batch_size(limit: int, k: int) -> int:
+    """``ceil((limit+1)/k)`` plus a slack of ``2·sqrt(limit/k)``, at most ``limit + 1``.
+
+    Too small a first batch forces a sequential refill on most pages; too large reads rows
+    no page needs (perf notes).
+    """
+    want = limit + 1
+    if k <= 1:
+        return want
+    share = math.ceil(want / k)
+    return min(want, share + math.ceil(2 * math.sqrt(limit / k)))
+
+
+@dataclass(slots=True)
+class _Cursor:
+    target: CellTarget
+    session: CellSession
+    position: tuple[SqlValue, ...] | None
+    batch: int = 0
+    alive: bool = True
+
+
+def _statement(query: ListQuery, position: tuple[SqlValue, ...] | None, n: int) -> Select[
+    tuple[object, ...]
+]:
+    c = instances.c
+    columns = [c[name] for name in query.columns] if query.columns else list(c)
+    conditions = where_clauses(query.filters)
+    if position is not None:
+        conditions.append(after_position(query.spec, c, position))
+    return select(*columns).where(*conditions).order_by(*order_by(query.spec, c)).limit(n)
+
+
+async def list_instances(targets: Sequence[CellTarget], query: ListQuery) -> ListResult:
+    """Fetch one page across ``targets``; see the module docstring."""
+    result = ListResult(rows=[], has_more=False, stats=[CellStats(t.cell) for t in targets])
+    if query.limit <= 0 or not targets or query.filters.matches_nothing:
+        return result
+    key_of = key_function(query.spec)
+    cursors = [
+        _Cursor(t, CellSession(t.cell, t.engine, t.timeout_s), query.after) for t in targets
+    ]
+    merge = Merge(len(cursors))
+
+    async def fetch(i: int, n: int) -> None:
+        cursor = cursors[i]
+        cursor.batch = n
+        outcome: CellOutcome = await cursor.session.fetch(
+            _statement(query, cursor.position, n), n
+        )
+        stats = result.stats[i]
+        stats.elapsed_ms += outcome.elapsed_ms
+        match outcome:
+            case CellRows(rows=rows, exhausted=exhausted):
+                keyed: list[Keyed] = [(key_of(row), row) for row in rows]
+                if rows:
+                    cursor.position = query.spec.position_of(rows[-1])
+                merge.feed(i, keyed, exhausted=exhausted)
+            case CellFailed() | CellTimedOut():
+                stats.outcome = "timeout" if isinstance(outcome, CellTimedOut) else "error"
+                cursor.alive = False
+                merge.drop(i)
+                result.unavailable.append(cursor.target.cell)
+
+    try:
+        first = first_batch_size(query.limit, len(cursors))
+        await asyncio.gather(*(fetch(i, first) for i in range(len(cursors))))
+        seen: set[object] = set()
+        out = result.rows
+        while True:
+            taken = merge.take(query.limit - len(out))
+            for _, row in taken.rows:
+                uuid = row["uuid"]
+                if uuid not in seen:  # one instance twice: a cross-cell resize in flight
+                    seen.add(uuid)
+                    out.append(row)
+            starved = merge.starved()
+            if not starved:
+                if len(out) < query.limit and merge.has_more:
+                    continue
+                break
+            need = query.limit + 1 - len(out)
+            await asyncio.gather(
+                *(fetch(i, max(1, min(2 * cursors[i].batch, need))) for i in starved)
+            )
+        result.has_more = merge.has_more
+    finally:
+        for i, cursor in enumerate(cursors):
+            result.stats[i].queries = cursor.session.queries
+            result.stats[i].rows_fetched = cursor.session.rows_fetched
+        await asyncio.gather(*(c.session.close() for c in cursors), return_exceptions=True)
+    return result

@@ -1,0 +1,73 @@
+"""Resolving a marker (an instance uuid) to its position in the sort order.
+
+Nova's rule: the marker is found through ``instance_mappings`` and then read from its cell
+*including soft-deleted rows*; unknown, purged or malformed markers — and, for a
+non-admin, another project's — are "not found" (a 400 upstream). A marker whose cell cannot
+answer is :class:`MarkerUnavailable` (a 503 upstream, where Nova gives a 500).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import select
+
+from cells.fanout import CellFailed, CellRows, CellSession, CellTimedOut
+from cells.order import SortSpec, SqlValue
+from cells.registry import ApiDatabase, Cell
+from cells.lister import CellTarget
+from cells.schema import instances
+
+__all__ = ["MarkerNotFound", "MarkerUnavailable", "resolve_marker"]
+
+
+class MarkerNotFound(LookupError):
+    """No visible instance has this uuid."""
+
+    def __init__(self, marker: str) -> None:
+        super().__init__(marker)
+        self.marker = marker
+
+
+class MarkerUnavailable(RuntimeError):
+    """The marker's cell could not be read."""
+
+    def __init__(self, marker: str, cell: Cell) -> None:
+        super().__init__(marker, cell.label)
+        self.marker = marker
+        self.cell = cell
+
+
+async def resolve_marker(
+    api: ApiDatabase,
+    targets: Mapping[int, CellTarget],
+    spec: SortSpec,
+    marker: str,
+    project_id: str | None,
+) -> tuple[SqlValue, ...]:
+    """The keyset position of ``marker``; ``project_id`` is the caller's scope or ``None``."""
+    mapping = await api.mapping(marker)
+    if mapping is None or mapping.cell_id is None:
+        raise MarkerNotFound(marker)
+    if project_id is not None and mapping.project_id != project_id:
+        raise MarkerNotFound(marker)
+    target = targets.get(mapping.cell_id)
+    if target is None:
+        raise MarkerNotFound(marker)
+    c = instances.c
+    statement = select(c.project_id, *(c[name] for name in spec.names)).where(c.uuid == marker)
+    session = CellSession(target.cell, target.engine, target.timeout_s)
+    try:
+        outcome = await session.fetch(statement.limit(1), 1)
+    finally:
+        await session.close()
+    match outcome:
+        case CellRows(rows=[row]):
+            if project_id is not None and row["project_id"] != project_id:
+                raise MarkerNotFound(marker)
+            return spec.position_of(row)
+        case CellRows():
+            raise MarkerNotFound(marker)
+        case CellFailed() | CellTimedOut():
+            raise MarkerUnavailable(marker, target.cell)
+    raise AssertionError("unreachable")  # pragma: no cover

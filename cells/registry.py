@@ -1,0 +1,198 @@
+"""The cells: where they are, one async engine each, and the API database that maps them.
+
+Cells come from the API database's ``cell_mappings`` (Nova's), or from a static list. Their
+``database_connection`` holds Nova-style *sync* URLs, which :func:`async_url` maps onto the
+async drivers (asyncpg, aiosqlite); any other scheme is a startup error naming the cell.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from cells.schema import cell_mappings, flavors, instance_mappings
+
+__all__ = [
+    "ApiDatabase",
+    "Cell",
+    "EngineOptions",
+    "InstanceMapping",
+    "UnsupportedDatabase",
+    "async_url",
+    "create_engine_for",
+]
+
+_DRIVERS = {
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+psycopg2": "postgresql+asyncpg",
+    "postgresql+psycopg": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+pysqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+}
+
+
+class UnsupportedDatabase(ValueError):
+    """A database URL whose scheme has no async driver here."""
+
+
+def async_url(url: str, owner: str = "database") -> str:
+    """Map a Nova-style sync URL to its async SQLAlchemy URL; ``owner`` names it in errors."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # sqlalchemy raises ArgumentError for junk
+        raise UnsupportedDatabase(f"{owner}: cannot parse database URL") from exc
+    driver = _DRIVERS.get(parsed.drivername)
+    if driver is None:
+        raise UnsupportedDatabase(
+            f"{owner}: unsupported database scheme {parsed.drivername!r} "
+            "(use postgresql:// or sqlite://)"
+        )
+    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    """Pool and timeout settings for one cell engine."""
+
+    pool_size: int = 5
+    max_overflow: int = 5
+    pool_timeout_s: float = 2.0
+    connect_timeout_s: float = 2.0
+    command_timeout_s: float = 5.0
+
+
+def create_engine_for(url: str, options: EngineOptions, owner: str = "database") -> AsyncEngine:
+    """One async engine for a cell (or the API DB): read-only use, autocommit, no resets.
+
+    Autocommit avoids a BEGIN/ROLLBACK pair around every read; the gateway never writes.
+    On PostgreSQL, ``plan_cache_mode = force_generic_plan`` stops the planner from
+    re-planning the ``LIMIT $n`` keyset query on every execution (see perf notes).
+    """
+    target = async_url(url, owner)
+    if target.startswith("postgresql"):
+        return create_async_engine(
+            target,
+            pool_size=options.pool_size,
+            max_overflow=options.max_overflow,
+            pool_timeout=options.pool_timeout_s,
+            isolation_level="AUTOCOMMIT",
+            connect_args={
+                "timeout": options.connect_timeout_s,
+                "command_timeout": options.command_timeout_s,
+                "server_settings": {
+                    "application_name": "cellgate",
+                    "plan_cache_mode": "force_generic_plan",
+                },
+            },
+        )
+    return create_async_engine(
+        target,
+        pool_size=options.pool_size,
+        max_overflow=options.max_overflow,
+        pool_timeout=options.pool_timeout_s,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"timeout": options.command_timeout_s},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """A cell database: Nova's cell mapping plus our engine for it."""
+
+    id: int
+    uuid: str
+    name: str
+    url: str
+    disabled: bool = False
+
+    @property
+    def label(self) -> str:
+        """The name shown to operators (falls back to the uuid)."""
+        return self.name or self.uuid
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceMapping:
+    """Where an instance lives (``instance_mappings`` row)."""
+
+    instance_uuid: str
+    cell_id: int | None
+    project_id: str
+    user_id: str | None
+    created_at: dt.datetime | None
+    queued_for_delete: bool
+
+
+class ApiDatabase:
+    """Read-only queries on the API database."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def load_cells(self) -> list[Cell]:
+        """All cell mappings, ordered by id."""
+        query = select(
+            cell_mappings.c.id,
+            cell_mappings.c.uuid,
+            cell_mappings.c.name,
+            cell_mappings.c.database_connection,
+            cell_mappings.c.disabled,
+        ).order_by(cell_mappings.c.id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            Cell(id=r.id, uuid=r.uuid, name=r.name or "", url=r.database_connection or "",
+                 disabled=bool(r.disabled))
+            for r in rows
+        ]
+
+    async def mapping(self, instance_uuid: str) -> InstanceMapping | None:
+        """The mapping of one instance, or ``None``."""
+        c = instance_mappings.c
+        query = select(
+            c.instance_uuid, c.cell_id, c.project_id, c.user_id, c.created_at,
+            c.queued_for_delete,
+        ).where(c.instance_uuid == instance_uuid)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            return None
+        return InstanceMapping(
+            row.instance_uuid, row.cell_id, row.project_id, row.user_id, row.created_at,
+            bool(row.queued_for_delete),
+        )
+
+    async def cell_ids_for_project(self, project_id: str) -> frozenset[int]:
+        """Cells holding any instance of ``project_id`` (possibly none at all)."""
+        c = instance_mappings.c
+        query = (
+            select(c.cell_id)
+            .where(c.project_id == project_id, c.cell_id.is_not(None))
+            .distinct()
+        )
+        async with self.engine.connect() as conn:
+            return frozenset((await conn.execute(query)).scalars())
+
+    async def flavor_ids(self, flavorid: str) -> frozenset[int]:
+        """Internal ids of the flavor with public ``flavorid`` (empty when unknown)."""
+        query = select(flavors.c.id).where(flavors.c.flavorid == flavorid)
+        async with self.engine.connect() as conn:
+            return frozenset((await conn.execute(query)).scalars())
+
+    async def ping(self) -> None:
+        """Raise if the API database cannot answer a trivial query."""
+        async with self.engine.connect() as conn:
+            await conn.execute(select(1))
+
+
+def cells_by_id(cells: Iterable[Cell]) -> Mapping[int, Cell]:
+    """Index cells by their mapping id."""
+    return {cell.id: cell for cell in cells}

@@ -1,0 +1,1 @@
+"""cellgate's HTTP gateway: FastAPI app, Nova views, microversions and request handling."""

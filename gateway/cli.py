@@ -1,0 +1,159 @@
+"""``cellgate demo | serve | seed``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from cells.seed import CellTarget as SeedCell
+from cells.seed import SeedPlan, seed
+from gateway.app import create_app
+from gateway.settings import Settings, load_settings
+
+__all__ = ["main"]
+
+_DEMO_STAMP = "seeded.json"
+
+
+def _demo_commands(host: str, port: int) -> str:
+    url = f"http://{host}:{port}"
+    return "\n".join(
+        [
+            f"cellgate demo serving on {url}  (Ctrl-C stops it)",
+            "Try:",
+            f"  curl -s -H 'X-Auth-Token: demo:demo' '{url}/v2.1/servers/detail?limit=5'",
+            f"  curl -s -H 'X-Auth-Token: demo:demo' "
+            f"'{url}/v2.1/servers?limit=3&sort_key=display_name&sort_dir=asc'",
+            f"  curl -s -H 'X-Auth-Token: admin:admin' '{url}/v2.1/servers?all_tenants=1&limit=3'",
+            f"  openstack --os-auth-type admin_token --os-endpoint {url}/v2.1 --os-token demo:demo "
+            "server list --limit 5 --no-name-lookup",
+        ]
+    )
+
+
+async def _seed_demo(data_dir: Path, cells: int, instances: int) -> None:
+    stamp = data_dir / _DEMO_STAMP
+    wanted = {"cells": cells, "instances": instances}
+    if stamp.is_file() and json.loads(stamp.read_text()) == wanted:
+        return
+    data_dir.mkdir(parents=True, exist_ok=True)
+    targets = [
+        SeedCell(f"cell{i}", f"sqlite:///{data_dir / f'cell{i}.db'}") for i in range(1, cells + 1)
+    ]
+    print(f"seeding {instances} instances into {cells} SQLite cells under {data_dir} ...")
+    await seed(
+        f"sqlite:///{data_dir / 'api.db'}", targets, SeedPlan(instances=instances), progress=True
+    )
+    stamp.write_text(json.dumps(wanted))
+
+
+def _serve(settings: Settings, host: str, port: int, banner: str | None) -> None:
+    config = uvicorn.Config(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        proxy_headers=True,
+    )
+    server = uvicorn.Server(config)
+
+    async def run() -> None:
+        task = asyncio.create_task(server.serve())
+        while not server.started and not task.done():
+            await asyncio.sleep(0.05)
+        if banner and server.started:
+            print(banner, flush=True)
+        await task
+
+    asyncio.run(run())
+    if not server.started:
+        sys.exit(1)
+
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    data_dir = Path(args.data_dir).resolve()
+    asyncio.run(_seed_demo(data_dir, args.cells, args.instances))
+    settings = Settings(
+        api_database_url=f"sqlite:///{data_dir / 'api.db'}",
+        auth_mode="noauth",
+        redis_url=None,
+    )
+    _serve(settings, args.host, args.port, _demo_commands(args.host, args.port))
+
+
+def _cmd_serve(args: argparse.Namespace) -> None:
+    settings = load_settings(Path(args.config) if args.config else None)
+    _serve(settings, args.host, args.port, f"cellgate serving on http://{args.host}:{args.port}")
+
+
+def _cmd_seed(args: argparse.Namespace) -> None:
+    cells: list[SeedCell] = []
+    for spec in args.cell:
+        name, sep, url = spec.partition("=")
+        if not sep or not name or not url:
+            raise SystemExit(f"--cell expects NAME=URL, got {spec!r}")
+        cells.append(SeedCell(name, url))
+    if args.cells:
+        if not args.cell_url_template or "{n}" not in args.cell_url_template:
+            raise SystemExit("--cells needs --cell-url-template containing {n}")
+        cells += [
+            SeedCell(f"cell{n}", args.cell_url_template.format(n=n))
+            for n in range(1, args.cells + 1)
+        ]
+    if not cells:
+        raise SystemExit("give cells with --cell NAME=URL or --cells N --cell-url-template")
+    plan = SeedPlan(instances=args.instances, seed=args.seed, projects=args.projects)
+    summary = asyncio.run(seed(args.api_database_url, cells, plan, progress=not args.quiet))
+    print(
+        f"seeded {summary.mappings} instances in {summary.elapsed_s:.1f} s: "
+        + ", ".join(f"{name}={n}" for name, n in summary.instances_per_cell.items())
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cellgate", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="seed SQLite cells and serve them (no services needed)")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8774)
+    demo.add_argument("--data-dir", default="cellgate-demo")
+    demo.add_argument("--cells", type=int, default=3)
+    demo.add_argument("--instances", type=int, default=30_000)
+    demo.set_defaults(func=_cmd_demo)
+
+    serve = sub.add_parser("serve", help="serve the configured cells (CELLGATE_* / TOML)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8774)
+    serve.add_argument("--config", help="TOML configuration file")
+    serve.set_defaults(func=_cmd_serve)
+
+    seed_cmd = sub.add_parser("seed", help="create tables and write realistic instances")
+    seed_cmd.add_argument("--api-database-url", required=True)
+    seed_cmd.add_argument("--cell", action="append", default=[], metavar="NAME=URL")
+    seed_cmd.add_argument("--cells", type=int, default=0)
+    seed_cmd.add_argument("--cell-url-template", help="e.g. postgresql://postgres@127.0.0.1/cg_cell{n}")
+    seed_cmd.add_argument("--instances", type=int, default=30_000)
+    seed_cmd.add_argument("--projects", type=int, default=12)
+    seed_cmd.add_argument("--seed", type=int, default=1)
+    seed_cmd.add_argument("--quiet", action="store_true")
+    seed_cmd.set_defaults(func=_cmd_seed)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``cellgate`` console script."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

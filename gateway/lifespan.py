@@ -1,0 +1,61 @@
+"""Start-up and shutdown: build engines and the registry into :class:`AppState`, dispose."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cells import ApiDatabase, Cell, CellTarget, EngineOptions, create_engine_for
+from gateway.settings import Settings
+from gateway.state import AppState, ProjectCells
+
+__all__ = ["build_state"]
+
+log = logging.getLogger(__name__)
+
+
+def _engine_options(settings: Settings) -> EngineOptions:
+    return EngineOptions(
+        pool_size=settings.cell_pool_size,
+        max_overflow=settings.cell_pool_max_overflow,
+        pool_timeout_s=settings.cell_connect_timeout_s,
+        connect_timeout_s=settings.cell_connect_timeout_s,
+        command_timeout_s=settings.cell_timeout_s,
+    )
+
+
+@asynccontextmanager
+async def build_state(settings: Settings) -> AsyncIterator[AppState]:
+    """Open the API DB and one engine per cell; dispose them all on exit."""
+    options = _engine_options(settings)
+    engines: list[AsyncEngine] = []
+    try:
+        api_engine = create_engine_for(settings.api_database_url, options, "API database")
+        engines.append(api_engine)
+        api = ApiDatabase(api_engine)
+        if settings.cells:
+            cells = [
+                Cell(id=-(i + 1), uuid=c.uuid, name=c.name, url=c.database_url)
+                for i, c in enumerate(settings.cells)
+            ]
+        else:
+            cells = await api.load_cells()
+        targets: dict[int, CellTarget] = {}
+        for cell in cells:
+            engine = create_engine_for(cell.url, options, f"cell {cell.label}")
+            engines.append(engine)
+            targets[cell.id] = CellTarget(cell, engine, settings.cell_timeout_s)
+        log.info("serving %d cells: %s", len(cells), ", ".join(c.label for c in cells))
+        yield AppState(
+            settings=settings,
+            api=api,
+            cells=cells,
+            targets=targets,
+            project_cells=ProjectCells(settings.project_cells_ttl_s),
+        )
+    finally:
+        for engine in engines:
+            await engine.dispose()

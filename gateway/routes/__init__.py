@@ -1,0 +1,1 @@
+"""HTTP routers: thin, they parse, call :mod:`gateway.listing`, and render views."""

@@ -1,0 +1,77 @@
+"""Version discovery (unauthenticated) and operations endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from gateway.deps import State, base_url
+from gateway.versions import version_document, versions_document
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+def _json(body: object, status: int = 200, media_type: str = "application/json") -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type=media_type)
+
+
+@router.get("/", summary="Version discovery")
+async def versions(request: Request) -> Response:
+    return _json(versions_document(base_url(request)))
+
+
+@router.get("/v2.1", summary="The v2.1 version document")
+@router.get("/v2.1/", include_in_schema=False)
+async def version(request: Request) -> Response:
+    return _json(version_document(base_url(request)))
+
+
+@router.get("/healthz", summary="Liveness (no dependencies)")
+async def healthz() -> Response:
+    return _json({"status": "pass"}, media_type="application/health+json")
+
+
+@router.get("/readyz", summary="Readiness: API DB and at least one cell reachable")
+async def readyz(state: State) -> Response:
+    timeout = state.settings.cell_timeout_s
+
+    async def probe(coro_factory: object) -> str:
+        try:
+            async with asyncio.timeout(timeout):
+                await coro_factory()  # type: ignore[operator]
+        except Exception as exc:  # any failure makes the dependency not ready
+            return f"{type(exc).__name__}"
+        return "pass"
+
+    async def ping_cell(cell_id: int) -> None:
+        target = state.targets[cell_id]
+        async with target.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+
+    api_result = await probe(state.api.ping)
+    ids = list(state.targets)
+    results = await asyncio.gather(*(probe(lambda i=i: ping_cell(i)) for i in ids))
+    checks: dict[str, list[dict[str, str]]] = {
+        "api_database": [{"status": "pass" if api_result == "pass" else "fail",
+                          "output": "" if api_result == "pass" else api_result}],
+    }
+    live = 0
+    for cell_id, result in zip(ids, results, strict=True):
+        cell = state.targets[cell_id].cell
+        ok = result == "pass"
+        live += ok
+        checks[f"cell:{cell.label}"] = [
+            {"status": "pass" if ok else "warn", "output": "" if ok else result}
+        ]
+    ready = api_result == "pass" and live > 0
+    status = "pass" if ready and live == len(ids) else ("warn" if ready else "fail")
+    return _json(
+        {"status": status, "checks": checks},
+        status=200 if ready else 503,
+        media_type="application/health+json",
+    )

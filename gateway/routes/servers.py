@@ -1,0 +1,75 @@
+"""``GET /v2.1[/{project_id}]/servers[/detail]``."""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from gateway.deps import Caller, Microversion, State, base_url
+from gateway.errors import BadRequest
+from gateway.listing import list_page
+from gateway.request import parse_list_request
+from gateway.versions import version_headers
+from gateway.views import ViewContext, next_link, server_detail, server_summary
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+async def _servers(
+    request: Request,
+    state: State,
+    caller: Caller,
+    version: Microversion,
+    *,
+    detail: bool,
+    project_id: str | None,
+) -> Response:
+    if project_id is not None and project_id != caller.project_id:
+        raise BadRequest(
+            f"Malformed request URL: URL's project_id '{project_id}' doesn't match "
+            f"Context's project_id '{caller.project_id}'"
+        )
+    items = request.query_params.multi_items()
+    parsed = parse_list_request(items, caller, version, state.settings.max_limit)
+    page = await list_page(state, caller, parsed, detail=detail)
+    ctx = ViewContext(base_url(request), project_id, version, caller.is_admin)
+    render = server_detail if detail else server_summary
+    body: dict[str, object] = {"servers": [render(row, ctx) for row in page.rows]}
+    if page.has_more and page.rows:
+        collection = "servers/detail" if detail else "servers"
+        body["servers_links"] = [next_link(ctx, collection, items, str(page.rows[-1]["uuid"]))]
+    headers = version_headers(version)
+    if page.unavailable:
+        headers["X-Cells-Unavailable"] = ",".join(c.label for c in page.unavailable)
+    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
+
+
+@router.get("/v2.1/servers", summary="List servers (id, name, links)")
+async def list_servers(
+    request: Request, state: State, caller: Caller, version: Microversion
+) -> Response:
+    return await _servers(request, state, caller, version, detail=False, project_id=None)
+
+
+@router.get("/v2.1/servers/detail", summary="List servers with details")
+async def list_servers_detail(
+    request: Request, state: State, caller: Caller, version: Microversion
+) -> Response:
+    return await _servers(request, state, caller, version, detail=True, project_id=None)
+
+
+@router.get("/v2.1/{project_id}/servers", summary="List servers (project-scoped URL)")
+async def list_project_servers(
+    project_id: str, request: Request, state: State, caller: Caller, version: Microversion
+) -> Response:
+    return await _servers(request, state, caller, version, detail=False, project_id=project_id)
+
+
+@router.get("/v2.1/{project_id}/servers/detail", summary="List servers with details (project URL)")
+async def list_project_servers_detail(
+    project_id: str, request: Request, state: State, caller: Caller, version: Microversion
+) -> Response:
+    return await _servers(request, state, caller, version, detail=True, project_id=project_id)

@@ -1,0 +1,96 @@
+"""All configuration, from ``CELLGATE_*`` environment variables and an optional TOML file.
+
+Nothing else in the code base reads the environment: :class:`Settings` is built once (by the
+CLI or a test) and passed to :func:`gateway.app.create_app`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = ["StaticCell", "Settings", "load_settings"]
+
+AuthMode = Literal["noauth", "jwt", "trusted-headers"]
+
+
+class StaticCell(BaseModel):
+    """A cell given in configuration instead of ``cell_mappings``."""
+
+    name: str
+    uuid: str
+    database_url: str
+
+
+class Settings(BaseSettings):
+    """cellgate's configuration; see the README's configuration reference."""
+
+    model_config = SettingsConfigDict(env_prefix="CELLGATE_", extra="forbid")
+
+    api_database_url: str = Field(
+        "sqlite:///./cellgate-data/api.db",
+        description="The API database (cell_mappings, instance_mappings, flavors).",
+    )
+    cells: list[StaticCell] = Field(
+        default_factory=list,
+        description="Static cell list; when empty, cells come from cell_mappings.",
+    )
+    redis_url: str | None = Field(None, description="Redis for pagination state; unset = in-process.")
+    auth_mode: AuthMode = "noauth"
+    jwt_secret: SecretStr | None = None
+    jwt_algorithms: list[str] = Field(default_factory=lambda: ["HS256"])
+    public_base_url: str | None = Field(
+        None, description="Base URL used in links; unset = derived from each request."
+    )
+    max_limit: int = Field(1000, ge=1)
+    list_records_by_skipping_down_cells: bool = True
+    per_project_cells: bool = Field(
+        True, description="Ask only the cells that hold the project's instances."
+    )
+    project_cells_ttl_s: float = Field(5.0, ge=0)
+    cell_timeout_s: float = Field(3.0, gt=0, description="Deadline for one call to one cell.")
+    cell_connect_timeout_s: float = Field(2.0, gt=0)
+    request_budget_s: float = Field(10.0, gt=0, description="Overall deadline of a listing.")
+    cell_pool_size: int = Field(5, ge=1)
+    cell_pool_max_overflow: int = Field(5, ge=0)
+    retry_after_s: int = Field(30, ge=1, description="Retry-After sent with a 503.")
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _deadlines_nest(self) -> Settings:
+        if self.request_budget_s <= self.cell_timeout_s:
+            raise ValueError("request_budget_s must be larger than cell_timeout_s")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence: explicit arguments, then CELLGATE_* variables, then the TOML file.
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
+    """Settings from explicit overrides, the environment and ``config_file`` (TOML)."""
+    if config_file is None:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    if not config_file.is_file():
+        raise FileNotFoundError(f"configuration file not found: {config_file}")
+
+    class FileSettings(Settings):
+        model_config = SettingsConfigDict(**{**Settings.model_config, "toml_file": config_file})
+
+    return FileSettings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,48 @@
+"""Everything the gateway builds at start-up and disposes at shutdown (no globals)."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from cells import ApiDatabase, Cell, CellTarget
+from gateway.settings import Settings
+
+__all__ = ["AppState", "ProjectCells"]
+
+
+@dataclass(slots=True)
+class ProjectCells:
+    """A small TTL cache of project → cell ids (from ``instance_mappings``)."""
+
+    ttl_s: float
+    max_entries: int = 10_000
+    _entries: OrderedDict[str, tuple[float, frozenset[int]]] = field(
+        default_factory=OrderedDict
+    )
+
+    def get(self, project_id: str) -> frozenset[int] | None:
+        """The cached cell ids, or ``None`` when absent or stale."""
+        entry = self._entries.get(project_id)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, project_id: str, cell_ids: frozenset[int]) -> None:
+        """Remember ``cell_ids`` for ``ttl_s``; evict the oldest entry past the bound."""
+        self._entries[project_id] = (time.monotonic() + self.ttl_s, cell_ids)
+        self._entries.move_to_end(project_id)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+
+@dataclass(slots=True)
+class AppState:
+    """The gateway's resources: settings, API DB, cells and their engines."""
+
+    settings: Settings
+    api: ApiDatabase
+    cells: list[Cell]
+    targets: dict[int, CellTarget]
+    project_cells: ProjectCells

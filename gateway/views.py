@@ -1,0 +1,335 @@
+"""Nova's v2.1 server representations, built from ``instances`` rows.
+
+A row is a mapping keyed by the column names of :data:`cells.schema.instances`. The detail
+view follows Nova's ``GET /servers/detail`` field by field for the negotiated microversion
+(2.1 to 2.90). Where Nova reads a side table or another service that the gateway does not
+have, the field keeps its key with a fixed value so clients that index it still work:
+
+* ``fault`` is never shown (there is no ``instance_faults`` table);
+* ``os-extended-volumes:volumes_attached`` is ``[]`` (no block device mappings);
+* ``security_groups`` is always ``[{"name": "default"}]`` (no Neutron);
+* ``host_status`` (2.16, admin) is ``""`` without a host and ``"UNKNOWN"`` with one (no
+  service records to tell ``UP`` from ``DOWN``);
+* ``OS-EXT-SRV-ATTR:reservation_id`` and ``OS-EXT-SRV-ATTR:user_data`` (2.3, admin),
+  ``trusted_image_certificates`` (2.63) and ``locked_reason`` (2.73) are ``None``;
+* ``updated`` falls back to ``created`` when ``updated_at`` is NULL (Nova prints the time
+  of the request, which would make identical pages differ).
+
+The JSON text columns are read leniently; a NULL or unparseable value shows as empty:
+
+* ``flavor``: an object with Nova's ``Flavor`` field names (``flavorid, name, vcpus,
+  memory_mb, root_gb, ephemeral_gb, swap, extra_specs``), or Nova's own
+  ``instance_extra.flavor`` form (``{"cur": {"nova_object.data": {...}}}``);
+* ``network_info``: already in the API's ``addresses`` shape, shown as is;
+* ``metadata``: an object of strings; ``tags``: an array of strings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+from urllib.parse import urlencode, urlsplit
+
+import orjson
+
+from gateway.states import UNKNOWN_STATUS, status_from_state
+
+__all__ = [
+    "ViewContext",
+    "next_link",
+    "server_detail",
+    "server_summary",
+    "stub_detail",
+    "stub_summary",
+]
+
+Row = Mapping[str, object]
+
+# Nova shows `progress` only while an operation can be in flight (and for ACTIVE, where it
+# is usually 0 or 100).
+_PROGRESS_STATUSES: Final = frozenset(
+    {"ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"}
+)
+_ISO_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
+_USAGE_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%f"
+
+
+@dataclass(frozen=True)
+class ViewContext:
+    """What a view needs to know about the request.
+
+    ``base_url`` is the public root without a trailing slash (``http://host:8774``);
+    ``project_in_url`` is the project id segment when the request used
+    ``/v2.1/{project_id}/servers``, so links keep it.
+    """
+
+    base_url: str
+    project_in_url: str | None
+    version: tuple[int, int]
+    is_admin: bool
+
+
+def server_summary(row: Row, ctx: ViewContext) -> dict[str, object]:
+    """``GET /servers`` item: ``id``, ``name`` and the self and bookmark links."""
+    uuid = str(row["uuid"])
+    return {"id": uuid, "name": row.get("display_name"), "links": _links(ctx, uuid)}
+
+
+def server_detail(row: Row, ctx: ViewContext) -> dict[str, object]:
+    """``GET /servers/detail`` item for ``ctx.version``, as Nova shows it."""
+    uuid = str(row["uuid"])
+    status = _status(row)
+    created = _isotime(row.get("created_at"))
+    access_v4 = row.get("access_ip_v4")
+    access_v6 = row.get("access_ip_v6")
+    server: dict[str, object] = {
+        "id": uuid,
+        "name": row.get("display_name"),
+        "status": status,
+        "tenant_id": row.get("project_id") or "",
+        "user_id": row.get("user_id") or "",
+        "metadata": _json_object(row.get("metadata")),
+        "hostId": _host_id(row),
+        "image": _image(row, ctx),
+        "flavor": _flavor(row, ctx),
+        "created": created,
+        "updated": _isotime(row.get("updated_at")) or created,
+        "addresses": _json_object(row.get("network_info")),
+        "accessIPv4": "" if access_v4 is None else str(access_v4),
+        "accessIPv6": "" if access_v6 is None else str(access_v6),
+        "links": _links(ctx, uuid),
+        "OS-DCF:diskConfig": "AUTO" if row.get("auto_disk_config") else "MANUAL",
+    }
+    if status in _PROGRESS_STATUSES:
+        progress = row.get("progress")
+        server["progress"] = progress if isinstance(progress, int) else 0
+    server["OS-EXT-AZ:availability_zone"] = row.get("availability_zone") or ""
+    server["config_drive"] = row.get("config_drive")
+    server["key_name"] = row.get("key_name")
+    server["OS-SRV-USG:launched_at"] = _usage_time(row.get("launched_at"))
+    server["OS-SRV-USG:terminated_at"] = _usage_time(row.get("terminated_at"))
+    server["security_groups"] = [{"name": "default"}]
+    if ctx.is_admin:
+        server.update(_extended_attributes(row, ctx.version))
+    server["OS-EXT-STS:task_state"] = row.get("task_state")
+    server["OS-EXT-STS:vm_state"] = row.get("vm_state")
+    server["OS-EXT-STS:power_state"] = row.get("power_state")
+    server["os-extended-volumes:volumes_attached"] = []
+    if ctx.version >= (2, 16) and ctx.is_admin:
+        server["host_status"] = "UNKNOWN" if row.get("host") else ""
+    if ctx.version >= (2, 9):
+        # Nova derives `locked` from `locked_by`; the `locked` filter reads the `locked`
+        # column. Either being set means the instance is locked.
+        server["locked"] = bool(row.get("locked")) or bool(row.get("locked_by"))
+    if ctx.version >= (2, 73):
+        server["locked_reason"] = None
+    if ctx.version >= (2, 19):
+        server["description"] = row.get("display_description")
+    if ctx.version >= (2, 26):
+        server["tags"] = _json_strings(row.get("tags"))
+    if ctx.version >= (2, 63):
+        server["trusted_image_certificates"] = None
+    if ctx.version >= (2, 90) and not ctx.is_admin:
+        server["OS-EXT-SRV-ATTR:hostname"] = row.get("hostname")
+    return server
+
+
+def stub_summary(uuid: str, ctx: ViewContext) -> dict[str, object]:
+    """``GET /servers`` item for an instance in an unreachable cell (2.69+)."""
+    return {"id": uuid, "status": UNKNOWN_STATUS, "links": _links(ctx, uuid)}
+
+
+def stub_detail(
+    uuid: str, project_id: str, created_at: datetime, ctx: ViewContext
+) -> dict[str, object]:
+    """``GET /servers/detail`` item for an instance in an unreachable cell (2.69+).
+
+    Built from the instance mapping alone: ``created`` is the mapping's ``created_at``.
+    """
+    return {
+        "id": uuid,
+        "status": UNKNOWN_STATUS,
+        "tenant_id": project_id,
+        "created": _isotime(created_at),
+        "links": _links(ctx, uuid),
+    }
+
+
+def next_link(
+    ctx: ViewContext, collection: str, query_items: Sequence[tuple[str, str]], marker: str
+) -> dict[str, str]:
+    """The ``servers_links`` entry for the page after ``marker``.
+
+    ``collection`` is ``"servers"`` or ``"servers/detail"``. Unlike Nova, which keeps one
+    value per parameter, repeated parameters (``sort_key``, ``status``...) are kept in
+    their original order so the next page is the same query; only ``marker`` is replaced.
+    """
+    params = [(key, value) for key, value in query_items if key != "marker"]
+    params.append(("marker", marker))
+    href = f"{_versioned_root(ctx)}/{collection}?{urlencode(params)}"
+    return {"rel": "next", "href": href}
+
+
+def _versioned_root(ctx: ViewContext) -> str:
+    return _join(f"{ctx.base_url.rstrip('/')}/v2.1", ctx.project_in_url)
+
+
+def _bookmark_root(ctx: ViewContext) -> str:
+    return _join(ctx.base_url.rstrip("/"), ctx.project_in_url)
+
+
+def _join(root: str, project: str | None) -> str:
+    return f"{root}/{project}" if project else root
+
+
+def _links(ctx: ViewContext, uuid: str) -> list[dict[str, str]]:
+    return [
+        {"rel": "self", "href": f"{_versioned_root(ctx)}/servers/{uuid}"},
+        {"rel": "bookmark", "href": f"{_bookmark_root(ctx)}/servers/{uuid}"},
+    ]
+
+
+def _bookmark(ctx: ViewContext, collection: str, identifier: str) -> list[dict[str, str]]:
+    return [{"rel": "bookmark", "href": f"{_bookmark_root(ctx)}/{collection}/{identifier}"}]
+
+
+def _status(row: Row) -> str:
+    # A deleted instance is DELETED whatever its states say, as in Nova.
+    if row.get("deleted"):
+        return "DELETED"
+    return status_from_state(_str_or_none(row.get("vm_state")), _str_or_none(row.get("task_state")))
+
+
+def _host_id(row: Row) -> str:
+    """Nova's ``hostId``: hides the host name but is stable per (project, host)."""
+    host = row.get("host")
+    if not host:
+        return ""
+    # Nova hashes str(project_id), so a NULL project hashes as "None".
+    data = f"{row.get('project_id')}{host}".encode()
+    return hashlib.sha224(data).hexdigest()
+
+
+def _image(row: Row, ctx: ViewContext) -> dict[str, object] | str:
+    image_ref = row.get("image_ref")
+    if not image_ref:
+        return ""
+    # image_ref may be a bare id or a Glance URL; the id is the last path segment.
+    image_id = urlsplit(str(image_ref)).path.rsplit("/", 1)[-1]
+    return {"id": image_id, "links": _bookmark(ctx, "images", image_id)}
+
+
+def _flavor(row: Row, ctx: ViewContext) -> dict[str, object]:
+    fields = _flavor_fields(row.get("flavor"))
+    if fields is None:
+        return {}
+    if ctx.version >= (2, 47):
+        return {
+            "vcpus": fields.get("vcpus"),
+            "ram": fields.get("memory_mb"),
+            "disk": fields.get("root_gb"),
+            "ephemeral": fields.get("ephemeral_gb"),
+            "swap": fields.get("swap"),
+            "original_name": fields.get("name"),
+            "extra_specs": _as_object(fields.get("extra_specs")),
+        }
+    flavor_id = fields.get("flavorid")
+    if flavor_id is None:
+        return {}
+    return {"id": str(flavor_id), "links": _bookmark(ctx, "flavors", str(flavor_id))}
+
+
+def _flavor_fields(value: object) -> dict[str, object] | None:
+    """The flavor's fields from either accepted form of the ``flavor`` column."""
+    fields = _as_object(_load_json(value))
+    current = fields.get("cur")
+    if isinstance(current, dict):
+        fields = _as_object(current.get("nova_object.data", current))
+    return fields or None
+
+
+def _extended_attributes(row: Row, version: tuple[int, int]) -> dict[str, object]:
+    """The admin-only ``OS-EXT-SRV-ATTR:*`` fields."""
+    instance_id = row.get("id")
+    attributes: dict[str, object] = {
+        "OS-EXT-SRV-ATTR:host": row.get("host"),
+        "OS-EXT-SRV-ATTR:instance_name": (
+            f"instance-{instance_id:08x}" if isinstance(instance_id, int) else None
+        ),
+        "OS-EXT-SRV-ATTR:hypervisor_hostname": row.get("node"),
+    }
+    if version >= (2, 3):
+        attributes.update(
+            {
+                "OS-EXT-SRV-ATTR:reservation_id": None,
+                "OS-EXT-SRV-ATTR:launch_index": row.get("launch_index"),
+                "OS-EXT-SRV-ATTR:hostname": row.get("hostname"),
+                "OS-EXT-SRV-ATTR:kernel_id": row.get("kernel_id"),
+                "OS-EXT-SRV-ATTR:ramdisk_id": row.get("ramdisk_id"),
+                "OS-EXT-SRV-ATTR:root_device_name": row.get("root_device_name"),
+                "OS-EXT-SRV-ATTR:user_data": None,
+            }
+        )
+    return attributes
+
+
+def _load_json(value: object) -> object:
+    """Decode a JSON text column; ``None`` when NULL or not JSON.
+
+    A value the driver already decoded (a dict or list) is returned unchanged.
+    """
+    if isinstance(value, str | bytes):
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return None
+    return value
+
+
+def _as_object(value: object) -> dict[str, object]:
+    if isinstance(value, dict):
+        return {str(key): item for key, item in value.items()}
+    return {}
+
+
+def _json_object(value: object) -> dict[str, object]:
+    return _as_object(_load_json(value))
+
+
+def _json_strings(value: object) -> list[str]:
+    decoded = _load_json(value)
+    if not isinstance(decoded, list):
+        return []
+    return [item for item in decoded if isinstance(item, str)]
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _as_utc_naive(value: object) -> datetime | None:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _isotime(value: object) -> str | None:
+    """``created``/``updated`` format: ``2024-05-01T12:00:00Z``; ``None`` if absent."""
+    moment = _as_utc_naive(value)
+    return None if moment is None else moment.strftime(_ISO_FORMAT)
+
+
+def _usage_time(value: object) -> str | None:
+    """``OS-SRV-USG:*`` format: ``2024-05-01T12:00:00.000000`` (no zone), or ``None``."""
+    moment = _as_utc_naive(value)
+    return None if moment is None else moment.strftime(_USAGE_FORMAT)
