@@ -31,8 +31,8 @@ def _demo_commands(host: str, port: int) -> str:
             f"  curl -s -H 'X-Auth-Token: demo:demo' "
             f"'{url}/v2.1/servers?limit=3&sort_key=display_name&sort_dir=asc'",
             f"  curl -s -H 'X-Auth-Token: admin:admin' '{url}/v2.1/servers?all_tenants=1&limit=3'",
-            f"  openstack --os-auth-type admin_token --os-endpoint {url}/v2.1 --os-token demo:demo "
-            "server list --limit 5 --no-name-lookup",
+            f"  OS_IDENTITY_ENDPOINT_OVERRIDE={url}/identity/v3 openstack --os-auth-type admin_token "
+            f"--os-endpoint {url}/v2.1 --os-token demo:demo server list --limit 5 --no-name-lookup",
         ]
     )
 

@@ -31,6 +31,31 @@ async def version(request: Request) -> Response:
     return _json(version_document(base_url(request)))
 
 
+@router.get("/identity/v3", include_in_schema=False)
+@router.get("/identity/v3/", include_in_schema=False)
+async def identity_discovery(request: Request) -> Response:
+    """A discovery-only identity v3 document.
+
+    The openstack CLI insists on an identity v3 *proxy* before ``server list`` even when it
+    never calls identity; pointing ``OS_IDENTITY_ENDPOINT_OVERRIDE`` here satisfies it.
+    Nothing else of identity is served.
+    """
+    href = f"{base_url(request)}/identity/v3/"
+    return _json(
+        {
+            "version": {
+                "id": "v3.14",
+                "status": "stable",
+                "updated": "2020-04-07T00:00:00Z",
+                "links": [{"rel": "self", "href": href}],
+                "media-types": [
+                    {"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}
+                ],
+            }
+        }
+    )
+
+
 @router.get("/healthz", summary="Liveness (no dependencies)")
 async def healthz() -> Response:
     return _json({"status": "pass"}, media_type="application/health+json")
