@@ -101,7 +101,7 @@ class CellSession:
                 if self._conn is None:
                     self._conn = await self.engine.connect()
                 result = await self._conn.execute(statement)
-                rows: list[Row] = list(result.mappings().all())
+                rows: list[Row] = list(result.mappings().all())  # type: ignore[arg-type]
         except TimeoutError:
             await self._discard()
             elapsed = (time.perf_counter() - started) * 1000

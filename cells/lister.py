@@ -105,9 +105,9 @@ class _Cursor:
     alive: bool = True
 
 
-def _statement(query: ListQuery, position: tuple[SqlValue, ...] | None, n: int) -> Select[
-    tuple[object, ...]
-]:
+def _statement(
+    query: ListQuery, position: tuple[SqlValue, ...] | None, n: int
+) -> Select[tuple[object, ...]]:
     c = instances.c
     columns = [c[name] for name in query.columns] if query.columns else list(c)
     conditions = where_clauses(query.filters)
@@ -122,17 +122,13 @@ async def list_instances(targets: Sequence[CellTarget], query: ListQuery) -> Lis
     if query.limit <= 0 or not targets or query.filters.matches_nothing:
         return result
     key_of = key_function(query.spec)
-    cursors = [
-        _Cursor(t, CellSession(t.cell, t.engine, t.timeout_s), query.after) for t in targets
-    ]
+    cursors = [_Cursor(t, CellSession(t.cell, t.engine, t.timeout_s), query.after) for t in targets]
     merge = Merge(len(cursors))
 
     async def fetch(i: int, n: int) -> None:
         cursor = cursors[i]
         cursor.batch = n
-        outcome: CellOutcome = await cursor.session.fetch(
-            _statement(query, cursor.position, n), n
-        )
+        outcome: CellOutcome = await cursor.session.fetch(_statement(query, cursor.position, n), n)
         stats = result.stats[i]
         stats.elapsed_ms += outcome.elapsed_ms
         match outcome:

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from sqlalchemy import select
 
 from cells.fanout import CellFailed, CellRows, CellSession, CellTimedOut
+from cells.lister import CellTarget
 from cells.order import SortSpec, SqlValue
 from cells.registry import ApiDatabase, Cell
-from cells.lister import CellTarget
 from cells.schema import instances
 
 __all__ = ["MarkerNotFound", "MarkerUnavailable", "resolve_marker"]

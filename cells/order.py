@@ -68,9 +68,7 @@ class SortSpec:
     keys: tuple[SortKey, ...]
 
     @classmethod
-    def build(
-        cls, pairs: Sequence[tuple[str, Direction]], table: Table = instances
-    ) -> SortSpec:
+    def build(cls, pairs: Sequence[tuple[str, Direction]], table: Table = instances) -> SortSpec:
         """Resolve ``(column, direction)`` pairs against ``table`` and append ``uuid asc``.
 
         Duplicate columns keep their first occurrence (a repeat cannot change the order).

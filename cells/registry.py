@@ -149,8 +149,13 @@ class ApiDatabase:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [
-            Cell(id=r.id, uuid=r.uuid, name=r.name or "", url=r.database_connection or "",
-                 disabled=bool(r.disabled))
+            Cell(
+                id=r.id,
+                uuid=r.uuid,
+                name=r.name or "",
+                url=r.database_connection or "",
+                disabled=bool(r.disabled),
+            )
             for r in rows
         ]
 
@@ -158,7 +163,11 @@ class ApiDatabase:
         """The mapping of one instance, or ``None``."""
         c = instance_mappings.c
         query = select(
-            c.instance_uuid, c.cell_id, c.project_id, c.user_id, c.created_at,
+            c.instance_uuid,
+            c.cell_id,
+            c.project_id,
+            c.user_id,
+            c.created_at,
             c.queued_for_delete,
         ).where(c.instance_uuid == instance_uuid)
         async with self.engine.connect() as conn:
@@ -166,7 +175,11 @@ class ApiDatabase:
         if row is None:
             return None
         return InstanceMapping(
-            row.instance_uuid, row.cell_id, row.project_id, row.user_id, row.created_at,
+            row.instance_uuid,
+            row.cell_id,
+            row.project_id,
+            row.user_id,
+            row.created_at,
             bool(row.queued_for_delete),
         )
 
@@ -174,9 +187,7 @@ class ApiDatabase:
         """Cells holding any instance of ``project_id`` (possibly none at all)."""
         c = instance_mappings.c
         query = (
-            select(c.cell_id)
-            .where(c.project_id == project_id, c.cell_id.is_not(None))
-            .distinct()
+            select(c.cell_id).where(c.project_id == project_id, c.cell_id.is_not(None)).distinct()
         )
         async with self.engine.connect() as conn:
             return frozenset((await conn.execute(query)).scalars())

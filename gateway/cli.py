@@ -31,13 +31,15 @@ def _demo_commands(host: str, port: int) -> str:
             f"  curl -s -H 'X-Auth-Token: demo:demo' "
             f"'{url}/v2.1/servers?limit=3&sort_key=display_name&sort_dir=asc'",
             f"  curl -s -H 'X-Auth-Token: admin:admin' '{url}/v2.1/servers?all_tenants=1&limit=3'",
-            f"  OS_IDENTITY_ENDPOINT_OVERRIDE={url}/identity/v3 openstack --os-auth-type admin_token "
-            f"--os-endpoint {url}/v2.1 --os-token demo:demo server list --limit 5 --no-name-lookup",
+            f"  OS_IDENTITY_ENDPOINT_OVERRIDE={url}/identity/v3 openstack "
+            f"--os-auth-type admin_token --os-endpoint {url}/v2.1 --os-token demo:demo "
+            "server list --limit 5 --no-name-lookup",
         ]
     )
 
 
-async def _seed_demo(data_dir: Path, cells: int, instances: int) -> None:
+def _seed_demo(data_dir: Path, cells: int, instances: int) -> None:
+    """Seed the demo's SQLite databases unless a previous run left the same data."""
     stamp = data_dir / _DEMO_STAMP
     wanted = {"cells": cells, "instances": instances}
     if stamp.is_file() and json.loads(stamp.read_text()) == wanted:
@@ -47,9 +49,8 @@ async def _seed_demo(data_dir: Path, cells: int, instances: int) -> None:
         SeedCell(f"cell{i}", f"sqlite:///{data_dir / f'cell{i}.db'}") for i in range(1, cells + 1)
     ]
     print(f"seeding {instances} instances into {cells} SQLite cells under {data_dir} ...")
-    await seed(
-        f"sqlite:///{data_dir / 'api.db'}", targets, SeedPlan(instances=instances), progress=True
-    )
+    api_url = f"sqlite:///{data_dir / 'api.db'}"
+    asyncio.run(seed(api_url, targets, SeedPlan(instances=instances), progress=True))
     stamp.write_text(json.dumps(wanted))
 
 
@@ -66,7 +67,8 @@ def _serve(settings: Settings, host: str, port: int, banner: str | None) -> None
 
     async def run() -> None:
         task = asyncio.create_task(server.serve())
-        while not server.started and not task.done():
+        # uvicorn offers no "started" event to await; poll its flag briefly.
+        while not server.started and not task.done():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         if banner and server.started:
             print(banner, flush=True)
@@ -79,7 +81,7 @@ def _serve(settings: Settings, host: str, port: int, banner: str | None) -> None
 
 def _cmd_demo(args: argparse.Namespace) -> None:
     data_dir = Path(args.data_dir).resolve()
-    asyncio.run(_seed_demo(data_dir, args.cells, args.instances))
+    _seed_demo(data_dir, args.cells, args.instances)
     settings = Settings(
         api_database_url=f"sqlite:///{data_dir / 'api.db'}",
         auth_mode="noauth",
@@ -139,7 +141,9 @@ def _parser() -> argparse.ArgumentParser:
     seed_cmd.add_argument("--api-database-url", required=True)
     seed_cmd.add_argument("--cell", action="append", default=[], metavar="NAME=URL")
     seed_cmd.add_argument("--cells", type=int, default=0)
-    seed_cmd.add_argument("--cell-url-template", help="e.g. postgresql://postgres@127.0.0.1/cg_cell{n}")
+    seed_cmd.add_argument(
+        "--cell-url-template", help="e.g. postgresql://postgres@127.0.0.1/cg_cell{n}"
+    )
     seed_cmd.add_argument("--instances", type=int, default=30_000)
     seed_cmd.add_argument("--projects", type=int, default=12)
     seed_cmd.add_argument("--seed", type=int, default=1)

@@ -115,8 +115,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error serving %s", request.url.path)
         return fault_response(
-            500, "computeFault", "Unexpected API Error. Please report this at the gateway's "
-            "operators and attach the request id if possible."
+            500,
+            "computeFault",
+            "Unexpected API Error. Please report this at the gateway's "
+            "operators and attach the request id if possible.",
         )
 
     app.add_exception_handler(GatewayError, on_gateway_error)

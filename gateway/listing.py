@@ -83,9 +83,7 @@ async def list_page(
             after = None
             if request.marker is not None:
                 scope = None if principal.is_admin else principal.project_id
-                after = await resolve_marker(
-                    state.api, state.targets, spec, request.marker, scope
-                )
+                after = await resolve_marker(state.api, state.targets, spec, request.marker, scope)
             columns = None if detail else ("uuid", "display_name", *spec.names)
             query = ListQuery(spec, filters, request.limit, after, columns)
             result = await list_instances(targets, query)

@@ -19,78 +19,21 @@ from cells.filters import SOFT_DELETED, InstanceFilters
 from cells.order import Direction
 from gateway.auth import Principal
 from gateway.errors import BadRequest, Forbidden
+from gateway.params import (
+    ADMIN_SORT_KEYS,
+    IGNORED_SORT_KEYS,
+    JOINED_TABLES,
+    KNOWN_PARAMS,
+    REGEX_FILTERS,
+    UNSUPPORTED_FILTERS,
+    USER_FILTERS,
+    VALID_SORT_KEYS,
+    Version,
+)
 from gateway.states import states_for_statuses
 
 __all__ = ["ListRequest", "parse_list_request"]
 
-Version = tuple[int, int]
-
-VALID_SORT_KEYS = frozenset(
-    "access_ip_v4 access_ip_v6 auto_disk_config availability_zone config_drive created_at "
-    "display_description display_name host hostname image_ref instance_type_id kernel_id "
-    "key_name launch_index launched_at locked_by node power_state progress project_id "
-    "ramdisk_id root_device_name task_state terminated_at updated_at user_id uuid "
-    "vm_state".split()
-)
-# Accepted and dropped (with their direction) before 2.75; rejected from 2.75.
-IGNORED_SORT_KEYS = frozenset(
-    "architecture cell_name cleaned default_ephemeral_device default_swap_device deleted "
-    "deleted_at disable_terminate ephemeral_gb ephemeral_key_uuid id key_data launched_on "
-    "locked memory_mb os_type reservation_id root_gb shutdown_terminate user_data vcpus "
-    "vm_mode".split()
-)
-ADMIN_SORT_KEYS = frozenset({"host", "node"})
-
-# Every parameter Nova's query schema knows; from 2.75 anything else is a 400.
-_KNOWN_PARAMS = frozenset(
-    "user_id project_id tenant_id launch_index image_ref image kernel_id ramdisk_id hostname "
-    "key_name power_state vm_state task_state host node flavor reservation_id launched_at "
-    "terminated_at availability_zone name display_name description display_description "
-    "locked_by uuid root_device_name config_drive access_ip_v4 access_ip_v6 auto_disk_config "
-    "progress all_tenants soft_deleted deleted status changes-since changes-before ip ip6 "
-    "created_at tags tags-any not-tags not-tags-any locked sort_key sort_dir limit marker "
-    "pinned_availability_zone".split()
-)
-_JOINED_TABLES = frozenset(
-    "block_device_mapping services metadata system_metadata info_cache security_groups "
-    "pci_devices".split()
-)
-# The filters a non-admin may use, by the microversion that introduced them.
-_USER_FILTERS: tuple[tuple[Version, frozenset[str]], ...] = (
-    ((2, 1), frozenset("reservation_id name status image flavor ip changes-since all_tenants".split())),
-    ((2, 5), frozenset({"ip6"})),
-    ((2, 26), frozenset({"tags", "tags-any", "not-tags", "not-tags-any"})),
-    ((2, 66), frozenset({"changes-before"})),
-    ((2, 73), frozenset({"locked"})),
-    ((2, 83), frozenset(
-        "availability_zone config_drive key_name created_at launched_at terminated_at "
-        "power_state task_state vm_state progress user_id".split()
-    )),
-    ((2, 90), frozenset({"hostname"})),
-)
-# Filters Nova matches as unanchored regular expressions: parameter -> column.
-_REGEX_FILTERS = {
-    "name": "display_name",
-    "display_name": "display_name",
-    "hostname": "hostname",
-    "key_name": "key_name",
-    "availability_zone": "availability_zone",
-    "node": "node",
-    "description": "display_description",
-    "display_description": "display_description",
-    "config_drive": "config_drive",
-    "kernel_id": "kernel_id",
-    "ramdisk_id": "ramdisk_id",
-    "root_device_name": "root_device_name",
-    "access_ip_v4": "access_ip_v4",
-    "access_ip_v6": "access_ip_v6",
-    "locked_by": "locked_by",
-}
-# Known to Nova, not served here: refusing beats silently returning unfiltered rows.
-_UNSUPPORTED = frozenset(
-    "ip ip6 reservation_id launch_index launched_at terminated_at created_at "
-    "auto_disk_config progress soft_deleted pinned_availability_zone".split()
-)
 _PAGING = frozenset({"sort_key", "sort_dir", "limit", "marker"})
 _TRUE = frozenset({"1", "t", "true", "on", "y", "yes"})
 _FALSE = frozenset({"0", "f", "false", "off", "n", "no"})
@@ -189,7 +132,7 @@ def _sort(
 
 def _allowed_filters(version: Version) -> frozenset[str]:
     allowed: set[str] = set()
-    for since, names in _USER_FILTERS:
+    for since, names in USER_FILTERS:
         if version >= since:
             allowed |= names
     return frozenset(allowed)
@@ -213,9 +156,9 @@ def parse_list_request(
         values.setdefault(name, []).append(value)
 
     for name in values:
-        if name.startswith("_") or name in _JOINED_TABLES:
+        if name.startswith("_") or name in JOINED_TABLES:
             raise BadRequest(f"Invalid filter field: {name}.")
-        if version >= (2, 75) and name not in _KNOWN_PARAMS:
+        if version >= (2, 75) and name not in KNOWN_PARAMS:
             raise BadRequest(
                 "Invalid input for query parameters. Additional properties are not "
                 f"allowed ('{name}' was unexpected)"
@@ -229,7 +172,7 @@ def parse_list_request(
     sort = _sort(values.get("sort_key", []), values.get("sort_dir", []), version, principal)
 
     for name in values:
-        if name in _UNSUPPORTED:
+        if name in UNSUPPORTED_FILTERS:
             raise BadRequest(f"Filter {name} is not supported by this gateway.")
 
     all_tenants_value = _last(values, "all_tenants")
@@ -277,18 +220,16 @@ def parse_list_request(
         deleted = True
 
     changes_since = changes_before = None
-    if (value := _last(values, "changes-since")) is not None:
-        changes_since = _timestamp("changes-since", value)
-    if (value := _last(values, "changes-before")) is not None:
-        changes_before = _timestamp("changes-before", value)
+    if (since := _last(values, "changes-since")) is not None:
+        changes_since = _timestamp("changes-since", since)
+    if (before := _last(values, "changes-before")) is not None:
+        changes_before = _timestamp("changes-before", before)
     if changes_since and changes_before and changes_before < changes_since:
-        raise BadRequest(
-            "The value of changes-since must be less than or equal to changes-before."
-        )
+        raise BadRequest("The value of changes-since must be less than or equal to changes-before.")
 
     locked = None
-    if (value := _last(values, "locked")) is not None:
-        locked = _bool("locked", value, strict=True)
+    if (locked_value := _last(values, "locked")) is not None:
+        locked = _bool("locked", locked_value, strict=True)
 
     power_states = None
     if "power_state" in values:
@@ -298,9 +239,9 @@ def parse_list_request(
             raise BadRequest("Invalid filter field: power_state.") from None
 
     regex = tuple(
-        (column, _regex(name, value))
-        for name, column in _REGEX_FILTERS.items()
-        if (value := _last(values, name)) is not None
+        (column, _regex(name, pattern))
+        for name, column in REGEX_FILTERS.items()
+        if (pattern := _last(values, name)) is not None
     )
     image = _last(values, "image") or _last(values, "image_ref")
     filters = InstanceFilters(

@@ -17,7 +17,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-__all__ = ["StaticCell", "Settings", "load_settings"]
+__all__ = ["Settings", "StaticCell", "load_settings"]
 
 AuthMode = Literal["noauth", "jwt", "trusted-headers"]
 
@@ -43,7 +43,9 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Static cell list; when empty, cells come from cell_mappings.",
     )
-    redis_url: str | None = Field(None, description="Redis for pagination state; unset = in-process.")
+    redis_url: str | None = Field(
+        None, description="Redis for pagination state; unset = in-process."
+    )
     auth_mode: AuthMode = "noauth"
     jwt_secret: SecretStr | None = None
     jwt_algorithms: list[str] = Field(default_factory=lambda: ["HS256"])

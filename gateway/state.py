@@ -18,9 +18,7 @@ class ProjectCells:
 
     ttl_s: float
     max_entries: int = 10_000
-    _entries: OrderedDict[str, tuple[float, frozenset[int]]] = field(
-        default_factory=OrderedDict
-    )
+    _entries: OrderedDict[str, tuple[float, frozenset[int]]] = field(default_factory=OrderedDict)
 
     def get(self, project_id: str) -> frozenset[int] | None:
         """The cached cell ids, or ``None`` when absent or stale."""

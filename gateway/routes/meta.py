@@ -49,7 +49,10 @@ async def identity_discovery(request: Request) -> Response:
                 "updated": "2020-04-07T00:00:00Z",
                 "links": [{"rel": "self", "href": href}],
                 "media-types": [
-                    {"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}
+                    {
+                        "base": "application/json",
+                        "type": "application/vnd.openstack.identity-v3+json",
+                    }
                 ],
             }
         }
@@ -82,8 +85,12 @@ async def readyz(state: State) -> Response:
     ids = list(state.targets)
     results = await asyncio.gather(*(probe(lambda i=i: ping_cell(i)) for i in ids))
     checks: dict[str, list[dict[str, str]]] = {
-        "api_database": [{"status": "pass" if api_result == "pass" else "fail",
-                          "output": "" if api_result == "pass" else api_result}],
+        "api_database": [
+            {
+                "status": "pass" if api_result == "pass" else "fail",
+                "output": "" if api_result == "pass" else api_result,
+            }
+        ],
     }
     live = 0
     for cell_id, result in zip(ids, results, strict=True):
