@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Select, select
@@ -27,12 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cells.fanout import CellFailed, CellOutcome, CellRows, CellSession, CellTimedOut
 from cells.filters import InstanceFilters, where_clauses
 from cells.keyset import after_position, order_by
-from cells.merge import Keyed, Merge
+from cells.merge import CellBuffer, Keyed, Merge
 from cells.order import Row, SortSpec, SqlValue, key_function
 from cells.registry import Cell
 from cells.schema import instances
 
 __all__ = [
+    "CellResume",
     "CellStats",
     "CellTarget",
     "ListQuery",
@@ -62,6 +63,16 @@ class ListQuery:
     columns: tuple[str, ...] | None = None  # None: every column (detail view)
 
 
+@dataclass(frozen=True, slots=True)
+class CellResume:
+    """Where one cell's cursor stood after a page: its unreturned rows, in order, and the
+    position of the last row fetched (the next query starts after it)."""
+
+    position: tuple[SqlValue, ...] | None
+    exhausted: bool
+    rows: list[Row]
+
+
 @dataclass(slots=True)
 class CellStats:
     """What one cell cost this request."""
@@ -81,6 +92,8 @@ class ListResult:
     has_more: bool
     unavailable: list[Cell] = field(default_factory=list)
     stats: list[CellStats] = field(default_factory=list)
+    # Per cell id, the cursor after this page (only when every cell answered).
+    frontier: dict[int, CellResume] | None = None
 
 
 def first_batch_size(limit: int, k: int) -> int:
@@ -116,8 +129,34 @@ def _statement(
     return select(*columns).where(*conditions).order_by(*order_by(query.spec, c)).limit(n)
 
 
-async def list_instances(targets: Sequence[CellTarget], query: ListQuery) -> ListResult:
-    """Fetch one page across ``targets``; see the module docstring."""
+def _resume_of(
+    spec: SortSpec,
+    cursor: _Cursor,
+    buffer: CellBuffer,
+    keep: int,
+    page_end: tuple[SqlValue, ...],
+) -> CellResume:
+    rows = [row for _, row in buffer.rows]
+    if len(rows) <= keep:
+        return CellResume(cursor.position, buffer.exhausted, rows)
+    # Too many to keep: forget the tail and move the cursor back to the last kept row (or,
+    # keeping none, to the page's last row: every buffered row sorts after it).
+    kept = rows[:keep]
+    return CellResume(spec.position_of(kept[-1]) if kept else page_end, False, kept)
+
+
+async def list_instances(
+    targets: Sequence[CellTarget],
+    query: ListQuery,
+    resume: Mapping[int, CellResume] | None = None,
+    keep_rows: int = 0,
+) -> ListResult:
+    """Fetch one page across ``targets``; see the module docstring.
+
+    With ``resume`` (per cell id, from the previous page's :attr:`ListResult.frontier`),
+    buffered rows are merged first and only cells whose buffers are empty are queried.
+    ``keep_rows`` bounds the rows per cell kept in the returned frontier.
+    """
     result = ListResult(rows=[], has_more=False, stats=[CellStats(t.cell) for t in targets])
     if query.limit <= 0 or not targets or query.filters.matches_nothing:
         return result
@@ -143,9 +182,15 @@ async def list_instances(targets: Sequence[CellTarget], query: ListQuery) -> Lis
                 merge.drop(i)
                 result.unavailable.append(cursor.target.cell)
 
+    first = first_batch_size(query.limit, len(cursors))
+    if resume is not None:
+        for i, cursor in enumerate(cursors):
+            saved = resume[cursor.target.cell.id]
+            cursor.position = saved.position
+            cursor.batch = first // 2
+            merge.feed(i, [(key_of(row), row) for row in saved.rows], exhausted=saved.exhausted)
     try:
-        first = first_batch_size(query.limit, len(cursors))
-        await asyncio.gather(*(fetch(i, first) for i in range(len(cursors))))
+        await asyncio.gather(*(fetch(i, first) for i in merge.starved()))
         seen: set[object] = set()
         out = result.rows
         while True:
@@ -165,6 +210,12 @@ async def list_instances(targets: Sequence[CellTarget], query: ListQuery) -> Lis
                 *(fetch(i, max(1, min(2 * cursors[i].batch, need))) for i in starved)
             )
         result.has_more = merge.has_more
+        if out and not result.unavailable:
+            page_end = query.spec.position_of(out[-1])
+            result.frontier = {
+                c.target.cell.id: _resume_of(query.spec, c, merge.buffers[i], keep_rows, page_end)
+                for i, c in enumerate(cursors)
+            }
     finally:
         for i, cursor in enumerate(cursors):
             result.stats[i].queries = cursor.session.queries

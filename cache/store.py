@@ -1,0 +1,183 @@
+"""Key-value stores for pagination state: Redis (or Redis Cluster) and in-process.
+
+Both satisfy :class:`Store`. Redis is an accelerator, never a dependency of correctness:
+every call runs under a short timeout, any error counts as a miss (or a dropped write), and
+a small breaker stops calling a Redis that keeps failing for ``cooldown_s`` so a dead or
+black-holed server costs at most one timeout per cool-down, not one per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+__all__ = ["MemoryStore", "RedisStore", "Store", "StoreStats", "create_store"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class StoreStats:
+    """What the store did (for metrics and tests)."""
+
+    hits: int = 0
+    misses: int = 0
+    errors: int = 0
+    skipped: int = 0  # calls not made because the breaker was open
+    writes: int = 0
+
+
+class Store(Protocol):
+    """A byte store with per-key TTL; ``get`` slides the TTL of what it finds."""
+
+    stats: StoreStats
+
+    async def get(self, key: str, ttl_s: float) -> bytes | None:
+        """The value (refreshing its TTL to ``ttl_s``), or ``None``."""
+        ...
+
+    async def set(self, key: str, value: bytes, ttl_s: float) -> None:
+        """Store ``value`` for ``ttl_s`` seconds (best effort)."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+@dataclass(slots=True)
+class MemoryStore:
+    """A bounded in-process store (embedded demo, no Redis configured)."""
+
+    max_entries: int = 10_000
+    stats: StoreStats = field(default_factory=StoreStats)
+    _data: OrderedDict[str, tuple[float, bytes]] = field(default_factory=OrderedDict)
+
+    async def get(self, key: str, ttl_s: float) -> bytes | None:
+        entry = self._data.get(key)
+        now = time.monotonic()
+        if entry is None or entry[0] < now:
+            if entry is not None:
+                del self._data[key]
+            self.stats.misses += 1
+            return None
+        self._data[key] = (now + ttl_s, entry[1])
+        self._data.move_to_end(key)
+        self.stats.hits += 1
+        return entry[1]
+
+    async def set(self, key: str, value: bytes, ttl_s: float) -> None:
+        self._data[key] = (time.monotonic() + ttl_s, value)
+        self._data.move_to_end(key)
+        self.stats.writes += 1
+        while len(self._data) > self.max_entries:
+            self._data.popitem(last=False)
+
+    async def close(self) -> None:
+        self._data.clear()
+
+
+class RedisStore:
+    """Redis (single node or cluster) behind timeouts, error-as-miss and a breaker."""
+
+    def __init__(
+        self,
+        client: Redis | RedisCluster,
+        *,
+        op_timeout_s: float,
+        failures_to_open: int = 3,
+        cooldown_s: float = 5.0,
+        jitter: float = 0.1,
+    ) -> None:
+        self.client = client
+        self.op_timeout_s = op_timeout_s
+        self.failures_to_open = failures_to_open
+        self.cooldown_s = cooldown_s
+        self.jitter = jitter
+        self.stats = StoreStats()
+        self._failures = 0
+        self._open_until = 0.0
+
+    @property
+    def open(self) -> bool:
+        """Whether the breaker currently skips Redis."""
+        return time.monotonic() < self._open_until
+
+    def _ttl_ms(self, ttl_s: float) -> int:
+        # Jitter spreads the expiry of keys written together (a burst of walks).
+        return max(1, int(ttl_s * 1000 * (1 + random.uniform(0, self.jitter))))
+
+    async def _call(self, op: Callable[[], Awaitable[T]]) -> tuple[bool, T | None]:
+        if self.open:
+            self.stats.skipped += 1
+            return False, None
+        try:
+            async with asyncio.timeout(self.op_timeout_s):
+                value = await op()
+        except Exception as exc:  # timeouts and every redis error are a miss
+            self.stats.errors += 1
+            self._failures += 1
+            if self._failures >= self.failures_to_open:
+                self._open_until = time.monotonic() + self.cooldown_s
+                log.warning("redis breaker open for %.1f s after %r", self.cooldown_s, exc)
+            return False, None
+        self._failures = 0
+        return True, value
+
+    async def get(self, key: str, ttl_s: float) -> bytes | None:
+        ok, value = await self._call(lambda: self.client.getex(key, px=self._ttl_ms(ttl_s)))
+        if ok and isinstance(value, bytes):
+            self.stats.hits += 1
+            return value
+        if ok:
+            self.stats.misses += 1
+        return None
+
+    async def set(self, key: str, value: bytes, ttl_s: float) -> None:
+        ok, _ = await self._call(lambda: self.client.set(key, value, px=self._ttl_ms(ttl_s)))
+        if ok:
+            self.stats.writes += 1
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def create_store(
+    redis_url: str | None,
+    *,
+    cluster: bool,
+    op_timeout_s: float,
+    connect_timeout_s: float,
+    cooldown_s: float,
+    max_memory_entries: int,
+) -> Store:
+    """A :class:`RedisStore` for ``redis_url`` (cluster mode if asked), else memory."""
+    if not redis_url:
+        return MemoryStore(max_entries=max_memory_entries)
+    client: Redis | RedisCluster
+    if cluster:
+        client = RedisCluster.from_url(
+            redis_url,
+            socket_timeout=op_timeout_s,
+            socket_connect_timeout=connect_timeout_s,
+            retry=Retry(NoBackoff(), 0),
+        )
+    else:
+        client = Redis.from_url(
+            redis_url,
+            socket_timeout=op_timeout_s,
+            socket_connect_timeout=connect_timeout_s,
+            retry=Retry(NoBackoff(), 0),
+        )
+    return RedisStore(client, op_timeout_s=op_timeout_s, cooldown_s=cooldown_s)
