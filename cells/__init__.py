@@ -5,7 +5,7 @@ Never imports FastAPI or :mod:`gateway`; testable without HTTP.
 
 from cells.fanout import CellFailed, CellOutcome, CellRows, CellSession, CellTimedOut, InvalidQuery
 from cells.filters import InstanceFilters
-from cells.lister import CellStats, CellTarget, ListQuery, ListResult, list_instances
+from cells.lister import CellResume, CellStats, CellTarget, ListQuery, ListResult, list_instances
 from cells.markers import MarkerNotFound, MarkerUnavailable, resolve_marker
 from cells.merge import Merge
 from cells.order import Direction, Row, SortKey, SortSpec, SqlValue, key_function
@@ -24,6 +24,7 @@ __all__ = [
     "Cell",
     "CellFailed",
     "CellOutcome",
+    "CellResume",
     "CellRows",
     "CellSession",
     "CellStats",

@@ -8,7 +8,9 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cache import SingleFlight, create_store
 from cells import ApiDatabase, Cell, CellTarget, EngineOptions, create_engine_for
+from gateway.metrics import Metrics
 from gateway.settings import Settings
 from gateway.state import AppState, ProjectCells
 
@@ -49,13 +51,27 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
             engines.append(engine)
             targets[cell.id] = CellTarget(cell, engine, settings.cell_timeout_s)
         log.info("serving %d cells: %s", len(cells), ", ".join(c.label for c in cells))
-        yield AppState(
-            settings=settings,
-            api=api,
-            cells=cells,
-            targets=targets,
-            project_cells=ProjectCells(settings.project_cells_ttl_s),
+        store = create_store(
+            settings.redis_url,
+            cluster=settings.redis_cluster,
+            op_timeout_s=settings.redis_timeout_s,
+            connect_timeout_s=settings.redis_connect_timeout_s,
+            cooldown_s=settings.redis_cooldown_s,
+            max_memory_entries=settings.memory_store_entries,
         )
+        try:
+            yield AppState(
+                settings=settings,
+                api=api,
+                cells=cells,
+                targets=targets,
+                project_cells=ProjectCells(settings.project_cells_ttl_s),
+                store=store,
+                flight=SingleFlight(),
+                metrics=Metrics(),
+            )
+        finally:
+            await store.close()
     finally:
         for engine in engines:
             await engine.dispose()

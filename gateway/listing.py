@@ -9,9 +9,19 @@ import asyncio
 import dataclasses
 import logging
 from dataclasses import dataclass, field
+from typing import cast
 
+from cache import (
+    CellFrontier,
+    Frontier,
+    decode_frontier,
+    encode_frontier,
+    fingerprint,
+    frontier_key,
+)
 from cells import (
     Cell,
+    CellResume,
     CellTarget,
     InvalidQuery,
     ListQuery,
@@ -19,9 +29,12 @@ from cells import (
     MarkerUnavailable,
     Row,
     SortSpec,
+    SqlValue,
     list_instances,
     resolve_marker,
 )
+from cells.filters import InstanceFilters
+from cells.schema import instances
 from gateway.auth import Principal
 from gateway.errors import BadRequest, ServiceUnavailable
 from gateway.request import ListRequest
@@ -62,6 +75,89 @@ def _unavailable_error(cells: list[Cell], state: AppState) -> ServiceUnavailable
     )
 
 
+_ALL_COLUMNS = tuple(c.name for c in instances.columns)
+
+
+def _columns(spec: SortSpec, detail: bool) -> tuple[str, ...]:
+    if detail:
+        return _ALL_COLUMNS
+    return tuple(dict.fromkeys(("uuid", "display_name", *spec.names)))
+
+
+def _filter_parts(filters: InstanceFilters) -> dict[str, object]:
+    parts: dict[str, object] = {}
+    for f in dataclasses.fields(filters):
+        value = getattr(filters, f.name)
+        if isinstance(value, frozenset):
+            value = sorted(value, key=repr)
+        elif isinstance(value, tuple):
+            value = [list(v) if isinstance(v, tuple) else v for v in value]
+        parts[f.name] = value
+    return parts
+
+
+def walk_fingerprint(
+    filters: InstanceFilters, spec: SortSpec, targets: list[CellTarget], columns: tuple[str, ...]
+) -> str:
+    """What makes two pages part of the same walk: scope and filters (``project_id`` is
+    the scope), order, cell set and column set. Never shared across projects."""
+    return fingerprint(
+        {
+            "filters": _filter_parts(filters),
+            "sort": [[k.name, k.direction.value] for k in spec.keys],
+            "cells": sorted(t.cell.id for t in targets),
+            "columns": list(columns),
+        }
+    )
+
+
+def _to_frontier(saved: dict[int, CellResume]) -> Frontier:
+    return Frontier(
+        [
+            CellFrontier(cell_id, c.exhausted, c.position, [dict(r) for r in c.rows])
+            for cell_id, c in saved.items()
+        ]
+    )
+
+
+def _to_resume(frontier: Frontier, targets: list[CellTarget]) -> dict[int, CellResume] | None:
+    resume: dict[int, CellResume] = {}
+    for cell in frontier.cells:
+        position: tuple[SqlValue, ...] | None = cell.position  # type: ignore[assignment]
+        rows = cast(list[Row], cell.rows)  # the store holds what the cells returned
+        resume[cell.cell_id] = CellResume(position, cell.exhausted, rows)
+    if set(resume) != {t.cell.id for t in targets}:
+        return None
+    return resume
+
+
+async def _cached_frontier(
+    state: AppState,
+    walk: str,
+    marker: str,
+    columns: tuple[str, ...],
+    targets: list[CellTarget],
+) -> dict[int, CellResume] | None:
+    key = frontier_key(state.settings.redis_prefix, walk, marker)
+    blob = await state.store.get(key, state.settings.frontier_ttl_s)
+    frontier = decode_frontier(blob, columns) if blob is not None else None
+    resume = _to_resume(frontier, targets) if frontier is not None else None
+    state.metrics.frontier.labels("hit" if resume else "miss").inc()
+    return resume
+
+
+async def _save_frontier(
+    state: AppState,
+    walk: str,
+    last: Row,
+    saved: dict[int, CellResume],
+    columns: tuple[str, ...],
+) -> None:
+    key = frontier_key(state.settings.redis_prefix, walk, str(last["uuid"]))
+    blob = encode_frontier(_to_frontier(saved), columns)
+    await state.store.set(key, blob, state.settings.frontier_ttl_s)
+
+
 async def list_page(
     state: AppState, principal: Principal, request: ListRequest, *, detail: bool
 ) -> Page:
@@ -80,13 +176,21 @@ async def list_page(
     budget = state.settings.request_budget_s
     try:
         async with asyncio.timeout(budget):
-            after = None
+            columns = _columns(spec, detail)
+            walk = walk_fingerprint(filters, spec, targets, columns)
+            resume = None
             if request.marker is not None:
+                resume = await _cached_frontier(state, walk, request.marker, columns, targets)
+            after = None
+            if request.marker is not None and resume is None:
                 scope = None if principal.is_admin else principal.project_id
                 after = await resolve_marker(state.api, state.targets, spec, request.marker, scope)
-            columns = None if detail else ("uuid", "display_name", *spec.names)
             query = ListQuery(spec, filters, request.limit, after, columns)
-            result = await list_instances(targets, query)
+            keep = state.settings.frontier_max_rows // max(1, len(targets))
+            result = await list_instances(targets, query, resume, keep_rows=keep)
+            state.metrics.observe(result)
+            if result.has_more and result.frontier is not None and result.rows:
+                await _save_frontier(state, walk, result.rows[-1], result.frontier, columns)
     except MarkerNotFound as exc:
         raise BadRequest(f"marker [{exc.marker}] not found") from None
     except MarkerUnavailable as exc:

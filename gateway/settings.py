@@ -46,6 +46,19 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None, description="Redis for pagination state; unset = in-process."
     )
+    redis_cluster: bool = Field(False, description="Treat redis_url as a Redis Cluster seed node.")
+    redis_prefix: str = Field("cellgate", description="Key prefix in Redis.")
+    redis_timeout_s: float = Field(0.05, gt=0, description="Deadline of one Redis call.")
+    redis_connect_timeout_s: float = Field(0.05, gt=0)
+    redis_cooldown_s: float = Field(5.0, ge=0, description="Breaker pause after Redis fails.")
+    frontier_ttl_s: float = Field(300.0, gt=0, description="Sliding TTL of a cached frontier.")
+    frontier_max_rows: int = Field(
+        4000, ge=0, description="Unreturned rows kept in a frontier, over all cells."
+    )
+    page_cache_ttl_s: float = Field(
+        2.0, ge=0, description="TTL of identical-request page cache; 0 disables it."
+    )
+    memory_store_entries: int = Field(10_000, ge=1, description="Bound of the in-process store.")
     auth_mode: AuthMode = "noauth"
     jwt_secret: SecretStr | None = None
     jwt_algorithms: list[str] = Field(default_factory=lambda: ["HS256"])

@@ -6,7 +6,9 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from cache import SingleFlight, Store
 from cells import ApiDatabase, Cell, CellTarget
+from gateway.metrics import Metrics
 from gateway.settings import Settings
 
 __all__ = ["AppState", "ProjectCells"]
@@ -44,3 +46,6 @@ class AppState:
     cells: list[Cell]
     targets: dict[int, CellTarget]
     project_cells: ProjectCells
+    store: Store
+    flight: SingleFlight[tuple[bytes, dict[str, str]]]
+    metrics: Metrics

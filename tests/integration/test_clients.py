@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 import openstack
 import pytest
@@ -30,14 +31,17 @@ from gateway.cli import _demo_commands
 
 pytestmark = [pytest.mark.integration, pytest.mark.clients]
 
+LiveFactory = Callable[[object], LiveServer]
+F = TypeVar("F", bound=Callable[..., Any])
+
 # openstacksdk warns about its own internals on every connect/list (it passes a deprecated
 # argument to itself and always builds an influxdb config); nothing a caller can avoid.
-SDK_WARNINGS = [
-    pytest.mark.filterwarnings("ignore::openstack.warnings.RemovedInSDK50Warning"),
-    pytest.mark.filterwarnings("ignore::openstack.warnings.RemovedInSDK60Warning"),
-]
+_SDK50 = pytest.mark.filterwarnings("ignore::openstack.warnings.RemovedInSDK50Warning")
+_SDK60 = pytest.mark.filterwarnings("ignore::openstack.warnings.RemovedInSDK60Warning")
 
-LiveFactory = Callable[[object], LiveServer]
+
+def sdk_warnings(test: F) -> F:
+    return _SDK50(_SDK60(test))  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -66,7 +70,9 @@ def live(pg_cells: CellSet, live_server_factory: LiveFactory) -> LiveServer:
 def _assert_same_listing(got: list[str], expected: list[str]) -> None:
     assert len(got) == len(set(got)), "a server was listed twice"
     assert len(got) == len(expected)
-    first_diff = next((i for i, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b), None)
+    first_diff = next(
+        (i for i, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b), None
+    )
     assert first_diff is None, f"order differs from the oracle at position {first_diff}"
 
 
@@ -77,9 +83,9 @@ def _sdk(url: str, token: str) -> openstack.connection.Connection:
 # --- openstacksdk ------------------------------------------------------------------------
 
 
+@sdk_warnings
 @pytest.mark.parametrize("details", [True, False], ids=["detail", "summary"])
 @pytest.mark.parametrize("limit", [7, 1000])
-@pytest.mark.usefixtures(*())
 def test_sdk_lists_every_server_once_in_order(
     live: LiveServer, demo_oracle: list[str], details: bool, limit: int
 ) -> None:
@@ -96,10 +102,7 @@ def test_sdk_lists_every_server_once_in_order(
         assert all(s.status for s in servers)
 
 
-for _mark in SDK_WARNINGS:
-    test_sdk_lists_every_server_once_in_order = _mark(test_sdk_lists_every_server_once_in_order)
-
-
+@sdk_warnings
 def test_sdk_admin_all_projects(live: LiveServer, all_oracle: list[str]) -> None:
     conn = _sdk(f"{live.url}/v2.1", "admin:admin")
     try:
@@ -110,10 +113,7 @@ def test_sdk_admin_all_projects(live: LiveServer, all_oracle: list[str]) -> None
     assert len({s.project_id for s in servers}) > 2
 
 
-for _mark in SDK_WARNINGS:
-    test_sdk_admin_all_projects = _mark(test_sdk_admin_all_projects)
-
-
+@sdk_warnings
 def test_sdk_root_endpoint_is_not_a_compute_endpoint(live: LiveServer) -> None:
     """The bare root is the version list, not the API: the SDK needs ``/v2.1``."""
     conn = _sdk(live.url, "demo:demo")
@@ -122,12 +122,6 @@ def test_sdk_root_endpoint_is_not_a_compute_endpoint(live: LiveServer) -> None:
             list(conn.compute.servers(details=True, limit=5))
     finally:
         conn.close()
-
-
-for _mark in SDK_WARNINGS:
-    test_sdk_root_endpoint_is_not_a_compute_endpoint = _mark(
-        test_sdk_root_endpoint_is_not_a_compute_endpoint
-    )
 
 
 # --- python-novaclient -------------------------------------------------------------------
