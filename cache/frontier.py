@@ -62,9 +62,9 @@ def frontier_key(prefix: str, fp: str, marker: str) -> str:
     return f"{prefix}:v1:page:{{{fp}}}:{marker}"
 
 
-def page_key(prefix: str, fp: str, marker: str | None, extra: str) -> str:
-    """The short-lived rendered-page cache key."""
-    return f"{prefix}:v1:body:{{{fp}}}:{marker or '-'}:{extra}"
+def page_key(prefix: str, fp: str) -> str:
+    """The short-lived rendered-page cache key of one exact request (``fp``)."""
+    return f"{prefix}:v1:body:{{{fp}}}"
 
 
 def _restore(values: list[Value], datetime_slots: Sequence[int]) -> list[Value]:
@@ -110,8 +110,10 @@ def decode_frontier(blob: bytes, columns: Sequence[str]) -> Frontier | None:
         datetime_columns: list[int] = body["d"]
         cells = []
         for cell_id, exhausted, position, position_dts, table in body["cells"]:
-            rows = [dict(zip(columns, _restore(values, datetime_columns), strict=True))
-                    for values in table]
+            rows = [
+                dict(zip(columns, _restore(values, datetime_columns), strict=True))
+                for values in table
+            ]
             restored = tuple(_restore(position, position_dts)) if position is not None else None
             cells.append(CellFrontier(int(cell_id), bool(exhausted), restored, rows))
         return Frontier(cells)

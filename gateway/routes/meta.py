@@ -7,6 +7,7 @@ import asyncio
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.deps import State, base_url
 from gateway.versions import version_document, versions_document
@@ -57,6 +58,11 @@ async def identity_discovery(request: Request) -> Response:
             }
         }
     )
+
+
+@router.get("/metrics", summary="Prometheus metrics")
+async def metrics(state: State) -> Response:
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/healthz", summary="Liveness (no dependencies)")

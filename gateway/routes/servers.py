@@ -6,16 +6,42 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from cache import fingerprint, page_key
+from gateway.auth import Principal
 from gateway.deps import Caller, Microversion, State, base_url
 from gateway.errors import BadRequest
 from gateway.listing import list_page
 from gateway.request import parse_list_request
+from gateway.state import AppState
 from gateway.versions import version_headers
 from gateway.views import ViewContext, next_link, server_detail, server_summary
 
 __all__ = ["router"]
 
 router = APIRouter()
+
+
+async def _render(
+    request: Request,
+    state: AppState,
+    caller: Principal,
+    version: tuple[int, int],
+    items: list[tuple[str, str]],
+    detail: bool,
+    project_id: str | None,
+) -> tuple[bytes, dict[str, str]]:
+    parsed = parse_list_request(items, caller, version, state.settings.max_limit)
+    page = await list_page(state, caller, parsed, detail=detail)
+    ctx = ViewContext(base_url(request), project_id, version, caller.is_admin)
+    render = server_detail if detail else server_summary
+    body: dict[str, object] = {"servers": [render(row, ctx) for row in page.rows]}
+    if page.has_more and page.rows:
+        collection = "servers/detail" if detail else "servers"
+        body["servers_links"] = [next_link(ctx, collection, items, str(page.rows[-1]["uuid"]))]
+    headers = version_headers(version)
+    if page.unavailable:
+        headers["X-Cells-Unavailable"] = ",".join(c.label for c in page.unavailable)
+    return orjson.dumps(body), headers
 
 
 async def _servers(
@@ -33,18 +59,40 @@ async def _servers(
             f"Context's project_id '{caller.project_id}'"
         )
     items = request.query_params.multi_items()
-    parsed = parse_list_request(items, caller, version, state.settings.max_limit)
-    page = await list_page(state, caller, parsed, detail=detail)
-    ctx = ViewContext(base_url(request), project_id, version, caller.is_admin)
-    render = server_detail if detail else server_summary
-    body: dict[str, object] = {"servers": [render(row, ctx) for row in page.rows]}
-    if page.has_more and page.rows:
-        collection = "servers/detail" if detail else "servers"
-        body["servers_links"] = [next_link(ctx, collection, items, str(page.rows[-1]["uuid"]))]
-    headers = version_headers(version)
-    if page.unavailable:
-        headers["X-Cells-Unavailable"] = ",".join(c.label for c in page.unavailable)
-    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
+    # Identical requests (same scope, query, microversion, base URL) share one fan-out
+    # while in flight, and one rendered body for page_cache_ttl_s.
+    key = page_key(
+        state.settings.redis_prefix,
+        fingerprint(
+            {
+                "project": caller.project_id,
+                "admin": caller.is_admin,
+                "path": [detail, project_id],
+                "query": items,
+                "version": list(version),
+                "base": base_url(request),
+            }
+        ),
+    )
+    ttl = state.settings.page_cache_ttl_s
+    if ttl > 0:
+        cached = await state.store.get(key, ttl)
+        if cached is not None:
+            state.metrics.page_cache.labels("hit").inc()
+            return Response(cached, media_type="application/json", headers=version_headers(version))
+
+    async def compute() -> tuple[bytes, dict[str, str]]:
+        body, headers = await _render(request, state, caller, version, items, detail, project_id)
+        if ttl > 0 and "X-Cells-Unavailable" not in headers:
+            await state.store.set(key, body, ttl)
+        return body, headers
+
+    coalesced_before = state.flight.coalesced
+    body, headers = await state.flight.do(key, compute)
+    state.metrics.page_cache.labels(
+        "coalesced" if state.flight.coalesced > coalesced_before else "miss"
+    ).inc()
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.get("/v2.1/servers", summary="List servers (id, name, links)")

@@ -242,10 +242,18 @@ def _comparator(sort: Sequence[tuple[str, str]]) -> functools.partial[int]:
     return functools.partial(compare, tuple(sort))
 
 
-def expected_uuids(snapshot: Snapshot, q: OracleQuery) -> list[str]:
-    """The uuids the full listing must return, in order."""
+def expected_uuids(snapshot: Snapshot, q: OracleQuery, after: str | None = None) -> list[str]:
+    """The uuids the full listing must return, in order.
+
+    With ``after`` (a marker uuid, which need not match ``q`` itself: a deleted instance
+    still marks a position), only the rows strictly after that instance's position.
+    """
+    compare = _comparator(q.sort)
     rows = [row for row in snapshot.rows if _matches(row, q, snapshot.flavor_ids)]
-    rows.sort(key=functools.cmp_to_key(_comparator(q.sort)))
+    rows.sort(key=functools.cmp_to_key(compare))
+    if after is not None:
+        marker = snapshot.by_uuid(after)
+        rows = [row for row in rows if compare(row, marker) > 0]
     return [str(row["uuid"]) for row in rows]
 
 

@@ -21,12 +21,12 @@ from typing import Any, TypeVar
 
 import openstack
 import pytest
+from conftest import CellSet, LiveServer
 from keystoneauth1 import session as ks_session
 from keystoneauth1 import token_endpoint
 from novaclient import client as nova_client
 from oracle import OracleQuery, Snapshot, expected_uuids, load_snapshot
 
-from conftest import CellSet, LiveServer
 from gateway.cli import _demo_commands
 
 pytestmark = [pytest.mark.integration, pytest.mark.clients]
