@@ -3,9 +3,18 @@
 Never imports FastAPI or :mod:`gateway`; testable without HTTP.
 """
 
+from cells.breaker import Breaker, BreakerState
 from cells.fanout import CellFailed, CellOutcome, CellRows, CellSession, CellTimedOut, InvalidQuery
 from cells.filters import InstanceFilters
-from cells.lister import CellResume, CellStats, CellTarget, ListQuery, ListResult, list_instances
+from cells.lister import (
+    CellResume,
+    CellStats,
+    CellTarget,
+    ListQuery,
+    ListResult,
+    StubSource,
+    list_instances,
+)
 from cells.markers import MarkerNotFound, MarkerUnavailable, resolve_marker
 from cells.merge import Merge
 from cells.order import Direction, Row, SortKey, SortSpec, SqlValue, key_function
@@ -21,6 +30,8 @@ from cells.registry import (
 
 __all__ = [
     "ApiDatabase",
+    "Breaker",
+    "BreakerState",
     "Cell",
     "CellFailed",
     "CellOutcome",
@@ -44,6 +55,7 @@ __all__ = [
     "SortKey",
     "SortSpec",
     "SqlValue",
+    "StubSource",
     "UnsupportedDatabase",
     "async_url",
     "create_engine_for",

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cells.breaker import Breaker
 from cells.fanout import CellFailed, CellOutcome, CellRows, CellSession, CellTimedOut
 from cells.filters import InstanceFilters, where_clauses
 from cells.keyset import after_position, order_by
@@ -31,6 +32,7 @@ from cells.merge import CellBuffer, Keyed, Merge
 from cells.order import Row, SortSpec, SqlValue, key_function
 from cells.registry import Cell
 from cells.schema import instances
+from cells.stubs import stub_statement
 
 __all__ = [
     "CellResume",
@@ -38,6 +40,7 @@ __all__ = [
     "CellTarget",
     "ListQuery",
     "ListResult",
+    "StubSource",
     "first_batch_size",
     "list_instances",
 ]
@@ -45,11 +48,20 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class CellTarget:
-    """A cell to ask, with its engine and per-call deadline."""
+    """A cell to ask, with its engine, per-call deadline and circuit breaker."""
 
     cell: Cell
     engine: AsyncEngine
     timeout_s: float
+    breaker: Breaker = field(default_factory=Breaker)
+
+
+@dataclass(frozen=True, slots=True)
+class StubSource:
+    """Where down-cell stubs come from: the API database, within a project scope."""
+
+    target: CellTarget
+    project_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,24 +121,33 @@ def first_batch_size(limit: int, k: int) -> int:
     return min(want, share + math.ceil(2 * math.sqrt(limit / k)))
 
 
+Position = tuple[SqlValue, ...] | None
+Statement = Callable[[Position, int], Select[tuple[object, ...]]]
+
+
 @dataclass(slots=True)
 class _Cursor:
     target: CellTarget
     session: CellSession
-    position: tuple[SqlValue, ...] | None
+    position: Position
+    statement: Statement
+    breaker: Breaker | None
     batch: int = 0
-    alive: bool = True
 
 
-def _statement(
-    query: ListQuery, position: tuple[SqlValue, ...] | None, n: int
-) -> Select[tuple[object, ...]]:
+def _statement(query: ListQuery) -> Statement:
     c = instances.c
     columns = [c[name] for name in query.columns] if query.columns else list(c)
-    conditions = where_clauses(query.filters)
-    if position is not None:
-        conditions.append(after_position(query.spec, c, position))
-    return select(*columns).where(*conditions).order_by(*order_by(query.spec, c)).limit(n)
+    base = where_clauses(query.filters)
+    ordering = order_by(query.spec, c)
+
+    def build(position: Position, n: int) -> Select[tuple[object, ...]]:
+        conditions = list(base)
+        if position is not None:
+            conditions.append(after_position(query.spec, c, position))
+        return select(*columns).where(*conditions).order_by(*ordering).limit(n)
+
+    return build
 
 
 def _resume_of(
@@ -150,24 +171,55 @@ async def list_instances(
     query: ListQuery,
     resume: Mapping[int, CellResume] | None = None,
     keep_rows: int = 0,
+    stubs: StubSource | None = None,
 ) -> ListResult:
     """Fetch one page across ``targets``; see the module docstring.
 
     With ``resume`` (per cell id, from the previous page's :attr:`ListResult.frontier`),
     buffered rows are merged first and only cells whose buffers are empty are queried.
-    ``keep_rows`` bounds the rows per cell kept in the returned frontier.
+    ``keep_rows`` bounds the rows per cell kept in the returned frontier. With ``stubs``,
+    each cell that fails is replaced by its instances' stubs from the mappings
+    (:mod:`cells.stubs`), merged in order.
     """
     result = ListResult(rows=[], has_more=False, stats=[CellStats(t.cell) for t in targets])
     if query.limit <= 0 or not targets or query.filters.matches_nothing:
         return result
     key_of = key_function(query.spec)
-    cursors = [_Cursor(t, CellSession(t.cell, t.engine, t.timeout_s), query.after) for t in targets]
+    build = _statement(query)
+    cursors = [
+        _Cursor(t, CellSession(t.cell, t.engine, t.timeout_s), query.after, build, t.breaker)
+        for t in targets
+    ]
     merge = Merge(len(cursors))
+    first = first_batch_size(query.limit, len(cursors))
+
+    def add_stubs(failed: Cell) -> None:
+        assert stubs is not None
+        project, spec = stubs.project_id, query.spec
+
+        def build_stubs(position: Position, n: int) -> Select[tuple[object, ...]]:
+            return stub_statement(spec, failed.id, project, position, n)
+
+        t = stubs.target
+        session = CellSession(t.cell, t.engine, t.timeout_s)
+        cursors.append(_Cursor(t, session, query.after, build_stubs, None, first // 2))
+        result.stats.append(CellStats(Cell(t.cell.id, t.cell.uuid, f"stubs:{failed.label}", "")))
+        merge.add_cell()
 
     async def fetch(i: int, n: int) -> None:
         cursor = cursors[i]
         cursor.batch = n
-        outcome: CellOutcome = await cursor.session.fetch(_statement(query, cursor.position, n), n)
+        breaker = cursor.breaker
+        outcome: CellOutcome
+        if breaker is not None and not breaker.allow():
+            outcome = CellFailed("circuit breaker open", 0.0)
+        else:
+            outcome = await cursor.session.fetch(cursor.statement(cursor.position, n), n)
+            if breaker is not None:
+                if isinstance(outcome, CellRows):
+                    breaker.record_success()
+                else:
+                    breaker.record_failure(timed_out=isinstance(outcome, CellTimedOut))
         stats = result.stats[i]
         stats.elapsed_ms += outcome.elapsed_ms
         match outcome:
@@ -176,13 +228,17 @@ async def list_instances(
                 if rows:
                     cursor.position = query.spec.position_of(rows[-1])
                 merge.feed(i, keyed, exhausted=exhausted)
-            case CellFailed() | CellTimedOut():
-                stats.outcome = "timeout" if isinstance(outcome, CellTimedOut) else "error"
-                cursor.alive = False
-                merge.drop(i)
+            case CellTimedOut():
+                stats.outcome = "timeout"
+            case CellFailed(error=error):
+                stats.outcome = "skipped" if error == "circuit breaker open" else "error"
+        if not isinstance(outcome, CellRows):
+            merge.drop(i)
+            if i < len(targets):
                 result.unavailable.append(cursor.target.cell)
+                if stubs is not None:
+                    add_stubs(cursor.target.cell)
 
-    first = first_batch_size(query.limit, len(cursors))
     if resume is not None:
         for i, cursor in enumerate(cursors):
             saved = resume[cursor.target.cell.id]
@@ -214,7 +270,7 @@ async def list_instances(
             page_end = query.spec.position_of(out[-1])
             result.frontier = {
                 c.target.cell.id: _resume_of(query.spec, c, merge.buffers[i], keep_rows, page_end)
-                for i, c in enumerate(cursors)
+                for i, c in enumerate(cursors[: len(targets)])
             }
     finally:
         for i, cursor in enumerate(cursors):

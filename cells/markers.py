@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from sqlalchemy import select
 
-from cells.fanout import CellFailed, CellRows, CellSession, CellTimedOut
+from cells.fanout import CellFailed, CellOutcome, CellRows, CellSession, CellTimedOut
 from cells.lister import CellTarget
 from cells.order import SortSpec, SqlValue
 from cells.registry import ApiDatabase, Cell
@@ -56,11 +56,19 @@ async def resolve_marker(
         raise MarkerNotFound(marker)
     c = instances.c
     statement = select(c.project_id, *(c[name] for name in spec.names)).where(c.uuid == marker)
-    session = CellSession(target.cell, target.engine, target.timeout_s)
-    try:
-        outcome = await session.fetch(statement.limit(1), 1)
-    finally:
-        await session.close()
+    outcome: CellOutcome
+    if not target.breaker.allow():
+        outcome = CellFailed("circuit breaker open", 0.0)
+    else:
+        session = CellSession(target.cell, target.engine, target.timeout_s)
+        try:
+            outcome = await session.fetch(statement.limit(1), 1)
+        finally:
+            await session.close()
+        if isinstance(outcome, CellRows):
+            target.breaker.record_success()
+        else:
+            target.breaker.record_failure(timed_out=isinstance(outcome, CellTimedOut))
     match outcome:
         case CellRows(rows=[row]):
             if project_id is not None and row["project_id"] != project_id:
@@ -69,5 +77,10 @@ async def resolve_marker(
         case CellRows():
             raise MarkerNotFound(marker)
         case CellFailed() | CellTimedOut():
+            # The cell is down; the mapping still knows (created_at, uuid), which is enough
+            # for orders the mappings can honour (the 2.69 stub order).
+            if set(spec.names) <= {"created_at", "uuid"} and mapping.created_at is not None:
+                values: dict[str, SqlValue] = {"created_at": mapping.created_at, "uuid": marker}
+                return tuple(values[name] for name in spec.names)
             raise MarkerUnavailable(marker, target.cell)
     raise AssertionError("unreachable")  # pragma: no cover

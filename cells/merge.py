@@ -49,6 +49,13 @@ class Merge:
         self._heap: list[tuple[tuple[object, ...], int]] = []
         self._pending = set(range(k))  # cells never fed: nothing may be emitted yet
 
+    def add_cell(self) -> int:
+        """Add an input (it must be fed before anything more is taken); its index."""
+        self.buffers.append(CellBuffer())
+        index = len(self.buffers) - 1
+        self._pending.add(index)
+        return index
+
     def feed(self, cell: int, rows: Iterable[Keyed], *, exhausted: bool) -> None:
         """Append ``rows`` (in the cell's order, after what it already gave) to ``cell``."""
         buffer = self.buffers[cell]

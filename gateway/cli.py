@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -74,7 +75,10 @@ def _serve(settings: Settings, host: str, port: int, banner: str | None) -> None
             print(banner, flush=True)
         await task
 
-    asyncio.run(run())
+    # uvicorn shuts down gracefully on SIGINT, then re-raises the signal; swallow it as
+    # uvicorn.run does, so Ctrl-C is a clean exit (status 0), not a traceback.
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
     if not server.started:
         sys.exit(1)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cache import SingleFlight, create_store
 from cells import ApiDatabase, Cell, CellTarget, EngineOptions, create_engine_for
+from cells.breaker import Breaker
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 from gateway.state import AppState, ProjectCells
@@ -49,7 +51,8 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
         for cell in cells:
             engine = create_engine_for(cell.url, options, f"cell {cell.label}")
             engines.append(engine)
-            targets[cell.id] = CellTarget(cell, engine, settings.cell_timeout_s)
+            breaker = Breaker(settings.breaker_failures, settings.breaker_cooldown_s)
+            targets[cell.id] = CellTarget(cell, engine, settings.cell_timeout_s, breaker)
         log.info("serving %d cells: %s", len(cells), ", ".join(c.label for c in cells))
         store = create_store(
             settings.redis_url,
@@ -63,6 +66,11 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
             yield AppState(
                 settings=settings,
                 api=api,
+                api_target=CellTarget(
+                    Cell(id=0, uuid="", name="api", url=settings.api_database_url),
+                    api_engine,
+                    settings.cell_timeout_s,
+                ),
                 cells=cells,
                 targets=targets,
                 project_cells=ProjectCells(settings.project_cells_ttl_s),
@@ -74,4 +82,9 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
             await store.close()
     finally:
         for engine in engines:
-            await engine.dispose()
+            # A frozen cell must not hang shutdown: give up on its connections.
+            try:
+                async with asyncio.timeout(2.0):
+                    await engine.dispose()
+            except TimeoutError:
+                log.warning("gave up disposing an engine after 2 s")

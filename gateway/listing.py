@@ -30,11 +30,13 @@ from cells import (
     Row,
     SortSpec,
     SqlValue,
+    StubSource,
     list_instances,
     resolve_marker,
 )
 from cells.filters import InstanceFilters
 from cells.schema import instances
+from cells.stubs import stubs_possible
 from gateway.auth import Principal
 from gateway.errors import BadRequest, ServiceUnavailable
 from gateway.request import ListRequest
@@ -159,7 +161,12 @@ async def _save_frontier(
 
 
 async def list_page(
-    state: AppState, principal: Principal, request: ListRequest, *, detail: bool
+    state: AppState,
+    principal: Principal,
+    request: ListRequest,
+    *,
+    detail: bool,
+    version: tuple[int, int] = (2, 1),
 ) -> Page:
     """Fetch the page ``request`` asks for; raises 4xx/503 :mod:`gateway.errors`."""
     if request.limit == 0 or request.empty:
@@ -187,7 +194,10 @@ async def list_page(
                 after = await resolve_marker(state.api, state.targets, spec, request.marker, scope)
             query = ListQuery(spec, filters, request.limit, after, columns)
             keep = state.settings.frontier_max_rows // max(1, len(targets))
-            result = await list_instances(targets, query, resume, keep_rows=keep)
+            stubs = None
+            if version >= (2, 69) and stubs_possible(spec, filters):
+                stubs = StubSource(state.api_target, filters.project_id)
+            result = await list_instances(targets, query, resume, keep_rows=keep, stubs=stubs)
             state.metrics.observe(result)
             if result.has_more and result.frontier is not None and result.rows:
                 await _save_frontier(state, walk, result.rows[-1], result.frontier, columns)

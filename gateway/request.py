@@ -74,10 +74,10 @@ def _bool(name: str, value: str, *, strict: bool) -> bool:
 def _timestamp(name: str, value: str) -> dt.datetime:
     try:
         parsed = dt.datetime.fromisoformat(value.strip().replace(" ", "+"))
-    except ValueError:
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError):  # year 1 at +14:00 has no UTC datetime
         raise BadRequest(f"Invalid filter field: {name}.") from None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
     return parsed
 
 
@@ -97,7 +97,10 @@ def _limit(value: str | None, max_limit: int) -> int:
             f"Invalid input for query parameters limit. Value: {value}. "
             f"'{value}' does not match '^[0-9]*$'"
         )
-    return min(int(value), max_limit)
+    digits = value.strip().lstrip("0")
+    if len(digits) > len(str(max_limit)):  # int() refuses more than 4300 digits
+        return max_limit
+    return min(int(digits or "0"), max_limit)
 
 
 def _sort(
@@ -166,6 +169,10 @@ def parse_list_request(
     if not principal.is_admin:
         allowed = _allowed_filters(version) | _PAGING
         values = {k: v for k, v in values.items() if k in allowed}
+    for name, found in values.items():
+        # PostgreSQL text cannot hold NUL: no row can match, and the API DB would fail.
+        if name in KNOWN_PARAMS and any("\x00" in value for value in found):
+            raise BadRequest(f"Invalid input for query parameters {name}: NUL character.")
 
     limit = _limit(_last(values, "limit"), max_limit)
     marker = _last(values, "marker")
@@ -237,6 +244,8 @@ def parse_list_request(
             power_states = frozenset(int(v) for v in values["power_state"])
         except ValueError:
             raise BadRequest("Invalid filter field: power_state.") from None
+        if any(not -(2**31) <= state < 2**31 for state in power_states):  # an INTEGER column
+            raise BadRequest("Invalid filter field: power_state.")
 
     regex = tuple(
         (column, _regex(name, pattern))

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     cell_timeout_s: float = Field(3.0, gt=0, description="Deadline for one call to one cell.")
     cell_connect_timeout_s: float = Field(2.0, gt=0)
     request_budget_s: float = Field(10.0, gt=0, description="Overall deadline of a listing.")
+    breaker_failures: int = Field(
+        2, ge=1, description="Consecutive cell errors that open its breaker (a timeout: one)."
+    )
+    breaker_cooldown_s: float = Field(
+        5.0, ge=0, description="How long an open breaker skips its cell before one probe."
+    )
     cell_pool_size: int = Field(5, ge=1)
     cell_pool_max_overflow: int = Field(5, ge=0)
     retry_after_s: int = Field(30, ge=1, description="Retry-After sent with a 503.")

@@ -43,6 +43,7 @@ class AppState:
 
     settings: Settings
     api: ApiDatabase
+    api_target: CellTarget  # the API DB as a merge input (down-cell stubs)
     cells: list[Cell]
     targets: dict[int, CellTarget]
     project_cells: ProjectCells

@@ -19,6 +19,7 @@ import httpx
 import pytest
 import uvicorn
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 
 from cells.seed import CellTarget as SeedCell
 from cells.seed import SeedPlan, drop_database, reset_database, seed
@@ -115,6 +116,16 @@ async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
             yield client
+
+
+@asynccontextmanager
+async def app_and_client(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """Like :func:`app_client`, also yielding the app (its state is ``app.state.cellgate``)."""
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+            yield app, client
 
 
 def free_port() -> int:

@@ -100,11 +100,15 @@ async def readyz(state: State) -> Response:
     }
     live = 0
     for cell_id, result in zip(ids, results, strict=True):
-        cell = state.targets[cell_id].cell
+        target = state.targets[cell_id]
         ok = result == "pass"
         live += ok
-        checks[f"cell:{cell.label}"] = [
-            {"status": "pass" if ok else "warn", "output": "" if ok else result}
+        checks[f"cell:{target.cell.label}"] = [
+            {
+                "status": "pass" if ok else "warn",
+                "output": "" if ok else result,
+                "breaker": target.breaker.state.value,
+            }
         ]
     ready = api_result == "pass" and live > 0
     status = "pass" if ready and live == len(ids) else ("warn" if ready else "fail")

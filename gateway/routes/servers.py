@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from cache import fingerprint, page_key
+from cells import Row
+from cells.stubs import STUB_FLAG
 from gateway.auth import Principal
 from gateway.deps import Caller, Microversion, State, base_url
 from gateway.errors import BadRequest
@@ -14,11 +18,26 @@ from gateway.listing import list_page
 from gateway.request import parse_list_request
 from gateway.state import AppState
 from gateway.versions import version_headers
-from gateway.views import ViewContext, next_link, server_detail, server_summary
+from gateway.views import (
+    ViewContext,
+    next_link,
+    server_detail,
+    server_summary,
+    stub_detail,
+    stub_summary,
+)
 
 __all__ = ["router"]
 
 router = APIRouter()
+
+
+def _stub(row: Row, ctx: ViewContext, detail: bool) -> dict[str, object]:
+    uuid = str(row["uuid"])
+    created = row["created_at"]
+    if not detail or not isinstance(created, datetime):
+        return stub_summary(uuid, ctx)
+    return stub_detail(uuid, str(row["project_id"]), created, ctx)
 
 
 async def _render(
@@ -31,10 +50,14 @@ async def _render(
     project_id: str | None,
 ) -> tuple[bytes, dict[str, str]]:
     parsed = parse_list_request(items, caller, version, state.settings.max_limit)
-    page = await list_page(state, caller, parsed, detail=detail)
+    page = await list_page(state, caller, parsed, detail=detail, version=version)
     ctx = ViewContext(base_url(request), project_id, version, caller.is_admin)
     render = server_detail if detail else server_summary
-    body: dict[str, object] = {"servers": [render(row, ctx) for row in page.rows]}
+    body: dict[str, object] = {
+        "servers": [
+            _stub(row, ctx, detail) if row.get(STUB_FLAG) else render(row, ctx) for row in page.rows
+        ]
+    }
     if page.has_more and page.rows:
         collection = "servers/detail" if detail else "servers"
         body["servers_links"] = [next_link(ctx, collection, items, str(page.rows[-1]["uuid"]))]
