@@ -117,5 +117,5 @@ def decode_frontier(blob: bytes, columns: Sequence[str]) -> Frontier | None:
             restored = tuple(_restore(position, position_dts)) if position is not None else None
             cells.append(CellFrontier(int(cell_id), bool(exhausted), restored, rows))
         return Frontier(cells)
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, LookupError, TypeError):  # LookupError: KeyError, IndexError
         return None

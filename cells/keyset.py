@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, and_, false, or_, true
+from sqlalchemy import ColumnElement, and_, false, literal, or_, true
 from sqlalchemy.sql.elements import UnaryExpression
 
 from cells.order import Direction, SortKey, SortSpec, SqlValue
@@ -44,28 +44,34 @@ def _same(column: ColumnElement[object], value: SqlValue) -> ColumnElement[bool]
     return column.is_(None) if value is None else column == value
 
 
+def _param(column: ColumnElement[object], value: SqlValue) -> ColumnElement[object]:
+    # Always a bound parameter: SQLAlchemy turns a bare True/False into a constant that only
+    # = and != accept, so ``locked > True`` would not even build.
+    return literal(value, column.type)
+
+
 def _later(key: SortKey, column: ColumnElement[object], value: SqlValue) -> ColumnElement[bool]:
     """Rows strictly after ``value`` in this key alone."""
     if key.direction is Direction.ASC:
         # NULL is lowest: everything non-NULL is after a NULL; nothing NULL is after a value.
-        return column.is_not(None) if value is None else column > value
+        return column.is_not(None) if value is None else column > _param(column, value)
     # Descending, NULLs last: nothing is after a NULL; smaller values and NULLs follow a value.
     if value is None:
         return false()
     if key.nullable:
-        return or_(column < value, column.is_(None))
-    return column < value
+        return or_(column < _param(column, value), column.is_(None))
+    return column < _param(column, value)
 
 
 def _bound(key: SortKey, column: ColumnElement[object], value: SqlValue) -> ColumnElement[bool]:
     """A necessary (not sufficient) condition on the first key, sargable where possible."""
     if key.direction is Direction.ASC:
-        return true() if value is None else column >= value
+        return true() if value is None else column >= _param(column, value)
     if value is None:
         return column.is_(None)
     if key.nullable:
-        return or_(column <= value, column.is_(None))
-    return column <= value
+        return or_(column <= _param(column, value), column.is_(None))
+    return column <= _param(column, value)
 
 
 def after_position(

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     redis_cluster: bool = Field(False, description="Treat redis_url as a Redis Cluster seed node.")
     redis_prefix: str = Field("cellgate", description="Key prefix in Redis.")
     redis_timeout_s: float = Field(0.05, gt=0, description="Deadline of one Redis call.")
-    redis_connect_timeout_s: float = Field(0.05, gt=0)
+    redis_connect_timeout_s: float = Field(0.05, gt=0, description="Connect deadline for Redis.")
     redis_cooldown_s: float = Field(5.0, ge=0, description="Breaker pause after Redis fails.")
     frontier_ttl_s: float = Field(300.0, gt=0, description="Sliding TTL of a cached frontier.")
     frontier_max_rows: int = Field(
@@ -59,20 +59,30 @@ class Settings(BaseSettings):
         2.0, ge=0, description="TTL of identical-request page cache; 0 disables it."
     )
     memory_store_entries: int = Field(10_000, ge=1, description="Bound of the in-process store.")
-    auth_mode: AuthMode = "noauth"
-    jwt_secret: SecretStr | None = None
-    jwt_algorithms: list[str] = Field(default_factory=lambda: ["HS256"])
+    auth_mode: AuthMode = Field(
+        "noauth", description="noauth (token user:project), jwt, or trusted-headers."
+    )
+    jwt_secret: SecretStr | None = Field(None, description="Key verifying JWTs (auth_mode=jwt).")
+    jwt_algorithms: list[str] = Field(
+        default_factory=lambda: ["HS256"], description="Accepted JWT algorithms."
+    )
     public_base_url: str | None = Field(
         None, description="Base URL used in links; unset = derived from each request."
     )
-    max_limit: int = Field(1000, ge=1)
-    list_records_by_skipping_down_cells: bool = True
+    max_limit: int = Field(1000, ge=1, description="Default and maximum page size (Nova: 1000).")
+    list_records_by_skipping_down_cells: bool = Field(
+        True, description="Partial 200 when a cell is down; false: 503 instead (Nova's option)."
+    )
     per_project_cells: bool = Field(
         True, description="Ask only the cells that hold the project's instances."
     )
-    project_cells_ttl_s: float = Field(5.0, ge=0)
+    project_cells_ttl_s: float = Field(
+        5.0, ge=0, description="How long a project's cell set is cached in-process."
+    )
     cell_timeout_s: float = Field(3.0, gt=0, description="Deadline for one call to one cell.")
-    cell_connect_timeout_s: float = Field(2.0, gt=0)
+    cell_connect_timeout_s: float = Field(
+        2.0, gt=0, description="Connect and pool-wait deadline for a cell."
+    )
     request_budget_s: float = Field(10.0, gt=0, description="Overall deadline of a listing.")
     breaker_failures: int = Field(
         2, ge=1, description="Consecutive cell errors that open its breaker (a timeout: one)."
@@ -80,10 +90,10 @@ class Settings(BaseSettings):
     breaker_cooldown_s: float = Field(
         5.0, ge=0, description="How long an open breaker skips its cell before one probe."
     )
-    cell_pool_size: int = Field(5, ge=1)
-    cell_pool_max_overflow: int = Field(5, ge=0)
+    cell_pool_size: int = Field(5, ge=1, description="Connections kept per cell.")
+    cell_pool_max_overflow: int = Field(5, ge=0, description="Extra connections per cell.")
     retry_after_s: int = Field(30, ge=1, description="Retry-After sent with a 503.")
-    log_level: str = "INFO"
+    log_level: str = Field("INFO", description="Python logging level.")
 
     @model_validator(mode="after")
     def _deadlines_nest(self) -> Settings:

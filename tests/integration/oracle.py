@@ -149,12 +149,11 @@ def query_from_params(params: Sequence[tuple[str, str]], project: str) -> Oracle
             single[name] = value
         else:
             raise ValueError(f"the oracle does not understand {name!r}")
+    # Nova defaults the key and the direction separately: a lone sort_dir applies to
+    # created_at; missing directions are padded with desc.
+    keys = keys or ["created_at"]
     assert len(dirs) <= len(keys), "more sort_dir than sort_key is a 400, not a walk"
-    if not keys:
-        keys, dirs = ["created_at"], ["desc"]
-    sort = tuple(
-        (key, dirs[i] if i < len(dirs) else "desc") for i, key in enumerate(keys)
-    )
+    sort = tuple((key, dirs[i] if i < len(dirs) else "desc") for i, key in enumerate(keys))
     all_tenants = admin and single.get("all_tenants", "0").lower() in {"", "1", "true", "t", "yes"}
     scope: str | None = project
     if all_tenants:

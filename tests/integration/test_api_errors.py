@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from conftest import CellSet, app_client, drop_postgres, seed_postgres
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from oracle import Snapshot, auth, expected_uuids, load_snapshot, query_from_params, with_query
 from sqlalchemy import delete, select
@@ -105,7 +105,9 @@ async def test_bad_limit_is_400(sqlite_client: httpx.AsyncClient, value: str) ->
 
 async def test_huge_limit_is_clamped(sqlite_client: httpx.AsyncClient) -> None:
     for value in (str(10**9), "9" * 40):
-        response = await get(sqlite_client, SERVERS, [("all_tenants", "1"), ("limit", value)], ADMIN)
+        response = await get(
+            sqlite_client, SERVERS, [("all_tenants", "1"), ("limit", value)], ADMIN
+        )
         assert len(ids(response)) == 1000
         assert response.json()["servers_links"][0]["rel"] == "next"
 
@@ -122,9 +124,7 @@ async def test_absurdly_long_limit_is_not_a_server_error(sqlite_client: httpx.As
 
 
 def _first(snapshot: Snapshot, **wanted: object) -> str:
-    row = next(
-        row for row in snapshot.rows if all(row[k] == v for k, v in wanted.items())
-    )
+    row = next(row for row in snapshot.rows if all(row[k] == v for k, v in wanted.items()))
     return str(row["uuid"])
 
 
@@ -418,7 +418,10 @@ async def test_version_documents_are_public(sqlite_client: httpx.AsyncClient) ->
     root = await sqlite_client.get("/")
     assert root.status_code == 200
     (v21,) = root.json()["versions"]
-    for document in (v21, *[(await sqlite_client.get(p)).json()["version"] for p in ("/v2.1", "/v2.1/")]):
+    for document in (
+        v21,
+        *[(await sqlite_client.get(p)).json()["version"] for p in ("/v2.1", "/v2.1/")],
+    ):
         assert document["id"] == "v2.1"
         assert document["min_version"] == "2.1"
         major, minor = (int(part) for part in document["version"].split("."))
@@ -428,7 +431,10 @@ async def test_version_documents_are_public(sqlite_client: httpx.AsyncClient) ->
         assert selves
         assert selves[0]["href"] == "http://gateway.test/v2.1/"
     latest = await get(
-        sqlite_client, SERVERS, [("limit", "1")], headers={"OpenStack-API-Version": "compute latest"}
+        sqlite_client,
+        SERVERS,
+        [("limit", "1")],
+        headers={"OpenStack-API-Version": "compute latest"},
     )
     assert latest.headers["OpenStack-API-Version"] == f"compute {v21['version']}"
 
@@ -453,16 +459,68 @@ VALUES = st.one_of(
     st.text(max_size=30),
     st.sampled_from(
         [
-            "", "(", ")", "[", "]", "*", "+", "?", "\\", "^", "$", "|", "{1,", "(?P<x>", "a{99999}",
-            "\\d{1,1000}", "(?i)x", "x(?i)", "[[:alpha:]]", "%", "_", "'", '"', "\x00", "\x01",
-            "ACTIVE", "bogus", "active", "SOFT_DELETED", "DELETED", "asc", "desc", "up",
-            "true", "false", "1", "0", "-1", "yes", "admin", "demo", "proj-01",
-            "2024-06-01", "2024-06-01T00:00:00Z", "0001-01-01T00:00:00+14:00",
-            "9999-12-31T23:59:59-14:00", "not-a-date", "2024-02-30", "ﾀﾞ", "café", "サーバー",
-            "😀", "\u202e", "\ud7ff", str(2**31), str(2**63), str(10**30), "9" * 5000,
-            str(uuid.UUID(int=1)), "00000000-0000-0000-0000-000000000000",
+            "",
+            "(",
+            ")",
+            "[",
+            "]",
+            "*",
+            "+",
+            "?",
+            "\\",
+            "^",
+            "$",
+            "|",
+            "{1,",
+            "(?P<x>",
+            "a{99999}",
+            "\\d{1,1000}",
+            "(?i)x",
+            "x(?i)",
+            "[[:alpha:]]",
+            "%",
+            "_",
+            "'",
+            '"',
+            "\x00",
+            "\x01",
+            "ACTIVE",
+            "bogus",
+            "active",
+            "SOFT_DELETED",
+            "DELETED",
+            "asc",
+            "desc",
+            "up",
+            "true",
+            "false",
+            "1",
+            "0",
+            "-1",
+            "yes",
+            "admin",
+            "demo",
+            "proj-01",
+            "2024-06-01",
+            "2024-06-01T00:00:00Z",
+            "0001-01-01T00:00:00+14:00",
+            "9999-12-31T23:59:59-14:00",
+            "not-a-date",
+            "2024-02-30",
+            "ﾀﾞ",
+            "café",
+            "サーバー",
+            "😀",
+            "\u202e",
+            "\ud7ff",
+            str(2**31),
+            str(2**63),
+            str(10**30),
+            "9" * 5000,
+            str(uuid.UUID(int=1)),
+            "00000000-0000-0000-0000-000000000000",
         ]
-    ),  # fmt: skip
+    ),
     st.integers().map(str),
     st.sampled_from(SORT_KEYS),
 )
@@ -476,6 +534,7 @@ HEADERS = st.sampled_from(
 
 
 def _assert_not_a_server_error(response: httpx.Response) -> None:
+    event(f"status {response.status_code}")
     assert response.status_code < 500, (response.request.url, response.text)
     body = response.json()
     assert isinstance(body, dict)

@@ -79,7 +79,12 @@ CASES = [
         (100,),
         (DETAIL,),
     ),
-    Case("hostname-default-dir", ADMIN, (*ALL, ("project_id", "proj-03"), ("sort_key", "hostname")), (7,)),
+    Case(
+        "hostname-default-dir",
+        ADMIN,
+        (*ALL, ("project_id", "proj-03"), ("sort_key", "hostname")),
+        (7,),
+    ),
     Case("uuid-desc", ADMIN, (*ALL, ("sort_key", "uuid"), ("sort_dir", "desc")), (1000, 100)),
     Case(
         "launched-at-asc",
@@ -97,10 +102,15 @@ CASES = [
     Case(
         "launched-at-asc-page-1",
         ADMIN,
-        (*ALL, ("sort_key", "launched_at"), ("sort_dir", "asc"), ("status", "BUILD"),
-         ("name", "^[a-k]")),
+        (
+            *ALL,
+            ("sort_key", "launched_at"),
+            ("sort_dir", "asc"),
+            ("status", "BUILD"),
+            ("name", "^[a-k]"),
+        ),
         (1,),
-    ),  # fmt: skip
+    ),
     Case("task-state-asc", ADMIN, (*ALL, ("sort_key", "task_state"), ("sort_dir", "asc")), (100,)),
     Case(
         "task-state-asc-small",
@@ -111,11 +121,16 @@ CASES = [
     Case(
         "host-asc-created-desc",
         ADMIN,
-        (*ALL, ("sort_key", "host"), ("sort_dir", "asc"), ("sort_key", "created_at"),
-         ("sort_dir", "desc")),
+        (
+            *ALL,
+            ("sort_key", "host"),
+            ("sort_dir", "asc"),
+            ("sort_key", "created_at"),
+            ("sort_dir", "desc"),
+        ),
         (100,),
         (SERVERS, DETAIL),
-    ),  # fmt: skip
+    ),
     Case(
         "fewer-dirs-than-keys",
         DEMO,
@@ -125,20 +140,32 @@ CASES = [
     Case(
         "three-keys-two-dirs",
         ADMIN,
-        (*ALL, ("sort_key", "task_state"), ("sort_dir", "asc"), ("sort_key", "launched_at"),
-         ("sort_dir", "asc"), ("sort_key", "display_name")),
+        (
+            *ALL,
+            ("sort_key", "task_state"),
+            ("sort_dir", "asc"),
+            ("sort_key", "launched_at"),
+            ("sort_dir", "asc"),
+            ("sort_key", "display_name"),
+        ),
         (100,),
-    ),  # fmt: skip
+    ),
     # Filters.
     Case("status-active", DEMO, (("status", "ACTIVE"),), (100,), (SERVERS, DETAIL)),
     Case(
         "status-repeated",
         DEMO,
-        (("status", "SHUTOFF"), ("status", "ERROR"), ("sort_key", "display_name"),
-         ("sort_key", "uuid"), ("sort_dir", "asc"), ("sort_dir", "desc")),
+        (
+            ("status", "SHUTOFF"),
+            ("status", "ERROR"),
+            ("sort_key", "display_name"),
+            ("sort_key", "uuid"),
+            ("sort_dir", "asc"),
+            ("sort_dir", "desc"),
+        ),
         (7,),
         (SERVERS, DETAIL),
-    ),  # fmt: skip
+    ),
     Case("name-regex", DEMO, (("name", "[0-9]{3}$"),), (7,)),
     Case("name-regex-unicode", ADMIN, (*ALL, ("name", "é|ñ|サ")), (7,)),
     Case("user-id", ADMIN, (*ALL, ("user_id", "alice")), (100,), (DETAIL,)),
@@ -151,12 +178,18 @@ CASES = [
     Case(
         "changes-since-admin-sorted",
         ADMIN,
-        (*ALL, ("changes-since", "2024-06-15T12:00:00"), ("sort_key", "display_name"),
-         ("sort_dir", "asc")),
+        (
+            *ALL,
+            ("changes-since", "2024-06-15T12:00:00"),
+            ("sort_key", "display_name"),
+            ("sort_dir", "asc"),
+        ),
         (100,),
-    ),  # fmt: skip
+    ),
     Case("deleted", ADMIN, (*ALL, ("deleted", "true")), (7,), (SERVERS, DETAIL)),
-    Case("deleted-one-project", ADMIN, (*ALL, ("deleted", "true"), ("project_id", "proj-04")), (1,)),
+    Case(
+        "deleted-one-project", ADMIN, (*ALL, ("deleted", "true"), ("project_id", "proj-04")), (1,)
+    ),
 ]
 
 

@@ -1,0 +1,475 @@
+"""Keyset SQL on real databases (SQLite files and the real PostgreSQL), against an oracle.
+
+Every walk (``WHERE after_position(...) ORDER BY order_by(...) LIMIT n``, then the next page
+from the last row's position) and every multi-cell listing must return exactly what a
+Python sort of all rows gives. The oracle compares rows with explicit per-key rules through
+``functools.cmp_to_key``; it never calls :func:`cells.order.key_function`.
+
+The PostgreSQL databases are created with an ICU ``en-US`` default collation (where
+``"a" < "B"``), so the schema's ``COLLATE "C"`` is what makes SQL agree with Python.
+
+Rows come from ``random.Random``; the seed is printed and can be pinned with
+``CELLGATE_TEST_SEED=<n>``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import math
+import os
+import random
+import re
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from cells.filters import SOFT_DELETED, InstanceFilters
+from cells.keyset import after_position, order_by
+from cells.lister import CellTarget, ListQuery, _statement, list_instances
+from cells.order import Direction, SortSpec, SqlValue
+from cells.registry import Cell, EngineOptions, create_engine_for
+from cells.schema import cell_metadata, instances
+
+pytestmark = pytest.mark.integration
+
+SEED = int(os.environ.get("CELLGATE_TEST_SEED") or random.SystemRandom().randrange(2**32))
+ROWS = 100
+
+OracleRow = Mapping[str, SqlValue]
+
+KINDS: dict[str, str] = {
+    "uuid": "str",
+    "project_id": "str",
+    "display_name": "str",
+    "hostname": "str",
+    "host": "str",
+    "vm_state": "str",
+    "task_state": "str",
+    "power_state": "int",
+    "progress": "int",
+    "deleted": "int",
+    "locked": "bool",
+    "launched_at": "datetime",
+    "created_at": "datetime",
+    "updated_at": "datetime",
+}
+SORT_COLUMNS = sorted(KINDS)
+
+
+# --- the oracle -----------------------------------------------------------------------------
+
+
+def _sign(a: object, b: object) -> int:
+    return (a > b) - (a < b)  # type: ignore[operator]
+
+
+def compare_values(kind: str, a: SqlValue, b: SqlValue) -> int:
+    """-1/0/1 for two values of one column, ascending, NULL lowest."""
+    if a is None or b is None:
+        return (a is not None) - (b is not None)
+    if kind == "str":
+        return _sign([ord(ch) for ch in str(a)], [ord(ch) for ch in str(b)])
+    if kind == "bool":
+        return _sign(1 if a else 0, 1 if b else 0)
+    if kind == "datetime":
+        assert isinstance(a, dt.datetime)
+        assert isinstance(b, dt.datetime)
+        return _sign(a - b, dt.timedelta(0))
+    return _sign(a, b)
+
+
+def oracle_sorted(
+    rows: Sequence[OracleRow], pairs: Sequence[tuple[str, Direction]]
+) -> list[OracleRow]:
+    keys = [*pairs, ("uuid", Direction.ASC)]
+
+    def cmp(a: OracleRow, b: OracleRow) -> int:
+        for name, direction in keys:
+            c = compare_values(KINDS[name], a[name], b[name])
+            if c:
+                return -c if direction is Direction.DESC else c
+        return 0
+
+    return sorted(rows, key=functools.cmp_to_key(cmp))
+
+
+def matches(filters: InstanceFilters, row: OracleRow) -> bool:
+    """The filters this file uses, applied in Python (Nova's meaning, written out)."""
+    if filters.project_id is not None and row["project_id"] != filters.project_id:
+        return False
+    if filters.vm_states is not None and row["vm_state"] not in filters.vm_states:
+        return False
+    for column, pattern in filters.regex:
+        value = row[column]
+        if value is None or re.search(pattern, str(value)) is None:
+            return False
+    soft_deleted = row["vm_state"] == SOFT_DELETED
+    if filters.deleted is True:
+        return row["deleted"] != 0 or soft_deleted
+    if filters.deleted is False:
+        return row["deleted"] == 0 and (filters.include_soft_deleted or not soft_deleted)
+    return True
+
+
+def uuids_of(rows: Sequence[OracleRow]) -> list[SqlValue]:
+    return [row["uuid"] for row in rows]
+
+
+# --- random data ----------------------------------------------------------------------------
+
+NAMES = [
+    "web",
+    "web-1",
+    "Web",
+    "WEB",
+    "webby",
+    "a-web-2",
+    "db",
+    "DB",
+    "db-web",
+    "alpha",
+    "Alpha",
+    "ab",
+    "abc",
+    "",
+    "é",
+    "É",
+    "e\u0301",
+    "日本",
+    "😀 web",
+    "zeta",
+    "Zeta",
+]
+CHARS = "aAbBzZ_- .éÉ日😀\u00ff\uffff\U0010ffff"
+HOSTS = ["compute1", "compute10", "compute2", "Compute1", "çompute", "compute1 "]
+VM_STATES = ["active", "active", "stopped", "error", SOFT_DELETED, "building"]
+TASK_STATES = ["spawning", "deleting", "rebooting", "powering-off"]
+PROJECTS = ["p1", "p2", "P1", "p10"]
+INSTANTS = [dt.datetime(2024, 1, 1) + dt.timedelta(hours=h) for h in range(6)]
+
+
+def random_text(rnd: random.Random) -> str:
+    return "".join(rnd.choice(CHARS) for _ in range(rnd.randint(0, 5)))
+
+
+def random_instant(rnd: random.Random) -> dt.datetime:
+    if rnd.random() < 0.75:
+        return rnd.choice(INSTANTS)  # ties
+    return dt.datetime(2020, 1, 1) + dt.timedelta(microseconds=rnd.randrange(10**14))
+
+
+def random_row(rnd: random.Random) -> dict[str, SqlValue]:
+    def maybe(null_probability: float, value: SqlValue) -> SqlValue:
+        return None if rnd.random() < null_probability else value
+
+    return {
+        "uuid": str(uuid.UUID(int=rnd.getrandbits(128), version=4)),
+        "project_id": rnd.choice(PROJECTS),
+        "user_id": rnd.choice(["u1", "u2"]),
+        "display_name": maybe(0.15, rnd.choice(NAMES) if rnd.random() < 0.7 else random_text(rnd)),
+        "hostname": maybe(0.5, random_text(rnd)),
+        "host": maybe(0.5, rnd.choice(HOSTS)),
+        "vm_state": maybe(0.1, rnd.choice(VM_STATES)),
+        "task_state": maybe(0.6, rnd.choice(TASK_STATES)),
+        "power_state": maybe(0.3, rnd.choice([0, 1, 4])),
+        "progress": maybe(0.5, rnd.choice([0, 50, 100])),
+        "locked": maybe(0.3, rnd.random() < 0.5),
+        "launched_at": maybe(0.5, random_instant(rnd)),
+        "created_at": random_instant(rnd),
+        "updated_at": maybe(0.3, random_instant(rnd)),
+        "deleted": 0 if rnd.random() < 0.7 else rnd.randrange(1, 1000),
+    }
+
+
+def random_pairs(rnd: random.Random) -> list[tuple[str, Direction]]:
+    return [
+        (rnd.choice(SORT_COLUMNS), rnd.choice(list(Direction))) for _ in range(rnd.randint(1, 4))
+    ]
+
+
+FIXED_PAIRS: list[list[tuple[str, Direction]]] = [
+    [("created_at", Direction.DESC)],  # Nova's default
+    [("display_name", Direction.ASC)],
+    [("display_name", Direction.DESC)],
+    [("task_state", Direction.DESC), ("host", Direction.ASC)],
+    [("locked", Direction.DESC), ("launched_at", Direction.ASC)],
+    [("launched_at", Direction.DESC), ("created_at", Direction.ASC)],
+    [("uuid", Direction.DESC)],
+]
+
+
+# --- databases ------------------------------------------------------------------------------
+
+
+@dataclass
+class Databases:
+    """One table with every row, and three cells holding the same rows split (one empty)."""
+
+    backend: str
+    whole: AsyncEngine
+    cells: list[CellTarget]
+    rows: list[dict[str, SqlValue]]
+    statements: list[str] = field(default_factory=list)
+
+
+async def _pg_admin(base: str, *commands: str) -> None:
+    conn = await asyncpg.connect(f"{base}/postgres", timeout=5)
+    try:
+        for command in commands:
+            await conn.execute(command)
+    finally:
+        await conn.close()
+
+
+async def _pg_create(base: str, name: str) -> None:
+    try:
+        await _pg_admin(
+            base,
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+            # An ICU en-US default (where "a" < "B") makes the schema's COLLATE "C" matter.
+            f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' "
+            "LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'",
+        )
+    except asyncpg.PostgresError:  # no ICU in this server build: its default will do
+        await _pg_admin(base, f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgresql":
+        request.getfixturevalue("postgres")  # fails under CI=true, else skips, when PG is down
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+async def dbs(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Databases]:
+    print(f"cellgate keyset test seed: CELLGATE_TEST_SEED={SEED}")
+    rnd = random.Random(f"{SEED}-rows")
+    rows = [random_row(rnd) for _ in range(ROWS)]
+    assert len({row["uuid"] for row in rows}) == ROWS
+    split: list[list[dict[str, SqlValue]]] = [[], [], []]
+    for row in rows:
+        split[rnd.randrange(2)].append(row)  # the third cell stays empty
+
+    pg_base = "postgresql://postgres@127.0.0.1:5432"
+    if backend == "postgresql":
+        names = [f"cg_keyset_test_{os.getpid()}_{i}" for i in range(4)]
+        urls = [f"{pg_base}/{name}" for name in names]
+        for name in names:
+            await _pg_create(pg_base, name)
+    else:
+        root: Path = tmp_path_factory.mktemp("keyset")
+        names = []
+        urls = [f"sqlite:///{root / f'db{i}.db'}" for i in range(4)]
+    engines = [
+        create_engine_for(url, EngineOptions(), owner=f"db{i}") for i, url in enumerate(urls)
+    ]
+    try:
+        for engine, content in zip(engines, [rows, *split], strict=True):
+            async with engine.begin() as conn:
+                await conn.run_sync(cell_metadata.create_all)
+                if content:
+                    await conn.execute(instances.insert(), content)
+        cells = [
+            CellTarget(
+                cell=Cell(i + 1, str(uuid.UUID(int=i + 1)), f"cell{i + 1}", url),
+                engine=engine,
+                timeout_s=5,
+            )
+            for i, (url, engine) in enumerate(zip(urls[1:], engines[1:], strict=True))
+        ]
+        yield Databases(backend, engines[0], cells, rows)
+    finally:
+        for engine in engines:
+            await engine.dispose()
+        if names:
+            await _pg_admin(
+                pg_base, *(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in names)
+            )
+
+
+# --- keyset walks ---------------------------------------------------------------------------
+
+
+async def walk(
+    conn: AsyncConnection,
+    spec: SortSpec,
+    page_size: int,
+    position: tuple[SqlValue, ...] | None,
+    total: int,
+) -> list[SqlValue]:
+    """Page through the table by keyset; each next page starts after the last row seen."""
+    c = instances.c
+    out: list[SqlValue] = []
+    while True:
+        statement = select(*(c[name] for name in spec.names))
+        if position is not None:
+            statement = statement.where(after_position(spec, c, position))
+        statement = statement.order_by(*order_by(spec, c)).limit(page_size)
+        page = (await conn.execute(statement)).mappings().all()
+        out.extend(row["uuid"] for row in page)
+        assert len(out) <= total, "the walk returned some row twice"
+        if len(page) < page_size:
+            return out
+        position = spec.position_of(page[-1])
+
+
+async def test_keyset_walks_match_the_oracle(dbs: Databases) -> None:
+    rnd = random.Random(f"{SEED}-walk-{dbs.backend}")
+    specs = [*FIXED_PAIRS, *(random_pairs(rnd) for _ in range(13))]
+    async with dbs.whole.connect() as conn:
+        for pairs in specs:
+            spec = SortSpec.build(pairs)
+            expected = uuids_of(oracle_sorted(dbs.rows, pairs))
+            context = f"seed={SEED} backend={dbs.backend} sort={pairs}"
+            for page_size in (1, 2, 7, 100):
+                got = await walk(conn, spec, page_size, None, len(dbs.rows))
+                assert got == expected, f"{context} page_size={page_size}"
+            # Starting after a marker row, as a request with ?marker= does.
+            start = rnd.choice(dbs.rows)
+            got = await walk(conn, spec, 7, spec.position_of(start), len(dbs.rows))
+            assert got == expected[expected.index(start["uuid"]) + 1 :], f"{context} from {start}"
+
+
+async def test_rows_round_trip_unchanged(dbs: Databases) -> None:
+    # The oracle sorts the rows as inserted; the database must hand back the same values.
+    columns = [instances.c[name] for name in KINDS]
+    async with dbs.whole.connect() as conn:
+        stored = {
+            row["uuid"]: dict(row) for row in (await conn.execute(select(*columns))).mappings()
+        }
+    assert stored == {row["uuid"]: {k: row[k] for k in KINDS} for row in dbs.rows}
+
+
+async def test_postgres_sort_columns_use_the_c_collation(dbs: Databases) -> None:
+    if dbs.backend != "postgresql":
+        pytest.skip("collations are PostgreSQL's")
+    url = dbs.cells[0].cell.url
+    conn = await asyncpg.connect(url)
+    try:
+        collations = dict(
+            await conn.fetch(
+                "SELECT column_name, collation_name FROM information_schema.columns "
+                "WHERE table_name = 'instances' AND data_type = 'character varying'"
+            )
+        )
+        default = await conn.fetchval(
+            "SELECT string_agg(x, ',' ORDER BY x) FROM unnest(ARRAY['a', 'B']) AS x"
+        )
+    finally:
+        await conn.close()
+    assert collations
+    assert set(collations.values()) == {"C"}, collations
+    print(f"database default collation orders a, B as: {default}")
+
+
+# --- the lister across cells ----------------------------------------------------------------
+
+FILTERS = [
+    InstanceFilters(),
+    InstanceFilters(deleted=None),
+    InstanceFilters(deleted=True),
+    InstanceFilters(include_soft_deleted=True),
+    InstanceFilters(project_id="p1", deleted=None),
+    InstanceFilters(project_id="P1"),
+    InstanceFilters(vm_states=frozenset({"active", "error"})),
+    InstanceFilters(regex=(("display_name", "web"),)),
+    InstanceFilters(
+        project_id="p2",
+        vm_states=frozenset({"active", SOFT_DELETED}),
+        regex=(("display_name", "web"),),
+        deleted=None,
+    ),
+    InstanceFilters(vm_states=frozenset({SOFT_DELETED}), deleted=True),
+]
+
+
+def _capture(
+    statements: list[tuple[str, Sequence[object]]],
+) -> Callable[..., None]:
+    def before_cursor_execute(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
+        statements.append((statement, tuple(parameters)))
+
+    return before_cursor_execute
+
+
+async def test_list_instances_pages_match_the_oracle(dbs: Databases) -> None:
+    rnd = random.Random(f"{SEED}-lister-{dbs.backend}")
+    statements: list[tuple[str, Sequence[object]]] = []
+    listener = _capture(statements)
+    for target in dbs.cells:
+        event.listen(target.engine.sync_engine, "before_cursor_execute", listener)
+    try:
+        for filters in FILTERS:
+            wanted = [row for row in dbs.rows if matches(filters, row)]
+            for pairs in [FIXED_PAIRS[0], *(random_pairs(rnd) for _ in range(2))]:
+                limit = rnd.choice([1, 2, 3, 7, 50, 1000])
+                await _page_through(dbs, filters, pairs, limit, wanted)
+    finally:
+        for target in dbs.cells:
+            event.remove(target.engine.sync_engine, "before_cursor_execute", listener)
+    assert statements
+    for statement, parameters in statements:
+        sql = statement.upper()
+        assert "LIMIT" in sql
+        if dbs.backend == "postgresql":
+            assert "OFFSET" not in sql, statement
+        elif "OFFSET" in sql:
+            # SQLAlchemy's SQLite dialect always spells "LIMIT ? OFFSET ?": it must be 0.
+            assert sql.rstrip().endswith("OFFSET ?"), statement
+            assert parameters[-1] == 0, statement
+
+
+async def _page_through(
+    dbs: Databases,
+    filters: InstanceFilters,
+    pairs: list[tuple[str, Direction]],
+    limit: int,
+    wanted: list[dict[str, SqlValue]],
+) -> None:
+    spec = SortSpec.build(pairs)
+    expected = uuids_of(oracle_sorted(wanted, pairs))
+    context = f"seed={SEED} backend={dbs.backend} filters={filters} sort={pairs} limit={limit}"
+    got: list[SqlValue] = []
+    after: tuple[SqlValue, ...] | None = None
+    pages = 0
+    while True:
+        result = await list_instances(dbs.cells, ListQuery(spec, filters, limit, after))
+        pages += 1
+        assert result.unavailable == [], context
+        assert len(result.rows) <= limit, context
+        # The empty cell answers its first, short batch and is never asked again.
+        assert result.stats[2].queries == 1, context
+        assert result.stats[2].rows_fetched == 0, context
+        got.extend(row["uuid"] for row in result.rows)
+        if not result.has_more:
+            break
+        assert len(result.rows) == limit, context
+        assert pages <= len(wanted), context
+        after = spec.position_of(result.rows[-1])
+    assert got == expected, context
+    # has_more is exact: no trailing empty page, no early stop.
+    assert pages == max(1, math.ceil(len(expected) / limit)), context
+
+
+def test_lister_statement_compiles_to_keyset_sql_without_offset() -> None:
+    spec = SortSpec.build([("display_name", Direction.DESC), ("created_at", Direction.ASC)])
+    position: tuple[SqlValue, ...] = ("web", dt.datetime(2024, 1, 1), "u")
+    query = ListQuery(spec, InstanceFilters(project_id="p1"), limit=10, after=position)
+    sql = str(_statement(query, position, 11).compile(dialect=postgresql.dialect()))
+    assert "OFFSET" not in sql.upper()
+    assert "LIMIT" in sql.upper()
+    assert "display_name DESC NULLS LAST" in sql
+    assert "instances.created_at ASC" in sql
+    assert "NULLS" not in sql.split("instances.created_at ASC", 1)[1].split(",")[0]

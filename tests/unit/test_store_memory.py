@@ -1,0 +1,98 @@
+"""The in-process store: TTL, sliding TTL on reads, the size bound (least recently used
+goes first), and its stats."""
+
+from __future__ import annotations
+
+import pytest
+
+from cache import store as store_module
+from cache.store import MemoryStore
+
+
+class Clock:
+    """A manual ``time.monotonic``."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(store_module.time, "monotonic", fake)
+    return fake
+
+
+async def test_get_returns_what_set_stored(clock: Clock) -> None:
+    store = MemoryStore()
+    await store.set("k", b"v", 10)
+    assert await store.get("k", 10) == b"v"
+    assert await store.get("other", 10) is None
+    assert (store.stats.hits, store.stats.misses, store.stats.writes) == (1, 1, 1)
+
+
+async def test_entry_expires_after_its_ttl(clock: Clock) -> None:
+    store = MemoryStore()
+    await store.set("k", b"v", 10)
+    clock.now += 9.9
+    assert await store.get("k", 0.05) == b"v"  # the read slides the TTL to 0.05 s
+    clock.now += 0.1
+    assert await store.get("k", 10) is None
+    assert "k" not in store._data  # an expired entry is dropped on read
+
+
+async def test_ttl_is_not_refreshed_without_reads(clock: Clock) -> None:
+    store = MemoryStore()
+    await store.set("k", b"v", 10)
+    clock.now += 10.01
+    assert await store.get("k", 10) is None
+
+
+async def test_reads_slide_the_ttl(clock: Clock) -> None:
+    store = MemoryStore()
+    await store.set("k", b"v", 10)
+    for _ in range(5):  # 40 s in all, far past the first TTL, but read every 8 s
+        clock.now += 8
+        assert await store.get("k", 10) == b"v"
+    clock.now += 10.01
+    assert await store.get("k", 10) is None
+
+
+async def test_set_overwrites_value_and_ttl(clock: Clock) -> None:
+    store = MemoryStore()
+    await store.set("k", b"old", 100)
+    await store.set("k", b"new", 1)
+    assert await store.get("k", 1) == b"new"
+    clock.now += 1.5
+    assert await store.get("k", 1) is None
+
+
+async def test_bound_evicts_the_least_recently_used(clock: Clock) -> None:
+    store = MemoryStore(max_entries=3)
+    for key in ("a", "b", "c"):
+        await store.set(key, key.encode(), 60)
+    assert await store.get("a", 60) == b"a"  # "a" is now the most recently used
+    await store.set("d", b"d", 60)
+    assert len(store._data) == 3
+    assert await store.get("b", 60) is None  # the oldest untouched entry went
+    assert [await store.get(k, 60) for k in ("a", "c", "d")] == [b"a", b"c", b"d"]
+
+
+async def test_bound_holds_under_many_writes(clock: Clock) -> None:
+    store = MemoryStore(max_entries=100)
+    for i in range(1000):
+        await store.set(f"k{i}", b"x", 60)
+    assert len(store._data) == 100
+    assert await store.get("k899", 60) is None
+    assert await store.get("k900", 60) == b"x"
+    assert await store.get("k999", 60) == b"x"
+
+
+async def test_close_forgets_everything(clock: Clock) -> None:
+    store = MemoryStore()
+    await store.set("k", b"v", 60)
+    await store.close()
+    assert await store.get("k", 60) is None
