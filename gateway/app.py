@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from gateway.errors import install_error_handlers
 from gateway.lifespan import build_state
+from gateway.logs import RequestIdMiddleware
 from gateway.routes import meta, servers
 from gateway.settings import Settings
 
@@ -32,6 +33,7 @@ def create_app(settings: Settings) -> FastAPI:
         redirect_slashes=False,
     )
     install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
     app.include_router(meta.router)
     app.include_router(servers.router)
     return app

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import logging
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import uvicorn
 from cells.seed import CellTarget as SeedCell
 from cells.seed import SeedPlan, seed
 from gateway.app import create_app
+from gateway.logs import configure_logging
 from gateway.settings import Settings, load_settings
 
 __all__ = ["main"]
@@ -56,11 +56,13 @@ def _seed_demo(data_dir: Path, cells: int, instances: int) -> None:
 
 
 def _serve(settings: Settings, host: str, port: int, banner: str | None) -> None:
+    configure_logging(settings.log_level)
     config = uvicorn.Config(
         create_app(settings),
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # keep our JSON handler
         access_log=False,
         proxy_headers=True,
     )
@@ -159,7 +161,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``cellgate`` console script."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging("INFO")
     args.func(args)
 
 

@@ -199,6 +199,17 @@ async def list_page(
                 stubs = StubSource(state.api_target, filters.project_id)
             result = await list_instances(targets, query, resume, keep_rows=keep, stubs=stubs)
             state.metrics.observe(result)
+            for stats in result.stats:
+                log.debug(
+                    "cell outcome",
+                    extra={
+                        "cell": stats.cell.label,
+                        "outcome": stats.outcome,
+                        "queries": stats.queries,
+                        "rows": stats.rows_fetched,
+                        "elapsed_ms": round(stats.elapsed_ms, 2),
+                    },
+                )
             if result.has_more and result.frontier is not None and result.rows:
                 await _save_frontier(state, walk, result.rows[-1], result.frontier, columns)
     except MarkerNotFound as exc:
