@@ -1,0 +1,74 @@
+"""The three auth modes."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+
+from gateway.auth import Principal, authenticate
+from gateway.errors import Unauthorized
+from gateway.settings import Settings
+
+SECRET = "s3cret-for-tests-only-0123456789abcdef"
+
+
+def test_noauth_user_and_project() -> None:
+    assert authenticate({"x-auth-token": "alice:demo"}, Settings()) == Principal(
+        "alice", "demo", False
+    )
+
+
+def test_noauth_admin_project_is_admin() -> None:
+    assert authenticate({"x-auth-token": "root:admin"}, Settings()).is_admin
+
+
+def test_noauth_bare_name_is_user_and_project() -> None:
+    assert authenticate({"x-auth-token": "demo"}, Settings()) == Principal("demo", "demo", False)
+
+
+@pytest.mark.parametrize("headers", [{}, {"x-auth-token": ""}, {"x-auth-token": ":"}])
+def test_noauth_missing_token_is_unauthorized(headers: dict[str, str]) -> None:
+    with pytest.raises(Unauthorized):
+        authenticate(headers, Settings())
+
+
+def _jwt_settings() -> Settings:
+    return Settings(auth_mode="jwt", jwt_secret=SECRET)  # type: ignore[arg-type]
+
+
+def _token(claims: dict[str, object], key: str = SECRET) -> str:
+    return jwt.encode({"exp": int(time.time()) + 60, **claims}, key, algorithm="HS256")
+
+
+def test_jwt_valid_token() -> None:
+    token = _token({"sub": "bob", "project_id": "p1", "roles": ["member"]})
+    assert authenticate({"x-auth-token": token}, _jwt_settings()) == Principal("bob", "p1", False)
+
+
+def test_jwt_admin_role() -> None:
+    token = _token({"sub": "ops", "project_id": "p1", "roles": ["admin"]})
+    assert authenticate({"x-auth-token": token}, _jwt_settings()).is_admin
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "garbage",
+        _token({"sub": "bob", "project_id": "p1"}, key="another-key-that-is-long-enough-000"),
+        jwt.encode({"sub": "bob", "project_id": "p1"}, SECRET, algorithm="HS256"),  # no exp
+        _token({"sub": "bob"}),  # no project
+    ],
+)
+def test_jwt_rejects_bad_tokens(token: str) -> None:
+    with pytest.raises(Unauthorized):
+        authenticate({"x-auth-token": token}, _jwt_settings())
+
+
+def test_trusted_headers() -> None:
+    settings = Settings(auth_mode="trusted-headers")
+    headers = {"x-project-id": "p9", "x-user-id": "u1", "x-roles": "reader, admin"}
+    assert authenticate(headers, settings) == Principal("u1", "p9", True)
+    with pytest.raises(Unauthorized):
+        authenticate({"x-auth-token": "demo:demo"}, settings)
