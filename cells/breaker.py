@@ -43,6 +43,13 @@ class Breaker:
         now: float = self.clock()  # type: ignore[operator]
         return now
 
+    @property
+    def skipping(self) -> bool:
+        """Whether calls are being skipped right now (read-only: grants no probe)."""
+        return (
+            self.state is not BreakerState.CLOSED and self._now() - self.opened_at < self.cooldown_s
+        )
+
     def allow(self) -> bool:
         """Whether a call may go to the cell now (grants the single half-open probe)."""
         match self.state:

@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 # SQLSTATE class 22 is "data exception": the query's own values are at fault.
 _CLIENT_SQLSTATE_PREFIXES = ("22", "42P")
+# How long after its deadline a cancelled call may spend closing its connection before the
+# connection is aborted (see CellSession._abort_after).
+_ABORT_GRACE_S = 0.05
 
 
 class InvalidQuery(ValueError):
@@ -96,10 +99,12 @@ class CellSession:
         """Run ``statement`` (which must already carry ``LIMIT limit``)."""
         started = time.perf_counter()
         self.queries += 1
+        abort: asyncio.TimerHandle | None = None
         try:
-            async with asyncio.timeout(self.timeout_s):
+            async with asyncio.timeout(self.timeout_s) as deadline:
                 if self._conn is None:
                     self._conn = await self.engine.connect()
+                abort = await self._abort_after(deadline.when())
                 result = await self._conn.execute(statement)
                 rows: list[Row] = list(result.mappings().all())  # type: ignore[arg-type]
         except TimeoutError:
@@ -121,8 +126,30 @@ class CellSession:
         except Exception as exc:  # any other driver error is this cell's failure
             await self._discard()
             return self._failed(exc, started)
+        finally:
+            if abort is not None:
+                abort.cancel()
         self.rows_fetched += len(rows)
         return CellRows(rows, len(rows) < limit, (time.perf_counter() - started) * 1000)
+
+    async def _abort_after(self, deadline: float | None) -> asyncio.TimerHandle | None:
+        """Abort the connection's transport shortly after ``deadline`` (loop time).
+
+        At the deadline ``asyncio.timeout`` cancels the call: asyncpg asks the server to
+        cancel the query, and SQLAlchemy invalidates the connection with a *graceful* close
+        that waits up to 2 s (hard-coded in its asyncpg adapter) for a server that answers.
+        A hung server (SIGSTOP, a dead host) never answers, so without this the call would
+        hold the request for its deadline + 2 s. A server that does answer has closed the
+        connection within the grace and the abort finds nothing to do.
+        """
+        if deadline is None or self._conn is None:
+            return None
+        raw = await self._conn.get_raw_connection()
+        terminate = getattr(raw.driver_connection, "terminate", None)  # asyncpg only
+        if terminate is None:
+            return None
+        grace = min(_ABORT_GRACE_S, 0.05 * self.timeout_s)
+        return asyncio.get_running_loop().call_at(deadline + grace, terminate)
 
     def _failed(self, exc: BaseException, started: float) -> CellFailed:
         elapsed = (time.perf_counter() - started) * 1000

@@ -193,7 +193,11 @@ async def list_instances(
     merge = Merge(len(cursors))
     first = first_batch_size(query.limit, len(cursors))
 
-    def add_stubs(failed: Cell) -> None:
+    def add_stubs(failed: Cell, position: Position) -> None:
+        # ``position`` is the failed cell's cursor: every row of that cell up to it has been
+        # emitted (on this page or an earlier one; a cell is only queried once its buffer
+        # is empty), none after it. Not ``query.after``: a page resumed from a cached
+        # frontier has no ``after``, and stubs from the top would repeat earlier pages.
         assert stubs is not None
         project, spec = stubs.project_id, query.spec
 
@@ -202,7 +206,7 @@ async def list_instances(
 
         t = stubs.target
         session = CellSession(t.cell, t.engine, t.timeout_s)
-        cursors.append(_Cursor(t, session, query.after, build_stubs, None, first // 2))
+        cursors.append(_Cursor(t, session, position, build_stubs, None, first // 2))
         result.stats.append(CellStats(Cell(t.cell.id, t.cell.uuid, f"stubs:{failed.label}", "")))
         merge.add_cell()
 
@@ -237,7 +241,7 @@ async def list_instances(
             if i < len(targets):
                 result.unavailable.append(cursor.target.cell)
                 if stubs is not None:
-                    add_stubs(cursor.target.cell)
+                    add_stubs(cursor.target.cell, cursor.position)
 
     if resume is not None:
         for i, cursor in enumerate(cursors):

@@ -187,9 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--delay-file", required=True, help="file holding the delay in seconds")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         asyncio.run(serve(args.listen, args.target, args.delay_file))
     except OSError as exc:

@@ -8,7 +8,9 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import literal, select
 
+from cells import CellFailed, CellRows, CellSession, CellTarget, CellTimedOut
 from gateway.deps import State, base_url
 from gateway.versions import version_document, versions_document
 
@@ -72,35 +74,37 @@ async def healthz() -> Response:
 
 @router.get("/readyz", summary="Readiness: API DB and at least one cell reachable")
 async def readyz(state: State) -> Response:
-    timeout = state.settings.cell_timeout_s
+    """``application/health+json``: the API DB must answer and at least one cell; a down
+    cell is ``warn``. A cell whose breaker is open is reported without being probed, so a
+    frozen cell never makes this endpoint slow."""
 
-    async def probe(coro_factory: object) -> str:
+    async def check(target: CellTarget) -> str:
+        if target.breaker.skipping:
+            return "circuit breaker open"
+        session = CellSession(target.cell, target.engine, target.timeout_s)
         try:
-            async with asyncio.timeout(timeout):
-                await coro_factory()  # type: ignore[operator]
-        except Exception as exc:  # any failure makes the dependency not ready
-            return f"{type(exc).__name__}"
-        return "pass"
+            outcome = await session.fetch(select(literal(1)), 2)
+        finally:
+            await session.close()
+        match outcome:
+            case CellRows():
+                return "pass"
+            case CellFailed(error=error):
+                return error
+            case CellTimedOut(timeout_s=timeout_s):
+                return f"no answer within {timeout_s:g} s"
+        return "unknown"
 
-    async def ping_cell(cell_id: int) -> None:
-        target = state.targets[cell_id]
-        async with target.engine.connect() as conn:
-            await conn.exec_driver_sql("SELECT 1")
-
-    api_result = await probe(state.api.ping)
-    ids = list(state.targets)
-    results = await asyncio.gather(*(probe(lambda i=i: ping_cell(i)) for i in ids))
+    targets = [state.api_target, *state.targets.values()]
+    results = await asyncio.gather(*(check(t) for t in targets))
+    api_ok = results[0] == "pass"
     checks: dict[str, list[dict[str, str]]] = {
         "api_database": [
-            {
-                "status": "pass" if api_result == "pass" else "fail",
-                "output": "" if api_result == "pass" else api_result,
-            }
-        ],
+            {"status": "pass" if api_ok else "fail", "output": "" if api_ok else results[0]}
+        ]
     }
     live = 0
-    for cell_id, result in zip(ids, results, strict=True):
-        target = state.targets[cell_id]
+    for target, result in zip(targets[1:], results[1:], strict=True):
         ok = result == "pass"
         live += ok
         checks[f"cell:{target.cell.label}"] = [
@@ -110,8 +114,8 @@ async def readyz(state: State) -> Response:
                 "breaker": target.breaker.state.value,
             }
         ]
-    ready = api_result == "pass" and live > 0
-    status = "pass" if ready and live == len(ids) else ("warn" if ready else "fail")
+    ready = api_ok and live > 0
+    status = "pass" if ready and live == len(targets) - 1 else ("warn" if ready else "fail")
     return _json(
         {"status": status, "checks": checks},
         status=200 if ready else 503,

@@ -104,17 +104,18 @@ async def _servers(
             state.metrics.page_cache.labels("hit").inc()
             return Response(cached, media_type="application/json", headers=version_headers(version))
 
+    ran = False  # only the request whose compute() the flight runs is a miss
+
     async def compute() -> tuple[bytes, dict[str, str]]:
+        nonlocal ran
+        ran = True
         body, headers = await _render(request, state, caller, version, items, detail, project_id)
         if ttl > 0 and "X-Cells-Unavailable" not in headers:
             await state.store.set(key, body, ttl)
         return body, headers
 
-    coalesced_before = state.flight.coalesced
     body, headers = await state.flight.do(key, compute)
-    state.metrics.page_cache.labels(
-        "coalesced" if state.flight.coalesced > coalesced_before else "miss"
-    ).inc()
+    state.metrics.page_cache.labels("miss" if ran else "coalesced").inc()
     return Response(body, media_type="application/json", headers=headers)
 
 

@@ -16,7 +16,7 @@ import datetime as dt
 import functools
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
@@ -112,7 +112,6 @@ class OracleQuery:
     flavor: str | None = None
     changes_since: dt.datetime | None = None
     deleted: bool | None = False
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def _parse_ts(value: str) -> dt.datetime:

@@ -24,6 +24,7 @@ import pytest
 from conftest import CellSet, LiveServer
 from keystoneauth1 import session as ks_session
 from keystoneauth1 import token_endpoint
+from novaclient import api_versions
 from novaclient import client as nova_client
 from oracle import OracleQuery, Snapshot, expected_uuids, load_snapshot
 
@@ -103,14 +104,18 @@ def test_sdk_lists_every_server_once_in_order(
 
 
 @sdk_warnings
-def test_sdk_admin_all_projects(live: LiveServer, all_oracle: list[str]) -> None:
+def test_sdk_admin_all_projects(
+    live: LiveServer, all_oracle: list[str], demo_oracle: list[str]
+) -> None:
+    """Every live server of every project; the summary view keeps the SDK's parsing cheap
+    (the detail view of ~5,700 servers costs the SDK ~15 s), the uuids prove the scope."""
     conn = _sdk(f"{live.url}/v2.1", "admin:admin")
     try:
-        servers = list(conn.compute.servers(details=True, limit=1000, all_projects=True))
+        servers = list(conn.compute.servers(details=False, limit=1000, all_projects=True))
     finally:
         conn.close()
+    assert len(all_oracle) > 2 * len(demo_oracle)
     _assert_same_listing([s.id for s in servers], all_oracle)
-    assert len({s.project_id for s in servers}) > 2
 
 
 @sdk_warnings
@@ -155,8 +160,6 @@ def test_novaclient_marker_gives_the_next_fifty(
 
 
 def test_novaclient_discovers_the_microversion_range(live: LiveServer) -> None:
-    from novaclient import api_versions
-
     nova = _nova(f"{live.url}/v2.1", "2.1")
     latest = api_versions.discover_version(nova, api_versions.APIVersion("2.latest"))
     assert latest == api_versions.APIVersion("2.90")

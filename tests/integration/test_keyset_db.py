@@ -14,6 +14,7 @@ Rows come from ``random.Random``; the seed is printed and can be pinned with
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import math
@@ -28,13 +29,13 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import Select, event, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cells.filters import SOFT_DELETED, InstanceFilters
 from cells.keyset import after_position, order_by
-from cells.lister import CellTarget, ListQuery, _statement, list_instances
+from cells.lister import CellResume, CellTarget, ListQuery, list_instances
 from cells.order import Direction, SortSpec, SqlValue
 from cells.registry import Cell, EngineOptions, create_engine_for
 from cells.schema import cell_metadata, instances
@@ -68,8 +69,8 @@ SORT_COLUMNS = sorted(KINDS)
 # --- the oracle -----------------------------------------------------------------------------
 
 
-def _sign(a: object, b: object) -> int:
-    return (a > b) - (a < b)  # type: ignore[operator]
+def _sign(a: Any, b: Any) -> int:
+    return int(a > b) - int(a < b)
 
 
 def compare_values(kind: str, a: SqlValue, b: SqlValue) -> int:
@@ -218,7 +219,7 @@ class Databases:
     whole: AsyncEngine
     cells: list[CellTarget]
     rows: list[dict[str, SqlValue]]
-    statements: list[str] = field(default_factory=list)
+    icu_default_collation: bool = False
 
 
 async def _pg_admin(base: str, *commands: str) -> None:
@@ -230,7 +231,8 @@ async def _pg_admin(base: str, *commands: str) -> None:
         await conn.close()
 
 
-async def _pg_create(base: str, name: str) -> None:
+async def _pg_create(base: str, name: str) -> bool:
+    """Create an empty database; whether it got the ICU en-US default collation."""
     try:
         await _pg_admin(
             base,
@@ -241,6 +243,8 @@ async def _pg_create(base: str, name: str) -> None:
         )
     except asyncpg.PostgresError:  # no ICU in this server build: its default will do
         await _pg_admin(base, f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
+        return False
+    return True
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -264,11 +268,10 @@ async def dbs(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIt
     if backend == "postgresql":
         names = [f"cg_keyset_test_{os.getpid()}_{i}" for i in range(4)]
         urls = [f"{pg_base}/{name}" for name in names]
-        for name in names:
-            await _pg_create(pg_base, name)
+        icu = all(await asyncio.gather(*(_pg_create(pg_base, name) for name in names)))
     else:
         root: Path = tmp_path_factory.mktemp("keyset")
-        names = []
+        names, icu = [], False
         urls = [f"sqlite:///{root / f'db{i}.db'}" for i in range(4)]
     engines = [
         create_engine_for(url, EngineOptions(), owner=f"db{i}") for i, url in enumerate(urls)
@@ -287,13 +290,13 @@ async def dbs(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIt
             )
             for i, (url, engine) in enumerate(zip(urls[1:], engines[1:], strict=True))
         ]
-        yield Databases(backend, engines[0], cells, rows)
+        yield Databases(backend, engines[0], cells, rows, icu)
     finally:
         for engine in engines:
             await engine.dispose()
         if names:
-            await _pg_admin(
-                pg_base, *(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in names)
+            await asyncio.gather(
+                *(_pg_admin(pg_base, f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)') for n in names)
             )
 
 
@@ -320,7 +323,7 @@ async def walk(
         assert len(out) <= total, "the walk returned some row twice"
         if len(page) < page_size:
             return out
-        position = spec.position_of(page[-1])
+        position = spec.position_of(dict(page[-1]))
 
 
 async def test_keyset_walks_match_the_oracle(dbs: Databases) -> None:
@@ -369,7 +372,9 @@ async def test_postgres_sort_columns_use_the_c_collation(dbs: Databases) -> None
         await conn.close()
     assert collations
     assert set(collations.values()) == {"C"}, collations
-    print(f"database default collation orders a, B as: {default}")
+    if dbs.icu_default_collation:
+        # Without the column collation this database would sort "a" before "B".
+        assert default == "a,B"
 
 
 # --- the lister across cells ----------------------------------------------------------------
@@ -393,36 +398,56 @@ FILTERS = [
 ]
 
 
-def _capture(
-    statements: list[tuple[str, Sequence[object]]],
-) -> Callable[..., None]:
-    def before_cursor_execute(
-        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
-    ) -> None:
-        statements.append((statement, tuple(parameters)))
+@dataclass
+class Captured:
+    """What the cell engines were asked: statements as built, and as sent."""
 
-    return before_cursor_execute
+    clauses: list[object] = field(default_factory=list)
+    sent: list[tuple[str, tuple[object, ...]]] = field(default_factory=list)
+
+    def before_execute(
+        self, conn: Any, clause: Any, multiparams: Any, params: Any, options: Any
+    ) -> None:
+        self.clauses.append(clause)
+
+    def before_cursor_execute(
+        self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
+    ) -> None:
+        self.sent.append((statement, tuple(parameters)))
 
 
 async def test_list_instances_pages_match_the_oracle(dbs: Databases) -> None:
     rnd = random.Random(f"{SEED}-lister-{dbs.backend}")
-    statements: list[tuple[str, Sequence[object]]] = []
-    listener = _capture(statements)
+    captured = Captured()
+    hooks: list[tuple[str, Callable[..., None]]] = [
+        ("before_execute", captured.before_execute),
+        ("before_cursor_execute", captured.before_cursor_execute),
+    ]
     for target in dbs.cells:
-        event.listen(target.engine.sync_engine, "before_cursor_execute", listener)
+        for name, hook in hooks:
+            event.listen(target.engine.sync_engine, name, hook)
     try:
         for filters in FILTERS:
             wanted = [row for row in dbs.rows if matches(filters, row)]
             for pairs in [FIXED_PAIRS[0], *(random_pairs(rnd) for _ in range(2))]:
                 limit = rnd.choice([1, 2, 3, 7, 50, 1000])
-                await _page_through(dbs, filters, pairs, limit, wanted)
+                keep_rows = rnd.choice([None, 0, 1, 3, 100])
+                await _page_through(dbs, filters, pairs, limit, keep_rows, wanted)
     finally:
         for target in dbs.cells:
-            event.remove(target.engine.sync_engine, "before_cursor_execute", listener)
-    assert statements
-    for statement, parameters in statements:
-        sql = statement.upper()
+            for name, hook in hooks:
+                event.remove(target.engine.sync_engine, name, hook)
+    assert captured.clauses
+    assert captured.sent
+    # Every lister statement, compiled for PostgreSQL, is a keyset query: LIMIT, no OFFSET.
+    for clause in captured.clauses:
+        assert isinstance(clause, Select)
+        dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+        sql = str(clause.compile(dialect=dialect)).upper()
         assert "LIMIT" in sql
+        assert "OFFSET" not in sql
+    for statement, parameters in captured.sent:
+        sql = statement.upper()
         if dbs.backend == "postgresql":
             assert "OFFSET" not in sql, statement
         elif "OFFSET" in sql:
@@ -436,21 +461,29 @@ async def _page_through(
     filters: InstanceFilters,
     pairs: list[tuple[str, Direction]],
     limit: int,
+    keep_rows: int | None,
     wanted: list[dict[str, SqlValue]],
 ) -> None:
+    """Page with ``after`` = the last row's position, as a ``?marker=`` request does; with
+    ``keep_rows`` set, also resume each page from the previous page's frontier."""
     spec = SortSpec.build(pairs)
     expected = uuids_of(oracle_sorted(wanted, pairs))
-    context = f"seed={SEED} backend={dbs.backend} filters={filters} sort={pairs} limit={limit}"
+    context = (
+        f"seed={SEED} backend={dbs.backend} filters={filters} sort={pairs} limit={limit} "
+        f"keep_rows={keep_rows}"
+    )
     got: list[SqlValue] = []
     after: tuple[SqlValue, ...] | None = None
+    resume: dict[int, CellResume] | None = None
     pages = 0
     while True:
-        result = await list_instances(dbs.cells, ListQuery(spec, filters, limit, after))
+        query = ListQuery(spec, filters, limit, after)
+        result = await list_instances(dbs.cells, query, resume, keep_rows=keep_rows or 0)
         pages += 1
         assert result.unavailable == [], context
         assert len(result.rows) <= limit, context
         # The empty cell answers its first, short batch and is never asked again.
-        assert result.stats[2].queries == 1, context
+        assert result.stats[2].queries == (0 if resume else 1), context
         assert result.stats[2].rows_fetched == 0, context
         got.extend(row["uuid"] for row in result.rows)
         if not result.has_more:
@@ -458,18 +491,9 @@ async def _page_through(
         assert len(result.rows) == limit, context
         assert pages <= len(wanted), context
         after = spec.position_of(result.rows[-1])
+        if keep_rows is not None:
+            assert result.frontier is not None, context
+            resume = result.frontier
     assert got == expected, context
     # has_more is exact: no trailing empty page, no early stop.
     assert pages == max(1, math.ceil(len(expected) / limit)), context
-
-
-def test_lister_statement_compiles_to_keyset_sql_without_offset() -> None:
-    spec = SortSpec.build([("display_name", Direction.DESC), ("created_at", Direction.ASC)])
-    position: tuple[SqlValue, ...] = ("web", dt.datetime(2024, 1, 1), "u")
-    query = ListQuery(spec, InstanceFilters(project_id="p1"), limit=10, after=position)
-    sql = str(_statement(query, position, 11).compile(dialect=postgresql.dialect()))
-    assert "OFFSET" not in sql.upper()
-    assert "LIMIT" in sql.upper()
-    assert "display_name DESC NULLS LAST" in sql
-    assert "instances.created_at ASC" in sql
-    assert "NULLS" not in sql.split("instances.created_at ASC", 1)[1].split(",")[0]

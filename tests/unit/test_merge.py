@@ -14,6 +14,7 @@ import random
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -42,8 +43,8 @@ POOLS: dict[str, list[SqlValue]] = {
 # --- the oracle -----------------------------------------------------------------------------
 
 
-def _sign(a: object, b: object) -> int:
-    return (a > b) - (a < b)  # type: ignore[operator]
+def _sign(a: Any, b: Any) -> int:
+    return int(a > b) - int(a < b)
 
 
 def compare_values(kind: str, a: SqlValue, b: SqlValue) -> int:
@@ -134,6 +135,7 @@ class Driver:
         taken = self.merge.take(n)
         rows = [row for _, row in taken.rows]
         assert len(rows) <= n
+        self.emitted.extend(rows)
         if before:
             assert rows == []
             assert taken.refill == before[0]
@@ -144,6 +146,10 @@ class Driver:
         for i in self.merge.starved():
             assert i not in self.dropped
             assert i not in self.exhausted
+        if self.merge.starved():
+            assert self.merge.has_more  # a starved cell may still hold rows
+        if not self.merge.has_more:
+            assert not self.remaining()
         return rows, taken.refill
 
     def start(self, drop_probability: float) -> None:
@@ -180,7 +186,6 @@ class Driver:
         for cell in self.merge.starved():
             self.feed(cell)
         assert self.merge.starved() == []
-        self.emitted.extend(out)
         return out
 
     def run(self, drop_probability: float) -> None:
@@ -347,4 +352,21 @@ def test_drop_forgets_buffered_rows() -> None:
     merge.drop(0)
     assert merge.starved() == []
     assert [r for _, r in merge.take(10).rows] == rows[2:]
+    assert not merge.has_more
+
+
+def test_an_added_cell_must_be_fed_before_anything_more_is_taken() -> None:
+    key_of = key_function(SortSpec.build([("power_state", Direction.ASC)]))
+    rows: list[Row] = [{"uuid": str(i), "power_state": i} for i in range(4)]
+    merge = Merge(1)
+    merge.feed(0, [(key_of(r), r) for r in (rows[0], rows[2])], exhausted=True)
+    assert [r for _, r in merge.take(1).rows] == [rows[0]]
+    added = merge.add_cell()
+    assert added == 1
+    assert merge.starved() == [added]
+    taken = merge.take(10)
+    assert taken.rows == []
+    assert taken.refill == added
+    merge.feed(added, [(key_of(r), r) for r in (rows[1], rows[3])], exhausted=True)
+    assert [r for _, r in merge.take(10).rows] == rows[1:]
     assert not merge.has_more

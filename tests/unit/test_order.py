@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import itertools
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -46,8 +47,8 @@ SORT_COLUMNS = sorted(KINDS)
 # --- the oracle -----------------------------------------------------------------------------
 
 
-def _sign(a: object, b: object) -> int:
-    return (a > b) - (a < b)  # type: ignore[operator]
+def _sign(a: Any, b: Any) -> int:
+    return int(a > b) - int(a < b)
 
 
 def compare_values(kind: str, a: SqlValue, b: SqlValue) -> int:
@@ -207,8 +208,8 @@ def test_a_prefix_sorts_next_to_its_extensions(
     prefix: str, suffix: str, name: str, direction: Direction
 ) -> None:
     # The same uuid order both ways, so only the string key can decide.
-    short = {"uuid": "1", name: prefix}
-    long = {"uuid": "2", name: prefix + suffix}
+    short: dict[str, SqlValue] = {"uuid": "1", name: prefix}
+    long: dict[str, SqlValue] = {"uuid": "2", name: prefix + suffix}
     key_of = key_function(SortSpec.build([(name, direction)]))
     expected = [short, long] if direction is Direction.ASC else [long, short]
     assert sorted([long, short], key=key_of) == expected
@@ -217,14 +218,14 @@ def test_a_prefix_sorts_next_to_its_extensions(
 
 @pytest.mark.parametrize("name", ["display_name", "power_state", "locked", "launched_at"])
 def test_null_is_first_ascending_and_last_descending(name: str) -> None:
-    value: SqlValue = {
+    lowest: dict[str, SqlValue] = {
         "display_name": "",
         "power_state": -(2**31),
         "locked": False,
         "launched_at": dt.datetime(1900, 1, 1),
-    }[name]
-    null_row = {"uuid": "b", name: None}
-    lowest_row = {"uuid": "a", name: value}
+    }
+    null_row: dict[str, SqlValue] = {"uuid": "b", name: None}
+    lowest_row: dict[str, SqlValue] = {"uuid": "a", name: lowest[name]}
     asc = key_function(SortSpec.build([(name, Direction.ASC)]))
     desc = key_function(SortSpec.build([(name, Direction.DESC)]))
     assert sorted([lowest_row, null_row], key=asc) == [null_row, lowest_row]

@@ -1,0 +1,24 @@
+# The cellgate gateway (and its `cellgate seed` job) for docker-compose.yml.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /src
+# Only what the package needs: no data directories, caches or .git in the image.
+COPY pyproject.toml README.md ./
+COPY gateway ./gateway
+COPY cells ./cells
+COPY cache ./cache
+RUN pip install . && rm -rf /src/build
+
+RUN useradd --system --uid 10001 --no-create-home cellgate
+USER cellgate
+WORKDIR /tmp
+
+EXPOSE 8774
+HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=10 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8774/healthz', timeout=2)"]
+CMD ["cellgate", "serve", "--host", "0.0.0.0", "--port", "8774"]

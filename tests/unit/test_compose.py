@@ -1,0 +1,176 @@
+"""docker-compose.yml and the Dockerfile, checked statically (these machines have no Docker).
+
+The compose topology must match what ``scripts/outage --compose`` and the README drive: every
+service they name exists, every database, Redis and the gateway have a health check, the
+seeding job runs once the databases are healthy, and the gateway waits for the seed to finish.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+OUTAGE = ROOT / "scripts" / "outage"
+README = ROOT / "README.md"
+
+CELLS = ("cell1", "cell2", "cell3")
+POSTGRES = ("apidb", *CELLS)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found = compose.get("services")
+    assert isinstance(found, dict)
+    assert all(isinstance(v, dict) for v in found.values())
+    return found
+
+
+def _depends(service: dict[str, Any]) -> dict[str, str]:
+    """``depends_on`` as {service: condition} (the short list form means service_started)."""
+    raw = service.get("depends_on", {})
+    if isinstance(raw, list):
+        return {name: "service_started" for name in raw}
+    return {name: (spec or {}).get("condition", "service_started") for name, spec in raw.items()}
+
+
+def _command(service: dict[str, Any]) -> list[str]:
+    raw = service.get("command", [])
+    return shlex.split(raw) if isinstance(raw, str) else [str(part) for part in raw]
+
+
+def _healthcheck_test(service: dict[str, Any]) -> str:
+    check = service.get("healthcheck")
+    assert isinstance(check, dict), "no healthcheck"
+    assert not check.get("disable"), "healthcheck disabled"
+    test = check.get("test")
+    assert test, "healthcheck without a test"
+    return test if isinstance(test, str) else " ".join(str(part) for part in test)
+
+
+def _outage_compose_cells() -> list[str]:
+    match = re.search(r"^COMPOSE_CELLS=\(([^)]*)\)", OUTAGE.read_text(encoding="utf-8"), re.M)
+    assert match, "scripts/outage declares no COMPOSE_CELLS=(...)"
+    return match.group(1).split()
+
+
+def test_compose_parses_with_the_expected_services(services: dict[str, dict[str, Any]]) -> None:
+    assert {"apidb", *CELLS, "redis", "seed", "gateway"} <= set(services)
+
+
+@pytest.mark.parametrize("name", POSTGRES)
+def test_postgres_services(services: dict[str, dict[str, Any]], name: str) -> None:
+    service = services[name]
+    assert str(service["image"]).startswith("postgres:15")
+    assert "pg_isready" in _healthcheck_test(service)
+
+
+def test_redis_service(services: dict[str, dict[str, Any]]) -> None:
+    service = services["redis"]
+    assert str(service["image"]).startswith("redis:7")
+    test = _healthcheck_test(service)
+    assert "redis-cli" in test
+    assert "ping" in test
+
+
+def test_gateway_service(services: dict[str, dict[str, Any]]) -> None:
+    gateway = services["gateway"]
+    assert "build" in gateway
+    assert _command(gateway)[:2] == ["cellgate", "serve"]
+    command = _command(gateway)
+    assert command[command.index("--host") + 1] == "0.0.0.0"
+    assert command[command.index("--port") + 1] == "8774"
+    assert any(str(port).split(":")[-1] == "8774" for port in gateway.get("ports", []))
+    env = gateway["environment"]
+    assert env["CELLGATE_AUTH_MODE"] == "noauth"
+    assert "@apidb:" in env["CELLGATE_API_DATABASE_URL"]
+    assert env["CELLGATE_REDIS_URL"].startswith("redis://redis:")
+    test = _healthcheck_test(gateway)
+    assert "/healthz" in test
+    assert "urllib" in test
+    depends = _depends(gateway)
+    assert depends["seed"] == "service_completed_successfully"
+    assert depends["redis"] == "service_healthy"
+
+
+def test_seed_job(services: dict[str, dict[str, Any]]) -> None:
+    seed = services["seed"]
+    assert "build" in seed or seed.get("image") == services["gateway"].get("image")
+    command = _command(seed)
+    assert command[:2] == ["cellgate", "seed"]
+    assert "@apidb:" in command[command.index("--api-database-url") + 1]
+    cells = [command[i + 1] for i, part in enumerate(command) if part == "--cell"]
+    assert [spec.partition("=")[0] for spec in cells] == list(CELLS)
+    for spec in cells:
+        name, _, url = spec.partition("=")
+        assert f"@{name}:" in url, "each cell mapping must point at its own service"
+    assert str(seed.get("restart", "no")) == "no"
+    assert _depends(seed) == dict.fromkeys(POSTGRES, "service_healthy")
+
+
+def test_every_service_the_outage_script_names_exists(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    cells = _outage_compose_cells()
+    assert cells, "scripts/outage supports no compose cell"
+    assert set(cells) <= set(services)
+    for name in cells:
+        assert "pg_isready" in _healthcheck_test(services[name])
+    # Every `docker compose VERB cellN` spelled out in the script names a real service too.
+    text = OUTAGE.read_text(encoding="utf-8")
+    named = set(re.findall(r"docker compose \w+ (cell\d+)", text))
+    assert named <= set(services)
+
+
+def test_every_service_the_readme_names_exists(services: dict[str, dict[str, Any]]) -> None:
+    texts = [README.read_text(encoding="utf-8")] if README.is_file() else []
+    texts.append(COMPOSE.read_text(encoding="utf-8"))  # its own usage comments
+    named: set[str] = set()
+    for text in texts:
+        named |= set(re.findall(r"docker compose (?:\w+ )+?(cell\d+|apidb|redis|gateway)", text))
+        named |= set(re.findall(r"scripts/outage (cell\d+) \w+[^\n]*--compose", text))
+    assert named <= set(services), named - set(services)
+
+
+def test_healthchecks_everywhere_but_the_one_shot_seed(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name, service in services.items():
+        if name != "seed":
+            _healthcheck_test(service)
+
+
+def test_dockerfile_installs_the_package() -> None:
+    assert DOCKERFILE.is_file()
+    lines = [
+        line.strip()
+        for line in DOCKERFILE.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    assert lines[0] == "FROM python:3.11-slim"
+    assert any(re.match(r"RUN .*pip install (\S+ )*\.(\s|$)", line) for line in lines)
+    copied = " ".join(line for line in lines if line.startswith("COPY "))
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    for pattern in packages:
+        assert re.search(rf"\b{re.escape(pattern.rstrip('*'))}\b", copied), pattern
+    assert "pyproject.toml" in copied
+    readme = pyproject["project"].get("readme")
+    if isinstance(readme, str):
+        assert readme in copied
+    assert any("cellgate" in line and "serve" in line for line in lines if line.startswith("CMD"))
