@@ -93,7 +93,7 @@ async def drop_postgres(cell_set: CellSet) -> None:
 @pytest.fixture(scope="session")
 async def pg_cells(postgres: str) -> AsyncIterator[CellSet]:
     """4 PostgreSQL cells (the last one empty) with 6,000 instances."""
-    cell_set = await seed_postgres("cg_test", cells=4, instances=6_000)
+    cell_set = await seed_postgres(f"cg_test_{os.getpid()}", cells=4, instances=6_000)
     yield cell_set
     await drop_postgres(cell_set)
 

@@ -54,7 +54,8 @@ App = tuple[FastAPI, httpx.AsyncClient]
 
 @pytest.fixture(scope="module")
 async def seeded(postgres: str) -> AsyncIterator[CellSet]:
-    cell_set = await seed_postgres("cg_cache", cells=8, instances=100_000)
+    # Own database names per run: two runs of this file at once must not drop each other's.
+    cell_set = await seed_postgres(f"cg_cache_{os.getpid()}", cells=8, instances=100_000)
     yield cell_set
     await drop_postgres(cell_set)
 
@@ -144,6 +145,7 @@ class PageCost:
     seconds: float
     marker: str | None
     saved: dict[str, tuple[bool, list[str]]] | None = None  # the frontier the page resumed
+    servers: list[dict[str, object]] | None = None  # the full entries, when kept
 
 
 @dataclass
@@ -176,10 +178,12 @@ async def walk(
     params: tuple[tuple[str, str], ...] = ALL_TENANTS,
     before_page: Hook | None = None,
     inspect: Inspect | None = None,
+    path: str = SERVERS,
+    keep: bool = False,
 ) -> Walk:
     """Follow ``servers_links`` to the end, alternating over ``apps``; every page a 200."""
     result = Walk()
-    url, query = SERVERS, [*params, ("limit", str(limit))]
+    url, query = path, [*params, ("limit", str(limit))]
     marker: str | None = None
     n = 0
     while True:
@@ -194,7 +198,9 @@ async def walk(
         assert response.status_code == 200, (n, response.text)
         body = response.json()
         uuids = [s["id"] for s in body["servers"]]
-        result.pages.append(PageCost(uuids, Counters.of(app) - before, seconds, marker, saved))
+        cost = Counters.of(app) - before
+        servers = body["servers"] if keep else None
+        result.pages.append(PageCost(uuids, cost, seconds, marker, saved, servers))
         links = body.get("servers_links")
         if not links:
             return result
@@ -428,6 +434,8 @@ async def test_warm_walk_queries_only_drained_cells(
     assert cached.total("returned") == sum(len(p) for p in cached.uuids)
     assert ratio <= 1.2, ratio
 
+    buffered = [len(rows) for p in later for _, rows in (p.saved or {}).values()]
+    buffered_rows = sum(buffered) / len(later)
     off_ratio = off.total("total_fetched") / off.total("returned")
     on_q, on_rows, on_p50 = cached.summary()
     off_q, off_rows, off_p50 = off.summary()
@@ -440,8 +448,53 @@ async def test_warm_walk_queries_only_drained_cells(
         f"\n  {'cache off':<10}{off_q:>14.2f}{off_rows:>19.1f}{off_ratio:>18.3f}{off_p50:>13.1f}"
         f"\n  pages >= 2: cache on {queries_after_first:.2f} queries/page over "
         f"{cells_after_first:.2f} cells; cache off {off_queries:.2f} queries/page over 8 cells"
-        f" (+2 marker look-ups per page, not counted)"
+        f" (+2 marker look-ups per page, not counted); rows buffered per saved frontier: "
+        f"{buffered_rows:.1f}"
     )
+
+
+async def test_detail_walk_by_nullable_key_returns_identical_entries(
+    seeded: CellSet, redis_url: str
+) -> None:
+    """Every column round-trips through the cached frontier: NULL sort values (launched_at),
+    datetimes, booleans, JSON text; the entries equal a cache-off walk's field by field."""
+    params = (
+        *ALL_TENANTS,
+        ("project_id", "proj-04"),  # ~5k instances, ~4% never launched
+        ("sort_key", "launched_at"),
+        ("sort_dir", "asc"),
+    )
+    detail = f"{SERVERS}/detail"
+    async with app_and_client(_settings(seeded, redis_url)) as app:
+        cached = await walk([app], 200, params=params, path=detail, keep=True)
+    async with app_and_client(_off_settings(seeded)) as app:
+        off = await walk([app], 200, params=params, path=detail, keep=True)
+    assert len(cached.pages) > 20
+    assert cached.total("hits") == len(cached.pages) - 1
+    launched = [s["OS-SRV-USG:launched_at"] for p in cached.pages for s in p.servers or []]
+    assert None in launched  # the walk crosses the NULL/non-NULL boundary
+    assert [p.servers for p in cached.pages] == [p.servers for p in off.pages]
+
+
+async def test_frontier_ttl_slides_on_every_hit(seeded: CellSet, redis_url: str) -> None:
+    ttl_s = 60.0
+    settings = _settings(seeded, redis_url, frontier_ttl_s=ttl_s)
+    redis = Redis.from_url(redis_url)
+    try:
+        async with app_and_client(settings) as (_, client):
+            first = await client.get(SERVERS, params={"limit": "50"}, headers=DEMO)
+            marker = first.json()["servers"][-1]["id"]
+            [key] = [k async for k in redis.scan_iter(match=f"{settings.redis_prefix}:*{marker}")]
+            written = await redis.pttl(key)
+            assert ttl_s * 1000 * 0.95 <= written <= ttl_s * 1000 * 1.1  # TTL plus jitter
+            await redis.pexpire(key, 2000)
+            second = await client.get(
+                SERVERS, params={"limit": "50", "marker": marker}, headers=DEMO
+            )
+            assert second.status_code == 200
+            assert ttl_s * 1000 * 0.95 <= await redis.pttl(key) <= ttl_s * 1000 * 1.1
+    finally:
+        await redis.aclose()
 
 
 # --- b. identical pages whatever happens to Redis ---------------------------------------------
