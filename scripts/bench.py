@@ -1307,11 +1307,11 @@ async def run_profile(server: Server, seconds: float, clients: int, workdir: Pat
     pyspy = shutil.which("py-spy")
     if pyspy is None or seconds <= 0:
         return {"skipped": "py-spy not installed" if pyspy is None else "disabled"}
-    raw = workdir / "pyspy-sharded.txt"
+    raw = workdir / "pyspy-sharded-server.txt"
     say(f"py-spy: sharded server under admin limit-100 load, {seconds:g} s")
     proc = await asyncio.create_subprocess_exec(
         pyspy, "record", "-p", str(server.pid), "-d", str(int(seconds)), "-r", "200", "-f",
-        "raw", "-o", str(raw), stdout=asyncio.subprocess.DEVNULL,
+        "raw", "--threads", "-o", str(raw), stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -1327,25 +1327,65 @@ async def run_profile(server: Server, seconds: float, clients: int, workdir: Pat
     return summarize_pyspy(raw.read_text())
 
 
-_FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^():]+)(?::\d+)?\)$")
+async def profile_inprocess(page: Callable[[], Awaitable[Any]], seconds: float, workdir: Path,
+                            name: str) -> dict[str, Any]:  # fmt: skip
+    """py-spy on this very process while ``page`` runs in a loop (the listing path alone)."""
+    pyspy = shutil.which("py-spy")
+    if pyspy is None or seconds <= 0:
+        return {"skipped": "py-spy not installed" if pyspy is None else "disabled"}
+    raw = workdir / f"pyspy-{name}.txt"
+    proc = await asyncio.create_subprocess_exec(
+        pyspy, "record", "-p", str(os.getpid()), "-d", str(int(seconds)), "-r", "250", "-f",
+        "raw", "--threads", "-o", str(raw), stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    pages = 0
+    cpu0 = time.process_time()
+    try:
+        await asyncio.sleep(0.5)  # let py-spy attach
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline and proc.returncode is None:
+            await page()
+            pages += 1
+        async with asyncio.timeout(30):
+            await proc.wait()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    if not raw.is_file():
+        return {"skipped": f"py-spy wrote nothing (exit {proc.returncode})"}
+    out = summarize_pyspy(raw.read_text(), within=("list_page",))
+    out["pages"] = pages
+    out["cpu_ms_per_page"] = 1000 * (time.process_time() - cpu0) / max(1, pages)
+    return out
+
+
+_FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]+?)(?::\d+)?\)$")
+_OURS = ("cells (ours)", "gateway (ours)", "cache (ours)")
 
 
 def _area(path: str) -> str:
-    for marker, name in (
-        ("/cells/", "cells (ours)"), ("/gateway/", "gateway (ours)"), ("/cache/", "cache (ours)"),
-        ("sqlalchemy", "SQLAlchemy"), ("asyncpg", "asyncpg"), ("uvicorn", "uvicorn"),
-        ("starlette", "starlette/FastAPI"), ("fastapi", "starlette/FastAPI"),
-        ("pydantic", "pydantic"), ("prometheus_client", "prometheus_client"),
-        ("/asyncio/", "asyncio"), ("uvloop", "asyncio"), ("redis", "redis"),
+    head = path.split("/site-packages/")[-1].lstrip("/")
+    for prefix, name in (
+        ("cells/", "cells (ours)"), ("gateway/", "gateway (ours)"), ("cache/", "cache (ours)"),
+        ("sqlalchemy/", "SQLAlchemy"), ("asyncpg/", "asyncpg"), ("uvicorn/", "uvicorn"),
+        ("starlette/", "starlette/FastAPI"), ("fastapi/", "starlette/FastAPI"),
+        ("pydantic", "pydantic"), ("prometheus_client/", "prometheus_client"),
+        ("asyncio/", "asyncio (event loop, socket I/O)"), ("uvloop/", "asyncio (event loop, socket I/O)"),
+        ("redis/", "redis"), ("anyio/", "anyio (threadpool)"),
     ):  # fmt: skip
-        if marker in path:
+        if head.startswith(prefix) or f"/{prefix}" in head:
             return name
-    return "other"
+    return "other (stdlib, C extensions' Python parts)"
 
 
-def summarize_pyspy(text: str) -> dict[str, Any]:
-    """Self time by area and by function; inclusive time of our own functions."""
+def summarize_pyspy(text: str, thread: str = "MainThread",
+                    within: tuple[str, ...] = ()) -> dict[str, Any]:  # fmt: skip
+    """Shares of ``thread``'s samples (optionally only stacks through a function named in
+    ``within``): self time by area and by function, inclusive time of our functions."""
     total = 0
+    other_threads = 0
     by_area: dict[str, int] = defaultdict(int)
     self_fn: dict[str, int] = defaultdict(int)
     incl_fn: dict[str, int] = defaultdict(int)
@@ -1355,35 +1395,43 @@ def summarize_pyspy(text: str) -> dict[str, Any]:
             continue
         count = int(count_text)
         frames = stack.split(";")
+        if frames[0].startswith("thread ") or frames[0].startswith("process "):
+            if thread not in frames[0]:
+                other_threads += count
+                continue
+            frames = frames[1:]
+        parsed = [m for m in (_FRAME.match(f) for f in frames) if m]
+        if within and not any(m["func"] in within for m in parsed):
+            continue
         total += count
-        leaf = _FRAME.match(frames[-1])
-        leaf_file = leaf["file"] if leaf else ""
-        leaf_func = leaf["func"] if leaf else frames[-1]
-        by_area[_area(leaf_file)] += count
-        self_fn[f"{leaf_func} ({_short(leaf_file)})"] += count
+        if not parsed:
+            continue
+        leaf = parsed[-1]
+        by_area[_area(leaf["file"])] += count
+        self_fn[f"{leaf['func']} ({_short(leaf['file'])})"] += count
         seen = set()
-        for frame in frames:
-            m = _FRAME.match(frame)
-            if not m or _area(m["file"]) not in ("cells (ours)", "gateway (ours)", "cache (ours)"):
+        for m in parsed:
+            if _area(m["file"]) not in _OURS:
                 continue
             name = f"{m['func']} ({_short(m['file'])})"
             if name not in seen:
                 seen.add(name)
                 incl_fn[name] += count
-    share = (lambda d: sorted(((k, v / total) for k, v in d.items()), key=lambda kv: -kv[1]))
+
+    def share(d: dict[str, int], n: int) -> list[tuple[str, float]]:
+        return sorted(((k, v / total) for k, v in d.items()), key=lambda kv: -kv[1])[:n]
+
     return {
         "samples": total,
-        "by_area": share(by_area) if total else [],
-        "self": (share(self_fn) if total else [])[:15],
-        "inclusive_ours": (share(incl_fn) if total else [])[:15],
+        "other_thread_samples": other_threads,
+        "by_area": share(by_area, 20) if total else [],
+        "self": share(self_fn, 15) if total else [],
+        "inclusive_ours": share(incl_fn, 18) if total else [],
     }
 
 
 def _short(path: str) -> str:
-    for root in ("site-packages/", "/work/main/", "lib/python3.11/"):
-        if root in path:
-            return path.split(root, 1)[1]
-    return path
+    return path.split("/site-packages/")[-1].replace("/work/main/", "")
 
 
 # --------------------------------------------------------------------------------------
