@@ -270,10 +270,7 @@ async def list_instances(
             # start, kept in the frontier, and it saves a round trip per refill.
             need = query.limit + 1 - len(out)
             await asyncio.gather(
-                *(
-                    fetch(i, max(need, min(2 * cursors[i].batch, query.limit + 1)))
-                    for i in starved
-                )
+                *(fetch(i, max(need, min(2 * cursors[i].batch, query.limit + 1))) for i in starved)
             )
         result.has_more = merge.has_more
         if out and not result.unavailable:

@@ -11,6 +11,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import cast
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from cache import (
     CellFrontier,
     Frontier,
@@ -168,50 +170,19 @@ async def list_page(
     detail: bool,
     version: tuple[int, int] = (2, 1),
 ) -> Page:
-    """Fetch the page ``request`` asks for; raises 4xx/503 :mod:`gateway.errors`."""
+    """Fetch the page ``request`` asks for; raises 4xx/503 :mod:`gateway.errors`.
+
+    Everything, the API database's lookups included, runs inside ``request_budget_s``.
+    Cell failures never raise (they are outcomes); a failure that escapes is the API
+    database's, and it is a 503, not a 500.
+    """
     if request.limit == 0 or request.empty:
         return Page([], False)
-    filters = request.filters
-    if request.flavorid is not None:
-        type_ids = await state.api.flavor_ids(request.flavorid)
-        if not type_ids:
-            return Page([], False)  # Nova: an unknown flavor lists nothing
-        filters = dataclasses.replace(filters, instance_type_ids=type_ids)
-
-    spec = SortSpec.build(request.sort)
-    targets = await _cells_to_ask(state, filters.project_id)
     budget = state.settings.request_budget_s
+    retry = state.settings.retry_after_s
     try:
         async with asyncio.timeout(budget):
-            columns = _columns(spec, detail)
-            walk = walk_fingerprint(filters, spec, targets, columns)
-            resume = None
-            if request.marker is not None:
-                resume = await _cached_frontier(state, walk, request.marker, columns, targets)
-            after = None
-            if request.marker is not None and resume is None:
-                scope = None if principal.is_admin else principal.project_id
-                after = await resolve_marker(state.api, state.targets, spec, request.marker, scope)
-            query = ListQuery(spec, filters, request.limit, after, columns)
-            keep = state.settings.frontier_max_rows // max(1, len(targets))
-            stubs = None
-            if version >= (2, 69) and stubs_possible(spec, filters):
-                stubs = StubSource(state.api_target, filters.project_id)
-            result = await list_instances(targets, query, resume, keep_rows=keep, stubs=stubs)
-            state.metrics.observe(result)
-            for stats in result.stats:
-                log.debug(
-                    "cell outcome",
-                    extra={
-                        "cell": stats.cell.label,
-                        "outcome": stats.outcome,
-                        "queries": stats.queries,
-                        "rows": stats.rows_fetched,
-                        "elapsed_ms": round(stats.elapsed_ms, 2),
-                    },
-                )
-            if result.has_more and result.frontier is not None and result.rows:
-                await _save_frontier(state, walk, result.rows[-1], result.frontier, columns)
+            page = await _list(state, principal, request, detail, version)
     except MarkerNotFound as exc:
         raise BadRequest(f"marker [{exc.marker}] not found") from None
     except MarkerUnavailable as exc:
@@ -220,15 +191,63 @@ async def list_page(
         raise BadRequest(f"Invalid filter value: {exc}") from None
     except TimeoutError:
         raise ServiceUnavailable(
-            f"The listing did not complete within {budget:g} s.", state.settings.retry_after_s
+            f"The listing did not complete within {budget:g} s.", retry
         ) from None
+    except (SQLAlchemyError, OSError) as exc:
+        log.warning("API database failed: %s", exc)
+        raise ServiceUnavailable("The API database is not responding.", retry) from None
 
-    if result.unavailable:
-        if len(result.unavailable) == len(targets):
-            raise _unavailable_error(result.unavailable, state)
+    if page.unavailable:
+        if len(page.unavailable) == len(page.queried):
+            raise _unavailable_error(page.unavailable, state)
         if not state.settings.list_records_by_skipping_down_cells:
-            raise _unavailable_error(result.unavailable, state)
-        log.warning(
-            "partial listing: %s unavailable", ", ".join(c.label for c in result.unavailable)
+            raise _unavailable_error(page.unavailable, state)
+        log.warning("partial listing: %s unavailable", ", ".join(c.label for c in page.unavailable))
+    return page
+
+
+async def _list(
+    state: AppState,
+    principal: Principal,
+    request: ListRequest,
+    detail: bool,
+    version: tuple[int, int],
+) -> Page:
+    filters = request.filters
+    if request.flavorid is not None:
+        type_ids = await state.api.flavor_ids(request.flavorid)
+        if not type_ids:
+            return Page([], False)  # Nova: an unknown flavor lists nothing
+        filters = dataclasses.replace(filters, instance_type_ids=type_ids)
+    spec = SortSpec.build(request.sort)
+    targets = await _cells_to_ask(state, filters.project_id)
+    columns = _columns(spec, detail)
+    walk = walk_fingerprint(filters, spec, targets, columns)
+    resume = None
+    if request.marker is not None:
+        resume = await _cached_frontier(state, walk, request.marker, columns, targets)
+    after = None
+    if request.marker is not None and resume is None:
+        scope = None if principal.is_admin else principal.project_id
+        after = await resolve_marker(state.api, state.targets, spec, request.marker, scope)
+    query = ListQuery(spec, filters, request.limit, after, columns)
+    keep = state.settings.frontier_max_rows // max(1, len(targets))
+    stubs = None
+    if version >= (2, 69) and stubs_possible(spec, filters):
+        stubs = StubSource(state.api_target, filters.project_id)
+    result = await list_instances(targets, query, resume, keep_rows=keep, stubs=stubs)
+    state.metrics.observe(result)
+    for stats in result.stats:
+        log.debug(
+            "cell outcome",
+            extra={
+                "cell": stats.cell.label,
+                "outcome": stats.outcome,
+                "queries": stats.queries,
+                "rows": stats.rows_fetched,
+                "elapsed_ms": round(stats.elapsed_ms, 2),
+            },
         )
+    if result.has_more and result.frontier is not None and result.rows:
+        await _save_frontier(state, walk, result.rows[-1], result.frontier, columns)
     return Page(result.rows, result.has_more, result.unavailable, [t.cell for t in targets])

@@ -156,7 +156,7 @@ FULL = Profile(
     tput_s=15.0,
     tput_warmup_s=1.0,
     offset_depths=(0, 1_000, 10_000, 50_000, 100_000, 200_000, 300_000),
-    offset_reps=5,
+    offset_reps=7,
     locust_s=15,
     locust_servers=("sharded", "unsharded"),
     profile_s=10.0,
@@ -288,9 +288,13 @@ class Layout:
 async def _pg(layout: Layout, db: str = "postgres") -> asyncpg.Connection:
     parts = urlsplit(layout.base_url)
     return await asyncpg.connect(
-        host=parts.hostname, port=parts.port or 5432, user=parts.username or "postgres",
-        password=parts.password, database=db, timeout=10,
-    )  # fmt: skip
+        host=parts.hostname,
+        port=parts.port or 5432,
+        user=parts.username or "postgres",
+        password=parts.password,
+        database=db,
+        timeout=10,
+    )
 
 
 async def _stamp(layout: Layout, db: str) -> str | None:
@@ -332,6 +336,7 @@ async def prepare_data(layout: Layout, profile: Profile, seed_value: int, reuse:
             seed(layout.url(layout.api8), targets8, plan, progress=False),
             seed(layout.url(layout.api1), targets1, plan, progress=False),
         )
+
         # Fresh COPYs leave no visibility map or hint bits; autovacuum would do this mid-run.
         async def vacuum(db: str, table: str) -> None:
             conn = await _pg(layout, db)
@@ -358,8 +363,13 @@ async def prepare_data(layout: Layout, profile: Profile, seed_value: int, reuse:
         finally:
             await conn.close()
 
-    per8 = dict(zip([f"cell{n}" for n in range(1, 9)],
-                    await asyncio.gather(*(count(db) for db in layout.cells8)), strict=True))  # fmt: skip
+    per8 = dict(
+        zip(
+            [f"cell{n}" for n in range(1, 9)],
+            await asyncio.gather(*(count(db) for db in layout.cells8)),
+            strict=True,
+        )
+    )
     per1 = {"cell1": await count(layout.cells1[0])}
     conn = await _pg(layout, layout.cells1[0])
     try:
@@ -372,8 +382,16 @@ async def prepare_data(layout: Layout, profile: Profile, seed_value: int, reuse:
         await conn.close()
     if sum(per8.values()) != profile.instances or per1["cell1"] != profile.instances:
         raise RuntimeError(f"seeded counts do not match the plan: {per8} / {per1}")
-    return DataInfo(profile.instances, seed_value, per8, per1, time.perf_counter() - started,
-                    reused, int(admin), int(demo))  # fmt: skip
+    return DataInfo(
+        profile.instances,
+        seed_value,
+        per8,
+        per1,
+        time.perf_counter() - started,
+        reused,
+        int(admin),
+        int(demo),
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -546,11 +564,20 @@ class Server:
         return self.proc.pid
 
     def start(self) -> None:
-        cmd = [sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1",
-               "--port", str(self.port)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env=self.env, stdout=self._log,
-                                     stderr=subprocess.STDOUT)  # fmt: skip
+        self.proc = subprocess.Popen(
+            cmd, cwd=REPO, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
+        )
 
     async def wait_ready(self, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -659,10 +686,8 @@ async def _amerge(iterables: list[AsyncIterator[_RecordWrapper]]) -> AsyncIterat
     input that supplied the last value right after it is consumed."""
     h: list[list[Any]] = []
     for order, it in enumerate(iterables):
-        try:
+        with contextlib.suppress(StopAsyncIteration):
             h.append([await anext(it), order, it])
-        except StopAsyncIteration:
-            pass
     heapq.heapify(h)
     while len(h) > 1:
         try:
@@ -792,9 +817,7 @@ class NovaStyleLister:
             m = instance_mappings.c
             async with self.api.connect() as conn:
                 mapping = (
-                    await conn.execute(
-                        select(m.cell_id).where(m.instance_uuid == marker)
-                    )
+                    await conn.execute(select(m.cell_id).where(m.instance_uuid == marker))
                 ).first()
                 self.stats.queries += 1
             if mapping is None:
@@ -839,19 +862,32 @@ def _store_settings(store: str, redis_url: str, prefix: str) -> dict[str, Any]:
     return base
 
 
-async def run_inprocess(layout: Layout, profile: Profile, args: argparse.Namespace) -> dict[str, Any]:
-    common = dict(page_cache_ttl_s=0.0, cell_pool_size=2, cell_pool_max_overflow=2,
-                  log_level="WARNING")  # fmt: skip
-    s8 = Settings(api_database_url=layout.url(layout.api8), **common,
-                  **_store_settings(args.store, args.redis_url, f"{args.redis_prefix}-ip8"))  # fmt: skip
-    s1 = Settings(api_database_url=layout.url(layout.api1), **common,
-                  **_store_settings(args.store, args.redis_url, f"{args.redis_prefix}-ip1"))  # fmt: skip
+async def run_inprocess(
+    layout: Layout, profile: Profile, args: argparse.Namespace, workdir: Path
+) -> dict[str, Any]:
+    common = dict(
+        page_cache_ttl_s=0.0, cell_pool_size=2, cell_pool_max_overflow=2, log_level="WARNING"
+    )
+    s8 = Settings(
+        api_database_url=layout.url(layout.api8),
+        **common,
+        **_store_settings(args.store, args.redis_url, f"{args.redis_prefix}-ip8"),
+    )
+    s1 = Settings(
+        api_database_url=layout.url(layout.api1),
+        **common,
+        **_store_settings(args.store, args.redis_url, f"{args.redis_prefix}-ip1"),
+    )
     out: dict[str, Any] = {"first": {}, "walk": {}, "same_rows": True}
     async with build_state(s8) as st8, build_state(s1) as st1:
-        nova = NovaStyleLister(st8.api.engine, [(c.id, st8.targets[c.id].engine) for c in st8.cells])
+        nova = NovaStyleLister(
+            st8.api.engine, [(c.id, st8.targets[c.id].engine) for c in st8.cells]
+        )
         version = (2, 1)
 
-        def gateway(state: Any) -> Callable[[str, int, str | None], Awaitable[tuple[list[Any], bool]]]:
+        def gateway(
+            state: Any,
+        ) -> Callable[[str, int, str | None], Awaitable[tuple[list[Any], bool]]]:
             async def page(who: str, limit: int, marker: str | None) -> tuple[list[Any], bool]:
                 items = [("limit", str(limit))]
                 if who == "admin":
@@ -891,11 +927,14 @@ async def run_inprocess(layout: Layout, profile: Profile, args: argparse.Namespa
             for name in names:
                 for _ in range(profile.warmup):
                     await systems[name](who, limit, None)
-            ids = {n: [str(r["uuid"]) for r in (await systems[n](who, limit, None))[0]] for n in names}
+            ids = {
+                n: [str(r["uuid"]) for r in (await systems[n](who, limit, None))[0]] for n in names
+            }
             if not ids["sharded"] == ids["unsharded"] == ids["nova"]:
                 out["same_rows"] = False
                 log.warning("in-process first pages differ (%s, %s)", who, limit)
             lat: dict[str, list[float]] = {n: [] for n in names}
+            cpu: dict[str, list[float]] = {n: [] for n in names}
             c0 = counters()
             n_samples = profile.inproc_n[limit]
             cap = time.perf_counter() + profile.phase_cap_s
@@ -906,16 +945,20 @@ async def run_inprocess(layout: Layout, profile: Profile, args: argparse.Namespa
                     break
                 order = names if i % 2 == 0 else names[::-1]
                 for name in order:
-                    t = time.perf_counter()
+                    c, t = time.process_time(), time.perf_counter()
                     await systems[name](who, limit, None)
                     lat[name].append(time.perf_counter() - t)
+                    cpu[name].append(time.process_time() - c)
             c1 = counters()
             out["first"][f"{who}/{limit}"] = {
-                n: {**summary_ms(lat[n]),
+                n: {
+                    **summary_ms(lat[n]),
+                    "cpu_ms": 1000 * statistics.fmean(cpu[n]),
                     "queries": (c1[f"{n}.q"] - c0[f"{n}.q"]) / n_samples,
-                    "rows_fetched": (c1[f"{n}.r"] - c0[f"{n}.r"]) / n_samples}
+                    "rows_fetched": (c1[f"{n}.r"] - c0[f"{n}.r"]) / n_samples,
+                }
                 for n in names
-            }  # fmt: skip
+            }
 
         for who in ("admin",):
             say(f"in-process walks: {who}, {profile.walk_pages} pages of {profile.walk_limit}")
@@ -949,15 +992,30 @@ async def run_inprocess(layout: Layout, profile: Profile, args: argparse.Namespa
                 out["same_rows"] = False
                 log.warning("in-process walks differ")
             out["walk"][who] = {
-                n: {"total_ms": statistics.median(sum(w) * 1000 for w in walks[n]),
-                    "per_page_ms": [statistics.median(w[i] * 1000 for w in walks[n])
-                                    for i in range(min(len(w) for w in walks[n]))],
+                n: {
+                    "total_ms": statistics.median(sum(w) * 1000 for w in walks[n]),
+                    "per_page_ms": [
+                        statistics.median(w[i] * 1000 for w in walks[n])
+                        for i in range(min(len(w) for w in walks[n]))
+                    ],
                     "pages": min(len(w) for w in walks[n]),
                     "rows": len(walk_ids[n]),
                     "queries_per_page": (c1[f"{n}.q"] - c0[f"{n}.q"]) / max(1, pages_done[n]),
-                    "rows_fetched_per_page": (c1[f"{n}.r"] - c0[f"{n}.r"]) / max(1, pages_done[n])}
+                    "rows_fetched_per_page": (c1[f"{n}.r"] - c0[f"{n}.r"]) / max(1, pages_done[n]),
+                }
                 for n in names
-            }  # fmt: skip
+            }
+        if profile.profile_s > 0 and not args.no_profile:
+            out["profile"] = {}
+            for limit in LIMITS:
+                say(f"py-spy: in-process sharded list_page, admin limit {limit}")
+
+                async def page(limit: int = limit) -> None:
+                    await systems["sharded"]("admin", limit, None)
+
+                out["profile"][limit] = await profile_inprocess(
+                    page, profile.profile_s * 0.6, workdir, f"inprocess-sharded-{limit}"
+                )
     return out
 
 
@@ -976,8 +1034,10 @@ def _registry_by(state: Any, name: str) -> list[float]:
 
 
 async def run_offset(layout: Layout, profile: Profile) -> dict[str, Any]:
-    engine = create_engine_for(layout.url(layout.cells1[0]), EngineOptions(pool_size=1,
-                               max_overflow=0, command_timeout_s=60.0))  # fmt: skip
+    engine = create_engine_for(
+        layout.url(layout.cells1[0]),
+        EngineOptions(pool_size=1, max_overflow=0, command_timeout_s=60.0),
+    )
     spec = SortSpec.build([("created_at", Direction.DESC)])
     c = instances.c
     base = where_clauses(InstanceFilters())
@@ -1005,9 +1065,15 @@ async def run_offset(layout: Layout, profile: Profile) -> dict[str, Any]:
                     offset_stmt = offset_stmt.offset(depth)
                     keyset_stmt = select(*cols).where(*base).order_by(*order).limit(limit)
                     if depth > 0:
-                        pos_row = (await conn.execute(
-                            select(c.created_at, c.uuid).where(*base).order_by(*order)
-                            .offset(depth - 1).limit(1))).one()  # fmt: skip
+                        pos_row = (
+                            await conn.execute(
+                                select(c.created_at, c.uuid)
+                                .where(*base)
+                                .order_by(*order)
+                                .offset(depth - 1)
+                                .limit(1)
+                            )
+                        ).one()
                         keyset_stmt = keyset_stmt.where(after_position(spec, c, tuple(pos_row)))
                     _, a = await timed(offset_stmt)
                     _, b = await timed(keyset_stmt)
@@ -1017,11 +1083,14 @@ async def run_offset(layout: Layout, profile: Profile) -> dict[str, Any]:
                     for _ in range(profile.offset_reps):
                         off.append((await timed(offset_stmt))[0])
                         key.append((await timed(keyset_stmt))[0])
-                    results["points"].append({
-                        "limit": limit, "depth": depth,
-                        "offset_ms": statistics.median(off) * 1000,
-                        "keyset_ms": statistics.median(key) * 1000,
-                    })  # fmt: skip
+                    results["points"].append(
+                        {
+                            "limit": limit,
+                            "depth": depth,
+                            "offset_ms": statistics.median(off) * 1000,
+                            "keyset_ms": statistics.median(key) * 1000,
+                        }
+                    )
     finally:
         await engine.dispose()
     return results
@@ -1065,18 +1134,23 @@ async def http_first_pages(servers: dict[str, Server], profile: Profile) -> dict
                         errors[n] += 1
             after = {n: await servers[n].metrics() for n in names}
             out[f"{who}/{limit}"] = {
-                n: {**summary_ms(lat[n]), "errors": errors[n], "same_rows": same,
-                    **cost_per_request(metric_delta(before[n], after[n]), len(lat[n]) + errors[n])}
+                n: {
+                    **summary_ms(lat[n]),
+                    "errors": errors[n],
+                    "same_rows": same,
+                    **cost_per_request(metric_delta(before[n], after[n]), len(lat[n]) + errors[n]),
+                }
                 for n in names
-            }  # fmt: skip
+            }
     finally:
         for c in conns.values():
             c.close()
     return out
 
 
-async def http_walk(conn: HttpConn, who: str, limit: int, pages: int, keep_ids: bool
-                    ) -> tuple[list[float], list[str]]:  # fmt: skip
+async def http_walk(
+    conn: HttpConn, who: str, limit: int, pages: int, keep_ids: bool
+) -> tuple[list[float], list[str]]:
     target: str | None = first_target(who, limit)
     per_page: list[float] = []
     ids: list[str] = []
@@ -1098,8 +1172,10 @@ async def http_walks(servers: dict[str, Server], profile: Profile) -> dict[str, 
     conns = {n: HttpConn("127.0.0.1", s.port) for n, s in servers.items()}
     try:
         for who in ("admin", "demo"):
-            say(f"HTTP walks: {who}, {profile.walk_pages} pages of {profile.walk_limit}, "
-                f"{profile.walk_reps} rep(s)")  # fmt: skip
+            say(
+                f"HTTP walks: {who}, {profile.walk_pages} pages of {profile.walk_limit}, "
+                f"{profile.walk_reps} rep(s)"
+            )
             for n in names:  # warm the deeper pages once
                 await http_walk(conns[n], who, profile.walk_limit, profile.walk_pages, False)
             before = {n: await servers[n].metrics() for n in names}
@@ -1111,8 +1187,9 @@ async def http_walks(servers: dict[str, Server], profile: Profile) -> dict[str, 
                     say(f"  time cap: {rep} walk(s) per server")
                     break
                 for n in names if rep % 2 == 0 else names[::-1]:
-                    per_page, got = await http_walk(conns[n], who, profile.walk_limit,
-                                                    profile.walk_pages, rep == 0)  # fmt: skip
+                    per_page, got = await http_walk(
+                        conns[n], who, profile.walk_limit, profile.walk_pages, rep == 0
+                    )
                     walks[n].append(per_page)
                     if rep == 0:
                         ids[n] = got
@@ -1124,21 +1201,30 @@ async def http_walks(servers: dict[str, Server], profile: Profile) -> dict[str, 
                 cost = cost_per_request(metric_delta(before[n], after[n]), pages)
                 out[who][n] = {
                     "total_ms": statistics.median(sum(w) * 1000 for w in walks[n]),
-                    "per_page_ms": [statistics.median(w[i] * 1000 for w in walks[n])
-                                    for i in range(min(len(w) for w in walks[n]))],
+                    "per_page_ms": [
+                        statistics.median(w[i] * 1000 for w in walks[n])
+                        for i in range(min(len(w) for w in walks[n]))
+                    ],
                     "pages": min(len(w) for w in walks[n]),
                     "rows": len(ids[n]),
                     "same_rows": same,
                     **cost,
-                }  # fmt: skip
+                }
     finally:
         for c in conns.values():
             c.close()
     return out
 
 
-async def load(server: Server, who: str, limit: int, clients: int, duration_s: float,
-               warmup_s: float, pg_dbs: frozenset[str]) -> dict[str, Any]:  # fmt: skip
+async def load(
+    server: Server,
+    who: str,
+    limit: int,
+    clients: int,
+    duration_s: float,
+    warmup_s: float,
+    pg_dbs: frozenset[str],
+) -> dict[str, Any]:
     """``clients`` closed-loop clients for warmup + duration; counts the window only.
 
     Each request carries a distinct ``bench_nonce`` parameter (ignored by the API at 2.1) so
@@ -1155,11 +1241,19 @@ async def load(server: Server, who: str, limit: int, clients: int, duration_s: f
 
     async def sample_cpu() -> None:
         await asyncio.sleep(max(0.0, w0 - time.perf_counter()))
-        cpu.update(gw0=proc_cpu_s(server.pid), pg0=pg_backends_cpu_s(pg_dbs), me0=self_cpu_s(),
-                   all0=machine_busy_s())  # fmt: skip
+        cpu.update(
+            gw0=proc_cpu_s(server.pid),
+            pg0=pg_backends_cpu_s(pg_dbs),
+            me0=self_cpu_s(),
+            all0=machine_busy_s(),
+        )
         await asyncio.sleep(max(0.0, w1 - time.perf_counter()))
-        cpu.update(gw1=proc_cpu_s(server.pid), pg1=pg_backends_cpu_s(pg_dbs), me1=self_cpu_s(),
-                   all1=machine_busy_s())  # fmt: skip
+        cpu.update(
+            gw1=proc_cpu_s(server.pid),
+            pg1=pg_backends_cpu_s(pg_dbs),
+            me1=self_cpu_s(),
+            all1=machine_busy_s(),
+        )
 
     async def client() -> None:
         nonlocal errors
@@ -1194,8 +1288,14 @@ async def load(server: Server, who: str, limit: int, clients: int, duration_s: f
         "cpu_pg_ms": 1000 * (cpu["pg1"] - cpu["pg0"]) / n,
         "cpu_client_ms": 1000 * (cpu["me1"] - cpu["me0"]) / n,
         # Cores busy with work that is not this benchmark's (other jobs on the machine).
-        "other_cores": max(0.0, (cpu["all1"] - cpu["all0"]) - (cpu["gw1"] - cpu["gw0"])
-                           - (cpu["pg1"] - cpu["pg0"]) - (cpu["me1"] - cpu["me0"])) / duration_s,
+        "other_cores": max(
+            0.0,
+            (cpu["all1"] - cpu["all0"])
+            - (cpu["gw1"] - cpu["gw0"])
+            - (cpu["pg1"] - cpu["pg0"])
+            - (cpu["me1"] - cpu["me0"]),
+        )
+        / duration_s,
     }
 
 
@@ -1224,9 +1324,13 @@ async def plan_clients(layout: Layout, wanted: int) -> tuple[int, str]:
         usable = int(await conn.fetchval("SHOW max_connections")) - int(
             await conn.fetchval("SHOW superuser_reserved_connections")
         )
-        others = int(await conn.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
-            "AND datname <> ALL($1::text[])", layout.all_dbs))  # fmt: skip
+        others = int(
+            await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                "AND datname <> ALL($1::text[])",
+                layout.all_dbs,
+            )
+        )
     finally:
         await conn.close()
     margin = 12  # room for other work on the shared server to grow meanwhile
@@ -1235,14 +1339,17 @@ async def plan_clients(layout: Layout, wanted: int) -> tuple[int, str]:
         clients -= 1
     note = ""
     if clients != wanted:
-        note = (f"concurrency lowered from {wanted} to {clients}: PostgreSQL allows {usable} "
-                f"client connections and {others} were in use by other work")  # fmt: skip
+        note = (
+            f"concurrency lowered from {wanted} to {clients}: PostgreSQL allows {usable} "
+            f"client connections and {others} were in use by other work"
+        )
         say(f"WARNING: {note}")
     return clients, note
 
 
-async def http_throughput(servers: dict[str, Server], profile: Profile, clients: int,
-                          pg_dbs: dict[str, frozenset[str]]) -> dict[str, Any]:  # fmt: skip
+async def http_throughput(
+    servers: dict[str, Server], profile: Profile, clients: int, pg_dbs: dict[str, frozenset[str]]
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     names = list(servers)
     for i, (who, limit) in enumerate(SCENARIOS):
@@ -1250,8 +1357,9 @@ async def http_throughput(servers: dict[str, Server], profile: Profile, clients:
         for n in names if i % 2 == 0 else names[::-1]:
             await exclusive(servers, n, clients)
             say(f"throughput: {n}, {who} limit {limit}, {clients} clients, {profile.tput_s:g} s")
-            out[f"{who}/{limit}"][n] = await load(servers[n], who, limit, clients, profile.tput_s,
-                                                  profile.tput_warmup_s, pg_dbs[n])  # fmt: skip
+            out[f"{who}/{limit}"][n] = await load(
+                servers[n], who, limit, clients, profile.tput_s, profile.tput_warmup_s, pg_dbs[n]
+            )
     return out
 
 
@@ -1259,12 +1367,33 @@ async def run_locust(server: Server, seconds: int, clients: int, workdir: Path) 
     if shutil.which("locust") is None and not _has_module("locust"):
         return {"skipped": "locust is not installed"}
     prefix = workdir / f"locust-{server.name}"
-    cmd = [sys.executable, "-m", "locust", "-f", str(REPO / "scripts" / "locustfile.py"),
-           "--headless", "-u", str(clients), "-r", str(clients), "-t", f"{seconds}s",
-           "--host", server.url, "--csv", str(prefix), "--only-summary", "--stop-timeout", "5",
-           "--exit-code-on-error", "0", "--loglevel", "WARNING"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(REPO / "scripts" / "locustfile.py"),
+        "--headless",
+        "-u",
+        str(clients),
+        "-r",
+        str(clients),
+        "-t",
+        f"{seconds}s",
+        "--host",
+        server.url,
+        "--csv",
+        str(prefix),
+        "--only-summary",
+        "--stop-timeout",
+        "5",
+        "--exit-code-on-error",
+        "0",
+        "--loglevel",
+        "WARNING",
+    ]
     say(f"locust: {server.name}, {clients} users, {seconds} s")
-    with open(workdir / f"locust-{server.name}.log", "wb") as logf:
+    with open(workdir / f"locust-{server.name}.log", "wb") as logf:  # noqa: ASYNC230 - tiny
         proc = await asyncio.create_subprocess_exec(*cmd, cwd=REPO, stdout=logf, stderr=logf)
         try:
             async with asyncio.timeout(seconds + 60):
@@ -1279,11 +1408,11 @@ async def run_locust(server: Server, seconds: int, clients: int, workdir: Path) 
                     proc.kill()
                     await proc.wait()
     stats = Path(f"{prefix}_stats.csv")
-    if not stats.is_file():
+    if not stats.is_file():  # noqa: ASYNC240 - a local stat, once
         return {"skipped": f"locust wrote no stats (exit {proc.returncode})"}
     import csv
 
-    rows = list(csv.DictReader(stats.read_text().splitlines()))
+    rows = list(csv.DictReader(stats.read_text().splitlines()))  # noqa: ASYNC240
     agg = next(r for r in rows if r["Name"] == "Aggregated")
     return {
         "rps": float(agg["Requests/s"]),
@@ -1301,8 +1430,9 @@ def _has_module(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
-async def run_profile(server: Server, seconds: float, clients: int, workdir: Path,
-                      pg_dbs: frozenset[str]) -> dict[str, Any]:  # fmt: skip
+async def run_profile(
+    server: Server, seconds: float, clients: int, workdir: Path, pg_dbs: frozenset[str]
+) -> dict[str, Any]:
     """py-spy on the sharded server under the admin limit-100 load (not a measured run)."""
     pyspy = shutil.which("py-spy")
     if pyspy is None or seconds <= 0:
@@ -1310,10 +1440,22 @@ async def run_profile(server: Server, seconds: float, clients: int, workdir: Pat
     raw = workdir / "pyspy-sharded-server.txt"
     say(f"py-spy: sharded server under admin limit-100 load, {seconds:g} s")
     proc = await asyncio.create_subprocess_exec(
-        pyspy, "record", "-p", str(server.pid), "-d", str(int(seconds)), "-r", "200", "-f",
-        "raw", "--threads", "-o", str(raw), stdout=asyncio.subprocess.DEVNULL,
+        pyspy,
+        "record",
+        "-p",
+        str(server.pid),
+        "-d",
+        str(int(seconds)),
+        "-r",
+        "200",
+        "-f",
+        "raw",
+        "--threads",
+        "-o",
+        str(raw),
+        stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    )
     try:
         await load(server, "admin", 100, clients, seconds + 1, 0.5, pg_dbs)
         async with asyncio.timeout(30):
@@ -1327,18 +1469,31 @@ async def run_profile(server: Server, seconds: float, clients: int, workdir: Pat
     return summarize_pyspy(raw.read_text())
 
 
-async def profile_inprocess(page: Callable[[], Awaitable[Any]], seconds: float, workdir: Path,
-                            name: str) -> dict[str, Any]:  # fmt: skip
+async def profile_inprocess(
+    page: Callable[[], Awaitable[Any]], seconds: float, workdir: Path, name: str
+) -> dict[str, Any]:
     """py-spy on this very process while ``page`` runs in a loop (the listing path alone)."""
     pyspy = shutil.which("py-spy")
     if pyspy is None or seconds <= 0:
         return {"skipped": "py-spy not installed" if pyspy is None else "disabled"}
     raw = workdir / f"pyspy-{name}.txt"
     proc = await asyncio.create_subprocess_exec(
-        pyspy, "record", "-p", str(os.getpid()), "-d", str(int(seconds)), "-r", "250", "-f",
-        "raw", "--threads", "-o", str(raw), stdout=asyncio.subprocess.DEVNULL,
+        pyspy,
+        "record",
+        "-p",
+        str(os.getpid()),
+        "-d",
+        str(int(seconds)),
+        "-r",
+        "250",
+        "-f",
+        "raw",
+        "--threads",
+        "-o",
+        str(raw),
+        stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    )
     pages = 0
     cpu0 = time.process_time()
     try:
@@ -1368,20 +1523,29 @@ _OURS = ("cells (ours)", "gateway (ours)", "cache (ours)")
 def _area(path: str) -> str:
     head = path.split("/site-packages/")[-1].lstrip("/")
     for prefix, name in (
-        ("cells/", "cells (ours)"), ("gateway/", "gateway (ours)"), ("cache/", "cache (ours)"),
-        ("sqlalchemy/", "SQLAlchemy"), ("asyncpg/", "asyncpg"), ("uvicorn/", "uvicorn"),
-        ("starlette/", "starlette/FastAPI"), ("fastapi/", "starlette/FastAPI"),
-        ("pydantic", "pydantic"), ("prometheus_client/", "prometheus_client"),
-        ("asyncio/", "asyncio (event loop, socket I/O)"), ("uvloop/", "asyncio (event loop, socket I/O)"),
-        ("redis/", "redis"), ("anyio/", "anyio (threadpool)"),
-    ):  # fmt: skip
+        ("cells/", "cells (ours)"),
+        ("gateway/", "gateway (ours)"),
+        ("cache/", "cache (ours)"),
+        ("sqlalchemy/", "SQLAlchemy"),
+        ("asyncpg/", "asyncpg"),
+        ("uvicorn/", "uvicorn"),
+        ("starlette/", "starlette/FastAPI"),
+        ("fastapi/", "starlette/FastAPI"),
+        ("pydantic", "pydantic"),
+        ("prometheus_client/", "prometheus_client"),
+        ("asyncio/", "asyncio (event loop, socket I/O)"),
+        ("uvloop/", "asyncio (event loop, socket I/O)"),
+        ("redis/", "redis"),
+        ("anyio/", "anyio (threadpool)"),
+    ):
         if head.startswith(prefix) or f"/{prefix}" in head:
             return name
     return "other (stdlib, C extensions' Python parts)"
 
 
-def summarize_pyspy(text: str, thread: str = "MainThread",
-                    within: tuple[str, ...] = ()) -> dict[str, Any]:  # fmt: skip
+def summarize_pyspy(
+    text: str, thread: str = "MainThread", within: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """Shares of ``thread``'s samples (optionally only stacks through a function named in
     ``within``): self time by area and by function, inclusive time of our functions."""
     total = 0
@@ -1462,10 +1626,20 @@ def machine_info(layout: Layout) -> dict[str, str]:
 
     commit = "?"
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                                capture_output=True, text=True, timeout=5).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                               capture_output=True, text=True, timeout=5).stdout.strip()  # fmt: skip
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
         if dirty:
             commit += " (with uncommitted changes)"
     return {
@@ -1473,9 +1647,10 @@ def machine_info(layout: Layout) -> dict[str, str]:
         "memory": mem,
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
-        "packages": ", ".join(f"{m} {version(m)}" for m in
-                              ("fastapi", "uvicorn", "uvloop", "sqlalchemy", "asyncpg", "orjson",
-                               "redis")),  # fmt: skip
+        "packages": ", ".join(
+            f"{m} {version(m)}"
+            for m in ("fastapi", "uvicorn", "uvloop", "sqlalchemy", "asyncpg", "orjson", "redis")
+        ),
         "commit": commit,
     }
 
@@ -1513,49 +1688,128 @@ def fx(v: float) -> str:
 
 
 def build_ratios(r: dict[str, Any]) -> list[tuple[str, str, float, str]]:
-    """(group, metric, ratio, how) rows of the summary table."""
+    """(group, metric, ratio, values) rows of the summary table."""
     rows: list[tuple[str, str, float, str]] = []
+    hs = "sharded ÷ unsharded, HTTP"
     http = r["http_first"]
     for who, limit in SCENARIOS:
         s, u = http[f"{who}/{limit}"]["sharded"], http[f"{who}/{limit}"]["unsharded"]
-        for q in ("p50", "p95"):
-            rows.append(("sharded ÷ unsharded (HTTP)", f"first-page {q} latency, {who}, limit {limit}",
-                         ratio(s[q], u[q]), f"{fmt(s[q])} / {fmt(u[q])} ms"))  # fmt: skip
+        rows.append(
+            (
+                hs,
+                f"first-page latency p50, {who}, limit {limit}",
+                ratio(s["p50"], u["p50"]),
+                f"{fmt(s['p50'])} / {fmt(u['p50'])} ms",
+            )
+        )
+        rows.append(
+            (
+                hs,
+                f"first-page latency p95, {who}, limit {limit}",
+                ratio(s["p95"], u["p95"]),
+                f"{fmt(s['p95'])} / {fmt(u['p95'])} ms",
+            )
+        )
     for who, limit in SCENARIOS:
         t = r["throughput"][f"{who}/{limit}"]
-        s, u = t["sharded"]["rps"], t["unsharded"]["rps"]
-        rows.append(("sharded ÷ unsharded (HTTP)", f"throughput, {who}, limit {limit}",
-                     ratio(s, u), f"{fmt(s)} / {fmt(u)} req/s"))  # fmt: skip
+        s, u = t["sharded"], t["unsharded"]
+        rows.append(
+            (
+                hs,
+                f"throughput, {who}, limit {limit}",
+                ratio(s["rps"], u["rps"]),
+                f"{fmt(s['rps'])} / {fmt(u['rps'])} req/s",
+            )
+        )
+    for who, limit in SCENARIOS:
+        t = r["throughput"][f"{who}/{limit}"]
+        s, u = t["sharded"], t["unsharded"]
+        rows.append(
+            (
+                hs,
+                f"gateway CPU per request under load, {who}, limit {limit}",
+                ratio(s["cpu_gateway_ms"], u["cpu_gateway_ms"]),
+                f"{fmt(s['cpu_gateway_ms'], 2)} / {fmt(u['cpu_gateway_ms'], 2)} ms",
+            )
+        )
     for who, w in r["http_walk"].items():
         s, u = w["sharded"], w["unsharded"]
-        rows.append(("sharded ÷ unsharded (HTTP)",
-                     f"walk {s['pages']}×{r['profile']['walk_limit']}, {who}",
-                     ratio(s["total_ms"], u["total_ms"]),
-                     f"{fmt(s['total_ms'], 0)} / {fmt(u['total_ms'], 0)} ms"))  # fmt: skip
+        rows.append(
+            (
+                hs,
+                f"walk {s['pages']}×{r['profile']['walk_limit']}, {who}",
+                ratio(s["total_ms"], u["total_ms"]),
+                f"{fmt(s['total_ms'], 0)} / {fmt(u['total_ms'], 0)} ms",
+            )
+        )
     loc = r.get("locust", {})
     if "rps" in loc.get("sharded", {}) and "rps" in loc.get("unsharded", {}):
         s, u = loc["sharded"]["rps"], loc["unsharded"]["rps"]
-        rows.append(("sharded ÷ unsharded (HTTP)", "locust mixed workload throughput",
-                     ratio(s, u), f"{fmt(s)} / {fmt(u)} req/s"))  # fmt: skip
+        rows.append(
+            (hs, "locust mixed workload throughput", ratio(s, u), f"{fmt(s)} / {fmt(u)} req/s")
+        )
     ip = r["inprocess"]
+    gs = "sharded ÷ unsharded, in-process listing (no HTTP, no rendering)"
+    for who, limit in SCENARIOS:
+        s, u = ip["first"][f"{who}/{limit}"]["sharded"], ip["first"][f"{who}/{limit}"]["unsharded"]
+        rows.append(
+            (
+                gs,
+                f"first-page latency p50, {who}, limit {limit}",
+                ratio(s["p50"], u["p50"]),
+                f"{fmt(s['p50'])} / {fmt(u['p50'])} ms",
+            )
+        )
+        rows.append(
+            (
+                gs,
+                f"first-page CPU (bench process), {who}, limit {limit}",
+                ratio(s["cpu_ms"], u["cpu_ms"]),
+                f"{fmt(s['cpu_ms'], 2)} / {fmt(u['cpu_ms'], 2)} ms",
+            )
+        )
+    ns = "Nova-style ÷ sharded gateway, in-process, 8 cells"
     for who, limit in SCENARIOS:
         n, g = ip["first"][f"{who}/{limit}"]["nova"], ip["first"][f"{who}/{limit}"]["sharded"]
-        rows.append(("Nova-style ÷ sharded gateway (in-process, 8 cells)",
-                     f"first-page p50 latency, {who}, limit {limit}", ratio(n["p50"], g["p50"]),
-                     f"{fmt(n['p50'])} / {fmt(g['p50'])} ms"))  # fmt: skip
+        rows.append(
+            (
+                ns,
+                f"first-page latency p50, {who}, limit {limit}",
+                ratio(n["p50"], g["p50"]),
+                f"{fmt(n['p50'])} / {fmt(g['p50'])} ms",
+            )
+        )
+        rows.append(
+            (
+                ns,
+                f"first-page CPU (bench process), {who}, limit {limit}",
+                ratio(n["cpu_ms"], g["cpu_ms"]),
+                f"{fmt(n['cpu_ms'], 2)} / {fmt(g['cpu_ms'], 2)} ms",
+            )
+        )
     for who, w in ip["walk"].items():
         n, g = w["nova"], w["sharded"]
-        rows.append(("Nova-style ÷ sharded gateway (in-process, 8 cells)",
-                     f"walk {g['pages']}×{r['profile']['walk_limit']}, {who}",
-                     ratio(n["total_ms"], g["total_ms"]),
-                     f"{fmt(n['total_ms'], 0)} / {fmt(g['total_ms'], 0)} ms"))  # fmt: skip
-    for p in r["offset"]["points"]:
-        if p["depth"] == 0:
-            continue
-        rows.append(("OFFSET ÷ keyset (unsharded DB, SQL only)",
-                     f"page at depth {p['depth']:,}, limit {p['limit']}",
-                     ratio(p["offset_ms"], p["keyset_ms"]),
-                     f"{fmt(p['offset_ms'])} / {fmt(p['keyset_ms'])} ms"))  # fmt: skip
+        rows.append(
+            (
+                ns,
+                f"walk {g['pages']}×{r['profile']['walk_limit']}, {who}",
+                ratio(n["total_ms"], g["total_ms"]),
+                f"{fmt(n['total_ms'], 0)} / {fmt(g['total_ms'], 0)} ms",
+            )
+        )
+    points = r["offset"]["points"]
+    for limit in LIMITS:
+        mine = [p for p in points if p["limit"] == limit and p["depth"] > 0]
+        shown = [p for p in mine if p["depth"] in (10_000, 100_000)] + mine[-1:]
+        for p in sorted({id(p): p for p in shown}.values(), key=lambda p: p["depth"]):
+            rows.append(
+                (
+                    "OFFSET ÷ keyset, unsharded DB, SQL only",
+                    f"page at depth {p['depth']:,}, limit {p['limit']}",
+                    ratio(p["offset_ms"], p["keyset_ms"]),
+                    f"{fmt(p['offset_ms'])} / {fmt(p['keyset_ms'])} ms",
+                )
+            )
     return rows
 
 
@@ -1571,14 +1825,18 @@ def plots(r: dict[str, Any], outdir: Path) -> list[tuple[str, str]]:
     colors = {"sharded": "#1f77b4", "unsharded": "#ff7f0e", "nova": "#2ca02c"}
     x = list(range(len(SCENARIOS)))
 
-    def bars(ax: Any, series: dict[str, list[float]], upper: dict[str, list[float]] | None,
-             ylabel: str) -> None:  # fmt: skip
+    def bars(
+        ax: Any, series: dict[str, list[float]], upper: dict[str, list[float]] | None, ylabel: str
+    ) -> None:
         width = 0.8 / len(series)
         for i, (name, values) in enumerate(series.items()):
             xs = [xi + (i - (len(series) - 1) / 2) * width for xi in x]
             yerr = None
             if upper:
-                yerr = [[0] * len(values), [u - v for u, v in zip(upper[name], values, strict=True)]]
+                yerr = [
+                    [0] * len(values),
+                    [u - v for u, v in zip(upper[name], values, strict=True)],
+                ]
             ax.bar(xs, values, width, label=name, color=colors.get(name), yerr=yerr, capsize=3)
         ax.set_xticks(x, labels)
         ax.set_ylabel(ylabel)
@@ -1588,9 +1846,12 @@ def plots(r: dict[str, Any], outdir: Path) -> list[tuple[str, str]]:
     http = r["http_first"]
     fig, ax = plt.subplots(figsize=(8, 4.5))
     names = ["sharded", "unsharded"]
-    bars(ax, {n: [http[f"{w}/{l}"][n]["p50"] for w, l in SCENARIOS] for n in names},
-         {n: [http[f"{w}/{l}"][n]["p95"] for w, l in SCENARIOS] for n in names},
-         "ms (bar p50, whisker p95)")  # fmt: skip
+    bars(
+        ax,
+        {n: [http[f"{w}/{lim}"][n]["p50"] for w, lim in SCENARIOS] for n in names},
+        {n: [http[f"{w}/{lim}"][n]["p95"] for w, lim in SCENARIOS] for n in names},
+        "ms (bar p50, whisker p95)",
+    )
     ax.set_title("First page, GET /v2.1/servers/detail over HTTP")
     fig.tight_layout()
     fig.savefig(outdir / "first_page_latency.png", dpi=110)
@@ -1599,8 +1860,12 @@ def plots(r: dict[str, Any], outdir: Path) -> list[tuple[str, str]]:
 
     t = r["throughput"]
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    bars(ax, {n: [t[f"{w}/{l}"][n]["rps"] for w, l in SCENARIOS] for n in names}, None,
-         "requests/s")  # fmt: skip
+    bars(
+        ax,
+        {n: [t[f"{w}/{lim}"][n]["rps"] for w, lim in SCENARIOS] for n in names},
+        None,
+        "requests/s",
+    )
     ax.set_title(f"Throughput, {r['clients']} closed-loop clients, first pages")
     fig.tight_layout()
     fig.savefig(outdir / "throughput.png", dpi=110)
@@ -1610,9 +1875,12 @@ def plots(r: dict[str, Any], outdir: Path) -> list[tuple[str, str]]:
     ip = r["inprocess"]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
     names3 = ["nova", "sharded", "unsharded"]
-    bars(ax1, {n: [ip["first"][f"{w}/{l}"][n]["p50"] for w, l in SCENARIOS] for n in names3},
-         {n: [ip["first"][f"{w}/{l}"][n]["p95"] for w, l in SCENARIOS] for n in names3},
-         "ms (bar p50, whisker p95)")  # fmt: skip
+    bars(
+        ax1,
+        {n: [ip["first"][f"{w}/{lim}"][n]["p50"] for w, lim in SCENARIOS] for n in names3},
+        {n: [ip["first"][f"{w}/{lim}"][n]["p95"] for w, lim in SCENARIOS] for n in names3},
+        "ms (bar p50, whisker p95)",
+    )
     ax1.set_title("In-process first page (no HTTP)")
     for n in names3:
         pp = ip["walk"]["admin"][n]["per_page_ms"]
@@ -1644,13 +1912,25 @@ def plots(r: dict[str, Any], outdir: Path) -> list[tuple[str, str]]:
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for limit, style in zip(LIMITS, ("-", "--"), strict=True):
-        pts = [p for p in r["offset"]["points"] if p["limit"] == limit]
-        depths = [max(p["depth"], 1) for p in pts]
-        ax.plot(depths, [p["offset_ms"] for p in pts], style, marker="o", color="#d62728",
-                label=f"OFFSET, limit {limit}")  # fmt: skip
-        ax.plot(depths, [p["keyset_ms"] for p in pts], style, marker="s", color="#1f77b4",
-                label=f"keyset, limit {limit}")  # fmt: skip
-    ax.set_xscale("symlog", linthresh=1000)
+        pts = [p for p in r["offset"]["points"] if p["limit"] == limit and p["depth"] > 0]
+        depths = [p["depth"] for p in pts]
+        ax.plot(
+            depths,
+            [p["offset_ms"] for p in pts],
+            style,
+            marker="o",
+            color="#d62728",
+            label=f"OFFSET, limit {limit}",
+        )
+        ax.plot(
+            depths,
+            [p["keyset_ms"] for p in pts],
+            style,
+            marker="s",
+            color="#1f77b4",
+            label=f"keyset, limit {limit}",
+        )
+    ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("depth (rows skipped)")
     ax.set_ylabel("ms per page (median)")
@@ -1680,40 +1960,54 @@ def write_report(r: dict[str, Any], out: Path, plot_files: list[tuple[str, str]]
     add = L.append
     add("# Benchmarks")
     add("")
-    add("Generated by `scripts/bench` (do not edit by hand, except between the notes markers "
+    add(
+        "Generated by `scripts/bench` (do not edit by hand, except between the notes markers "
         "at the end). All numbers below come from **one run** on one data set, so the ratios "
-        "are comparable.")  # fmt: skip
+        "are comparable."
+    )
     add("")
     add("## Run")
     add("")
-    add(f"- **Command**: `{r['command']}` ({p['name']} profile), "
-        f"finished {r['finished']} UTC, took {r['runtime_s'] / 60:.1f} min")  # fmt: skip
-    add(f"- **Machine**: {m['cpu']}, {m['memory']} RAM, {m['os']}; load average "
-        f"{r['load_before']} before / {r['load_after']} after (other work shares this machine)")  # fmt: skip
-    add(f"- **Services**: PostgreSQL {r['servers'].get('postgresql', '?')} "
+    add(
+        f"- **Command**: `{r['command']}` ({p['name']} profile), "
+        f"finished {r['finished']} UTC, took {r['runtime_s'] / 60:.1f} min"
+    )
+    add(
+        f"- **Machine**: {m['cpu']}, {m['memory']} RAM, {m['os']}; load average "
+        f"{r['load_before']} before / {r['load_after']} after (other work shares this machine)"
+    )
+    add(
+        f"- **Services**: PostgreSQL {r['servers'].get('postgresql', '?')} "
         f"({r['servers'].get('pg_settings', '')}), Redis {r['servers'].get('redis', '?')}, "
-        "all on 127.0.0.1, same cores as the gateway and the load generator")  # fmt: skip
+        "all on 127.0.0.1, same cores as the gateway and the load generator"
+    )
     add(f"- **Software**: Python {m['python']}; {m['packages']}; commit {m['commit']}")
     per8 = ", ".join(f"{k} {v:,}" for k, v in d.per_cell8.items())
-    add(f"- **Data**: {d.instances:,} instances from `SeedPlan(instances={d.instances}, "
+    add(
+        f"- **Data**: {d.instances:,} instances from `SeedPlan(instances={d.instances}, "
         f"seed={d.seed})`, seeded twice: **sharded** = 8 cell databases ({per8}; the seed "
         "halves the share per cell and leaves the last cell empty), **unsharded** = 1 cell "
         f"database with all {d.per_cell1['cell1']:,}. Same instances in both (one random "
         "stream whatever the cell count; walks and first pages compared uuid by uuid: "
         f"{'identical' if r['same_rows'] else '**DIFFERENT**'}). Visible to an admin listing "
         f"(not deleted): {d.visible_admin:,}; to project `demo`: {d.visible_demo:,}. "
-        f"Seeding{' (reused)' if d.reused else ''} took {d.seed_s:.0f} s.")  # fmt: skip
-    add(f"- **Gateways**: `cellgate serve` (uvicorn, one worker) per data set, frontier cache "
+        f"Seeding{' (reused)' if d.reused else ''} took {d.seed_s:.0f} s."
+    )
+    add(
+        f"- **Gateways**: `cellgate serve` (uvicorn, one worker) per data set, frontier cache "
         f"in **{r['store_desc']}**, `CELLGATE_PAGE_CACHE_TTL_S=0` (the identical-request "
         "page cache would otherwise answer repeated first pages without a fan-out), "
         f"`CELLGATE_CELL_POOL_SIZE={r['clients']}` (= the load's concurrency), per-project "
         "cells on. Requests: `GET /v2.1/servers/detail` at microversion 2.1, admin = "
-        "`X-Auth-Token: admin:admin` + `all_tenants=1`, demo = `X-Auth-Token: demo:demo`.")  # fmt: skip
+        "`X-Auth-Token: admin:admin` + `all_tenants=1`, demo = `X-Auth-Token: demo:demo`."
+    )
     add("")
     add("## Ratios")
     add("")
-    add("Below 1× means the first system is faster (latency, walk time) or slower "
-        "(throughput: above 1× means more requests/s).")  # fmt: skip
+    add(
+        "Below 1× means the first system is faster (latency, walk time) or slower "
+        "(throughput: above 1× means more requests/s)."
+    )
     add("")
     add("| comparison | metric | ratio | values |")
     add("| --- | --- | ---: | ---: |")
@@ -1726,24 +2020,32 @@ def write_report(r: dict[str, Any], out: Path, plot_files: list[tuple[str, str]]
 
     add("## First pages over HTTP")
     add("")
-    add(f"Sequential requests, one keep-alive connection per server, requests alternating "
+    add(
+        f"Sequential requests, one keep-alive connection per server, requests alternating "
         f"between the two servers; up to {p['http_n'][100]} samples per server at limit 100, "
         f"{p['http_n'][1000]} at limit 1000 (n: what a {p['phase_cap_s']:g} s cap per scenario "
         f"allowed), after {p['warmup']} warm-up requests. Cell "
-        "queries and rows are per request, from the gateways' `/metrics` deltas.")  # fmt: skip
+        "queries and rows are per request, from the gateways' `/metrics` deltas."
+    )
     add("")
-    add("| who | limit | system | n | p50 ms | p95 ms | mean ms | cells asked | cell queries "
-        "| rows fetched | rows returned | errors |")  # fmt: skip
+    add(
+        "| who | limit | system | n | p50 ms | p95 ms | mean ms | cells asked | cell queries "
+        "| rows fetched | rows returned | errors |"
+    )
     add("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for who, limit in SCENARIOS:
         for n in ("sharded", "unsharded"):
             s = r["http_first"][f"{who}/{limit}"][n]
-            add(f"| {who} | {limit} | {n} | {s['n']} | {fmt(s['p50'])} | {fmt(s['p95'])} | "
+            add(
+                f"| {who} | {limit} | {n} | {s['n']} | {fmt(s['p50'])} | {fmt(s['p95'])} | "
                 f"{fmt(s['mean'])} | {s['cells_asked']} | {fmt(s['queries'], 2)} | "
-                f"{fmt(s['rows_fetched'], 0)} | {fmt(s['rows_returned'], 0)} | {s['errors']} |")  # fmt: skip
+                f"{fmt(s['rows_fetched'], 0)} | {fmt(s['rows_returned'], 0)} | {s['errors']} |"
+            )
     add("")
-    add("Per cell, sharded gateway (queries and rows per request, mean time of the cell's "
-        "part of a request):")  # fmt: skip
+    add(
+        "Per cell, sharded gateway (queries and rows per request, mean time of the cell's "
+        "part of a request):"
+    )
     add("")
     add("| who | limit | " + " | ".join(f"cell{i}" for i in range(1, 9)) + " |")
     add("| --- | ---: |" + " ---: |" * 8)
@@ -1752,68 +2054,89 @@ def write_report(r: dict[str, Any], out: Path, plot_files: list[tuple[str, str]]
         cells = []
         for i in range(1, 9):
             c = pc.get(f"cell{i}")
-            cells.append("–" if c is None else
-                         f"{c['queries']:.2f} q, {c['rows_fetched']:.0f} r, {fmt(c['ms'], 2)} ms")  # fmt: skip
+            cells.append(
+                "–"
+                if c is None
+                else f"{c['queries']:.2f} q, {c['rows_fetched']:.0f} r, {fmt(c['ms'], 2)} ms"
+            )
         add(f"| {who} | {limit} | " + " | ".join(cells) + " |")
     add("")
 
     add("## Walks over HTTP")
     add("")
-    add(f"Following `servers_links` from the first page, {p['walk_pages']} pages at limit "
+    add(
+        f"Following `servers_links` from the first page, {p['walk_pages']} pages at limit "
         f"{p['walk_limit']} (fewer if the listing ends), median of {p['walk_reps']} walk(s) "
         "per server after one warm-up walk; time is the sum of request latencies (client-side "
-        "JSON parsing excluded).")  # fmt: skip
+        "JSON parsing excluded)."
+    )
     add("")
-    add("| who | system | pages | total ms | ms/page | cell queries/page | rows fetched/page "
-        "| frontier hits / misses |")  # fmt: skip
+    add(
+        "| who | system | pages | total ms | ms/page | cell queries/page | rows fetched/page "
+        "| frontier hits / misses |"
+    )
     add("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for who, w in r["http_walk"].items():
         for n in ("sharded", "unsharded"):
             s = w[n]
-            add(f"| {who} | {n} | {s['pages']} | {fmt(s['total_ms'], 0)} | "
+            add(
+                f"| {who} | {n} | {s['pages']} | {fmt(s['total_ms'], 0)} | "
                 f"{fmt(s['total_ms'] / max(1, s['pages']))} | {fmt(s['queries'], 2)} | "
-                f"{fmt(s['rows_fetched'], 0)} | {s['frontier_hit']:.0f} / {s['frontier_miss']:.0f} |")  # fmt: skip
+                f"{fmt(s['rows_fetched'], 0)} | "
+                f"{s['frontier_hit']:.0f} / {s['frontier_miss']:.0f} |"
+            )
     add("")
 
     add("## Throughput over HTTP")
     add("")
-    add(f"{r['clients']} closed-loop clients (one keep-alive connection each) for "
+    add(
+        f"{r['clients']} closed-loop clients (one keep-alive connection each) for "
         f"{p['tput_s']:g} s after {p['tput_warmup_s']:g} s of warm-up, first pages only; each "
         "request carries a distinct ignored `bench_nonce` parameter so identical in-flight "
         "requests are not coalesced. CPU per request: the gateway process, the PostgreSQL "
         "backends serving it, and the load generator, all on the same 2 cores. Only the "
         "gateway under load runs (the other is stopped) so the sharded one's clients × cells "
-        "connections fit PostgreSQL's shared max_connections.")  # fmt: skip
+        "connections fit PostgreSQL's shared max_connections."
+    )
     add("")
     if r.get("clients_note"):
         add(f"**Note**: {r['clients_note']}.")
         add("")
-    add("| who | limit | system | req/s | p50 ms | p95 ms | errors | gateway CPU ms/req "
-        "| PostgreSQL CPU ms/req | client CPU ms/req | other work (cores) |")  # fmt: skip
+    add(
+        "| who | limit | system | req/s | p50 ms | p95 ms | errors | gateway CPU ms/req "
+        "| PostgreSQL CPU ms/req | client CPU ms/req | other work (cores) |"
+    )
     add("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for who, limit in SCENARIOS:
         for n in ("sharded", "unsharded"):
             s = r["throughput"][f"{who}/{limit}"][n]
-            add(f"| {who} | {limit} | {n} | {fmt(s['rps'])} | {fmt(s['p50'])} | {fmt(s['p95'])} "
+            add(
+                f"| {who} | {limit} | {n} | {fmt(s['rps'])} | {fmt(s['p50'])} | {fmt(s['p95'])} "
                 f"| {s['errors']} | {fmt(s['cpu_gateway_ms'], 2)} | {fmt(s['cpu_pg_ms'], 2)} | "
-                f"{fmt(s['cpu_client_ms'], 2)} | {fmt(s['other_cores'], 2)} |")  # fmt: skip
+                f"{fmt(s['cpu_client_ms'], 2)} | {fmt(s['other_cores'], 2)} |"
+            )
     add("")
     loc = r.get("locust", {})
     if loc:
-        add(f"Locust cross-check (`locust -f scripts/locustfile.py --headless -u {r['clients']} "
-            f"-r {r['clients']} -t {p['locust_s']}s`, its mixed workload: see the locustfile):")  # fmt: skip
+        add(
+            f"Locust cross-check (`locust -f scripts/locustfile.py --headless -u {r['clients']} "
+            f"-r {r['clients']} -t {p['locust_s']}s`, its mixed workload: see the locustfile):"
+        )
         add("")
         for n, s in loc.items():
             if "rps" in s:
-                add(f"- {n}: {fmt(s['rps'])} req/s, p50 {fmt(s['p50'], 0)} ms, "
-                    f"p95 {fmt(s['p95'], 0)} ms, {s['failures']} failures of {s['requests']}")  # fmt: skip
+                add(
+                    f"- {n}: {fmt(s['rps'])} req/s, p50 {fmt(s['p50'], 0)} ms, "
+                    f"p95 {fmt(s['p95'], 0)} ms, {s['failures']} failures of {s['requests']}"
+                )
             else:
                 add(f"- {n}: skipped ({s.get('skipped', '?')})")
         add("")
 
     add("## Nova-style baseline (in-process)")
     add("")
-    add("Measured inside the bench process, without HTTP or rendering, on the sharded data "
+    add(
+        "Measured inside the bench process, without HTTP or rendering, on the sharded data "
         "set: the Nova-style lister vs the gateway's own `list_page` (the whole listing path: "
         "scope, frontier cache, marker, fan-out, merge), both on the gateway's engines "
         "(asyncpg through SQLAlchemy, autocommit, generic plans), so the comparison isolates "
@@ -1828,15 +2151,21 @@ def write_report(r: dict[str, Any], out: Path, plot_files: list[tuple[str, str]]
         "included), not oslo.db's `paginate_query`, and builds no Instance objects, so it "
         "flatters Nova. The unsharded gateway is listed for reference. Samples alternate "
         f"between systems; up to {p['inproc_n'][100]} per system at limit 100, "
-        f"{p['inproc_n'][1000]} at limit 1000 (n below).")  # fmt: skip
+        f"{p['inproc_n'][1000]} at limit 1000 (n below)."
+    )
     add("")
-    add("| who | limit | system | n | p50 ms | p95 ms | queries/page | rows fetched/page |")
-    add("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+    add(
+        "| who | limit | system | n | p50 ms | p95 ms | CPU ms/page | queries/page "
+        "| rows fetched/page |"
+    )
+    add("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for who, limit in SCENARIOS:
         for n in ("nova", "sharded", "unsharded"):
             s = r["inprocess"]["first"][f"{who}/{limit}"][n]
-            add(f"| {who} | {limit} | {n} | {s['n']} | {fmt(s['p50'])} | {fmt(s['p95'])} | "
-                f"{fmt(s['queries'], 1)} | {fmt(s['rows_fetched'], 0)} |")  # fmt: skip
+            add(
+                f"| {who} | {limit} | {n} | {s['n']} | {fmt(s['p50'])} | {fmt(s['p95'])} | "
+                f"{fmt(s['cpu_ms'], 2)} | {fmt(s['queries'], 1)} | {fmt(s['rows_fetched'], 0)} |"
+            )
     add("")
     for who, w in r["inprocess"]["walk"].items():
         add(f"Walk, {who}, limit {p['walk_limit']} (median of {p['inproc_walk_reps']}):")
@@ -1845,48 +2174,91 @@ def write_report(r: dict[str, Any], out: Path, plot_files: list[tuple[str, str]]
         add("| --- | ---: | ---: | ---: | ---: | ---: |")
         for n in ("nova", "sharded", "unsharded"):
             s = w[n]
-            add(f"| {n} | {s['pages']} | {s['rows']:,} | {fmt(s['total_ms'], 0)} | "
-                f"{fmt(s['queries_per_page'], 1)} | {fmt(s['rows_fetched_per_page'], 0)} |")  # fmt: skip
+            add(
+                f"| {n} | {s['pages']} | {s['rows']:,} | {fmt(s['total_ms'], 0)} | "
+                f"{fmt(s['queries_per_page'], 1)} | {fmt(s['rows_fetched_per_page'], 0)} |"
+            )
         add("")
 
+    same_offset = "identical" if r["offset"]["same_rows"] else "**DIFFERENT**"
     add("## OFFSET vs keyset (unsharded database, SQL only)")
     add("")
-    add(f"`SELECT <all columns> FROM instances WHERE <admin listing filters> ORDER BY "
+    add(
+        f"`SELECT <all columns> FROM instances WHERE <admin listing filters> ORDER BY "
         f"created_at DESC, uuid LIMIT n OFFSET m` vs the keyset query starting after the row "
-        f"at depth m (same rows, checked: {'identical' if r['offset']['same_rows'] else '**DIFFERENT**'}), "
+        f"at depth m (same rows, checked: {same_offset}), "
         f"on the gateway's engine; median of {p['offset_reps']}. "
-        f"{r['offset']['rows']:,} rows match.")  # fmt: skip
+        f"{r['offset']['rows']:,} rows match."
+    )
     add("")
     add("| limit | depth | OFFSET ms | keyset ms | ratio |")
     add("| ---: | ---: | ---: | ---: | ---: |")
     for pt in r["offset"]["points"]:
-        add(f"| {pt['limit']} | {pt['depth']:,} | {fmt(pt['offset_ms'], 2)} | "
-            f"{fmt(pt['keyset_ms'], 2)} | {fx(ratio(pt['offset_ms'], pt['keyset_ms']))} |")  # fmt: skip
+        add(
+            f"| {pt['limit']} | {pt['depth']:,} | {fmt(pt['offset_ms'], 2)} | "
+            f"{fmt(pt['keyset_ms'], 2)} | {fx(ratio(pt['offset_ms'], pt['keyset_ms']))} |"
+        )
     add("")
 
-    prof = r.get("pyspy", {})
-    if prof.get("samples"):
-        add("## Where the sharded gateway spends its CPU (py-spy)")
+    profiles: list[tuple[str, dict[str, Any]]] = []
+    if r.get("pyspy", {}).get("samples"):
+        profiles.append(
+            (
+                f"Sharded server under the admin limit-100 load ({p['profile_s']:g} s, "
+                f"{r['clients']} clients, a separate unmeasured run), main thread",
+                r["pyspy"],
+            )
+        )
+    for limit, prof in (r["inprocess"].get("profile") or {}).items():
+        if prof.get("samples"):
+            profiles.append(
+                (
+                    f"In-process sharded `list_page`, admin, limit {limit}: {prof['pages']} pages, "
+                    f"{prof['cpu_ms_per_page']:.2f} ms of CPU per page (the bench process)",
+                    prof,
+                )
+            )
+    if profiles:
+        add("## Where the CPU goes (py-spy)")
         add("")
-        add(f"`py-spy record` at 200 Hz on the sharded server under the admin limit-100 load "
-            f"({p['profile_s']:g} s, {r['clients']} clients; a separate, unmeasured run), "
-            f"{prof['samples']:,} samples (idle samples excluded).")  # fmt: skip
+        add(
+            "Shares of the sampled thread's non-idle samples (`py-spy record --threads -f raw`). "
+            "In-process profiles count only stacks under `list_page` (scope, frontier, fan-out, "
+            "merge; no HTTP, no rendering); ms/page = share × CPU per page."
+        )
         add("")
-        add("| self time by area | share |")
-        add("| --- | ---: |")
-        for area, share in prof["by_area"]:
-            add(f"| {area} | {share:.1%} |")
+    for title, prof in profiles:
+        per_page = prof.get("cpu_ms_per_page")
+        add(f"### {title}")
         add("")
-        add("| our functions, inclusive | share |")
-        add("| --- | ---: |")
-        for name, share in prof["inclusive_ours"]:
-            add(f"| `{name}` | {share:.1%} |")
+        add(
+            f"{prof['samples']:,} samples"
+            + (
+                f"; {prof['other_thread_samples']:,} more in other threads (e.g. AnyIO worker "
+                "threads running sync FastAPI dependencies)"
+                if prof.get("other_thread_samples")
+                else ""
+            )
+            + "."
+        )
         add("")
-        add("| hottest functions, self | share |")
-        add("| --- | ---: |")
-        for name, share in prof["self"]:
-            add(f"| `{name}` | {share:.1%} |")
-        add("")
+
+        def table(
+            head: str, items: list[tuple[str, float]], code: bool, per_page: float | None = per_page
+        ) -> None:
+            add(f"| {head} | share |" + (" ms/page |" if per_page else ""))
+            add("| --- | ---: |" + (" ---: |" if per_page else ""))
+            for name, share in items:
+                label = f"`{name}`" if code else name
+                add(
+                    f"| {label} | {share:.1%} |"
+                    + (f" {share * per_page:.2f} |" if per_page else "")
+                )
+            add("")
+
+        table("self time by area", prof["by_area"], False)
+        table("our functions, inclusive", prof["inclusive_ours"], True)
+        table("hottest functions, self", prof["self"], True)
 
     warn = r.get("server_warnings", {})
     if any(warn.values()):
@@ -1928,9 +2300,14 @@ async def main(args: argparse.Namespace) -> int:
     profile = QUICK if args.quick else FULL
     if args.instances:
         profile = Profile(**{**profile.__dict__, "instances": args.instances})
-    layout = Layout(args.pg.rstrip("/"), args.db_prefix or ("cg_benchq" if args.quick else "cg_bench"))
-    out_root = Path(args.out) if args.out else (
-        Path(tempfile.mkdtemp(prefix="cellgate-bench-quick-")) if args.quick else REPO)  # fmt: skip
+    layout = Layout(
+        args.pg.rstrip("/"), args.db_prefix or ("cg_benchq" if args.quick else "cg_bench")
+    )
+    out_root = (
+        Path(args.out)
+        if args.out
+        else (Path(tempfile.mkdtemp(prefix="cellgate-bench-quick-")) if args.quick else REPO)
+    )
     workdir = Path(tempfile.mkdtemp(prefix="cellgate-bench-work-"))
     started = time.perf_counter()
     load_before = " ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -1939,8 +2316,11 @@ async def main(args: argparse.Namespace) -> int:
         "profile": {**profile.__dict__},
         "clients": args.clients or profile.clients,
         "command": "scripts/bench " + " ".join(sys.argv[1:]) if sys.argv[1:] else "scripts/bench",
-        "store_desc": (f"Redis ({args.redis_url}, key prefix `{args.redis_prefix}`)"
-                       if args.store == "redis" else "the in-process store"),  # fmt: skip
+        "store_desc": (
+            f"Redis ({args.redis_url}, key prefix `{args.redis_prefix}`)"
+            if args.store == "redis"
+            else "the in-process store"
+        ),
     }
     servers: dict[str, Server] = {}
     try:
@@ -1951,28 +2331,41 @@ async def main(args: argparse.Namespace) -> int:
             results["data"] = data
             say(f"data ready: 8 cells {data.per_cell8}, 1 cell {data.per_cell1}")
             gc.collect()
-            results["inprocess"] = await run_inprocess(layout, profile, args)
+            results["inprocess"] = await run_inprocess(layout, profile, args, workdir)
             results["offset"] = await run_offset(layout, profile)
 
             clients, results["clients_note"] = await plan_clients(
-                layout, args.clients or profile.clients)
+                layout, args.clients or profile.clients
+            )
             results["clients"] = clients
-            env = {"CELLGATE_PAGE_CACHE_TTL_S": "0", "CELLGATE_LOG_LEVEL": "WARNING",
-                   "CELLGATE_AUTH_MODE": "noauth", "CELLGATE_PER_PROJECT_CELLS": "true",
-                   "CELLGATE_CELL_POOL_SIZE": str(clients),
-                   "CELLGATE_CELL_POOL_MAX_OVERFLOW": "0"}  # fmt: skip
+            env = {
+                "CELLGATE_PAGE_CACHE_TTL_S": "0",
+                "CELLGATE_LOG_LEVEL": "WARNING",
+                "CELLGATE_AUTH_MODE": "noauth",
+                "CELLGATE_PER_PROJECT_CELLS": "true",
+                "CELLGATE_CELL_POOL_SIZE": str(clients),
+                "CELLGATE_CELL_POOL_MAX_OVERFLOW": "0",
+            }
             if args.store == "redis":
                 env["CELLGATE_REDIS_URL"] = args.redis_url
             for name, api in (("sharded", layout.api8), ("unsharded", layout.api1)):
-                servers[name] = Server(name, layout.url(api),
-                                       {**env, "CELLGATE_REDIS_PREFIX": f"{args.redis_prefix}-{name}"},
-                                       workdir)  # fmt: skip
+                servers[name] = Server(
+                    name,
+                    layout.url(api),
+                    {**env, "CELLGATE_REDIS_PREFIX": f"{args.redis_prefix}-{name}"},
+                    workdir,
+                )
                 servers[name].start()
             for s in servers.values():
                 await s.wait_ready()
-            say(f"servers up: sharded {servers['sharded'].url}, unsharded {servers['unsharded'].url}")
-            pg_dbs = {"sharded": frozenset([layout.api8, *layout.cells8]),
-                      "unsharded": frozenset([layout.api1, *layout.cells1])}  # fmt: skip
+            say(
+                f"servers up: sharded {servers['sharded'].url}, "
+                f"unsharded {servers['unsharded'].url}"
+            )
+            pg_dbs = {
+                "sharded": frozenset([layout.api8, *layout.cells8]),
+                "unsharded": frozenset([layout.api1, *layout.cells1]),
+            }
             results["http_first"] = await http_first_pages(servers, profile)
             results["http_walk"] = await http_walks(servers, profile)
             results["throughput"] = await http_throughput(servers, profile, clients, pg_dbs)
@@ -1980,12 +2373,14 @@ async def main(args: argparse.Namespace) -> int:
                 results["locust"] = {}
                 for name in profile.locust_servers:
                     server = await exclusive(servers, name, clients)
-                    results["locust"][name] = await run_locust(server, profile.locust_s,
-                                                               clients, workdir)  # fmt: skip
+                    results["locust"][name] = await run_locust(
+                        server, profile.locust_s, clients, workdir
+                    )
             if not args.no_profile:
                 server = await exclusive(servers, "sharded", clients)
-                results["pyspy"] = await run_profile(server, profile.profile_s, clients, workdir,
-                                                     pg_dbs["sharded"])  # fmt: skip
+                results["pyspy"] = await run_profile(
+                    server, profile.profile_s, clients, workdir, pg_dbs["sharded"]
+                )
             for server in servers.values():
                 server.stop()
             results["server_warnings"] = {
@@ -1996,8 +2391,9 @@ async def main(args: argparse.Namespace) -> int:
             s.stop()
         if not args.keep:
             say("dropping the bench databases")
-            await asyncio.gather(*(drop_database(layout.url(db)) for db in layout.all_dbs),
-                                 return_exceptions=True)  # fmt: skip
+            await asyncio.gather(
+                *(drop_database(layout.url(db)) for db in layout.all_dbs), return_exceptions=True
+            )
         if args.store == "redis":
             await cleanup_redis(args.redis_url, args.redis_prefix)
 
@@ -2014,7 +2410,8 @@ async def main(args: argparse.Namespace) -> int:
     report = out_root / "BENCHMARKS.md"
     write_report(results, report, plot_files)
     if args.json:
-        Path(args.json).write_text(json.dumps(results, default=lambda o: o.__dict__, indent=1))
+        dump = json.dumps(results, default=lambda o: o.__dict__, indent=1)
+        Path(args.json).write_text(dump)  # noqa: ASYNC240 - at the very end
     say(f"wrote {report} and {len(plot_files)} plots in {out_root / 'docs' / 'bench'}")
     say(f"runtime {results['runtime_s']:.0f} s")
     print()
@@ -2030,26 +2427,43 @@ async def main(args: argparse.Namespace) -> int:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="scripts/bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="scripts/bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="small data, seconds (smoke run)")
     parser.add_argument("--keep", action="store_true", help="keep the bench databases")
-    parser.add_argument("--reuse", action="store_true",
-                        help="skip seeding when kept databases hold the same plan")  # fmt: skip
+    parser.add_argument(
+        "--reuse", action="store_true", help="skip seeding when kept databases hold the same plan"
+    )
     parser.add_argument("--instances", type=int, default=0, help="override the profile's size")
     parser.add_argument("--seed", type=int, default=42, help="SeedPlan seed")
-    parser.add_argument("--clients", type=int, default=0,
-                        help="concurrency of the load phases (default 8; 2 with --quick)")  # fmt: skip
-    parser.add_argument("--store", choices=("memory", "redis"), default="memory",
-                        help="frontier store of the gateways (default: in-process, as "
-                        "Settings' default; redis: CELLGATE_REDIS_URL)")  # fmt: skip
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=0,
+        help="concurrency of the load phases (default 8; 2 with --quick)",
+    )
+    parser.add_argument(
+        "--store",
+        choices=("memory", "redis"),
+        default="memory",
+        help="frontier store of the gateways (default: in-process, as "
+        "Settings' default; redis: CELLGATE_REDIS_URL)",
+    )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--redis-prefix", default=f"cgbench{os.getpid()}")
-    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432",
-                        help="PostgreSQL server (no database)")  # fmt: skip
+    parser.add_argument(
+        "--pg",
+        default="postgresql://postgres@127.0.0.1:5432",
+        help="PostgreSQL server (no database)",
+    )
     parser.add_argument("--db-prefix", default="", help="bench database name prefix")
-    parser.add_argument("--out", help="directory for BENCHMARKS.md and docs/bench/ "
-                        "(default: the repo; a temporary directory with --quick)")  # fmt: skip
+    parser.add_argument(
+        "--out",
+        help="directory for BENCHMARKS.md and docs/bench/ "
+        "(default: the repo; a temporary directory with --quick)",
+    )
     parser.add_argument("--json", help="also dump the raw results here")
     parser.add_argument("--no-locust", action="store_true")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")

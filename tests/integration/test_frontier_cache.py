@@ -542,8 +542,14 @@ async def test_redis_stopped_mid_walk(
     after = pages.pages[restart_at:]
     assert all(p.cost.hits == 1 for p in before)
     assert all(p.cost.hits == 0 for p in during)
-    # Once Redis is back (empty), one miss re-seeds the walk and it resumes from the cache.
-    assert sum(p.cost.hits for p in after) >= len(after) - 3, [p.cost.hits for p in after]
+    # Once Redis is back (empty) and the store's breaker lets calls through again (its
+    # cool-down spans a machine-load-dependent number of pages), one miss re-seeds the walk
+    # and from then on every page resumes from the cache.
+    hits = [p.cost.hits for p in after]
+    assert 1 in hits, hits
+    first_hit = hits.index(1)
+    assert all(h == 1 for h in hits[first_hit:]), hits
+    assert first_hit <= len(after) // 2, hits
     print(
         f"\nRedis stopped at page {stop_at + 1}, restarted at page {restart_at + 1} of "
         f"{len(expected)}: store errors {stats.errors}, skipped {stats.skipped}; frontier hits "

@@ -11,9 +11,7 @@ README = (Path(__file__).parents[2] / "README.md").read_text()
 
 
 def test_every_setting_is_in_the_configuration_reference() -> None:
-    missing = [
-        name for name in Settings.model_fields if f"`CELLGATE_{name.upper()}`" not in README
-    ]
+    missing = [name for name in Settings.model_fields if f"`CELLGATE_{name.upper()}`" not in README]
     assert missing == []
 
 
