@@ -51,6 +51,7 @@ __all__ = [
     "CellTarget",
     "SeedPlan",
     "SeedSummary",
+    "cell_uuid",
     "drop_database",
     "ensure_database",
     "reset_database",
@@ -140,6 +141,11 @@ async def drop_database(url: str) -> None:
         await conn.close()
 
 
+def cell_uuid(name: str) -> str:
+    """The uuid the seeder gives the cell called ``name`` (Nova's fixed one for cell0)."""
+    return CELL0_UUID if name == "cell0" else str(uuid.uuid5(_CELL_NAMESPACE, name))
+
+
 async def reset_database(url: str) -> None:
     """Drop and recreate the database, empty (for tests and devstack)."""
     await drop_database(url)
@@ -195,7 +201,7 @@ def _cell_rows(cells: Sequence[CellTarget]) -> list[Row]:
     return [
         (
             position + 1,
-            CELL0_UUID if cell.name == "cell0" else str(uuid.uuid5(_CELL_NAMESPACE, cell.name)),
+            cell_uuid(cell.name),
             cell.name,
             "none:///",
             cell.url,

@@ -31,6 +31,17 @@ def _engine_options(settings: Settings) -> EngineOptions:
     )
 
 
+async def _static_cells(settings: Settings, api: ApiDatabase) -> list[Cell]:
+    """Cells from the configuration, keyed by their ``cell_mappings`` id when the API DB
+    knows their uuid (so markers and per-project pruning work); otherwise by a negative id,
+    and such a cell is always asked."""
+    known = {cell.uuid: cell.id for cell in await api.load_cells()}
+    return [
+        Cell(id=known.get(c.uuid, -(i + 1)), uuid=c.uuid, name=c.name, url=c.database_url)
+        for i, c in enumerate(settings.cells)
+    ]
+
+
 @asynccontextmanager
 async def build_state(settings: Settings) -> AsyncIterator[AppState]:
     """Open the API DB and one engine per cell; dispose them all on exit."""
@@ -40,13 +51,7 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
         api_engine = create_engine_for(settings.api_database_url, options, "API database")
         engines.append(api_engine)
         api = ApiDatabase(api_engine)
-        if settings.cells:
-            cells = [
-                Cell(id=-(i + 1), uuid=c.uuid, name=c.name, url=c.database_url)
-                for i, c in enumerate(settings.cells)
-            ]
-        else:
-            cells = await api.load_cells()
+        cells = await _static_cells(settings, api) if settings.cells else await api.load_cells()
         targets: dict[int, CellTarget] = {}
         for cell in cells:
             engine = create_engine_for(cell.url, options, f"cell {cell.label}")

@@ -67,8 +67,9 @@ async def _cells_to_ask(state: AppState, project_id: str | None) -> list[CellTar
     if cell_ids is None:
         cell_ids = await state.api.cell_ids_for_project(project_id)
         state.project_cells.put(project_id, cell_ids)
-    # A project with no mappings asks no cell at all (Nova asks every cell: H13).
-    return [t for t in enabled if t.cell.id in cell_ids]
+    # A project with no mappings asks no cell at all (Nova asks every cell: H13). A static
+    # cell unknown to cell_mappings (negative id) cannot be pruned, so it is always asked.
+    return [t for t in enabled if t.cell.id in cell_ids or t.cell.id < 0]
 
 
 def _unavailable_error(cells: list[Cell], state: AppState) -> ServiceUnavailable:

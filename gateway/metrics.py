@@ -47,6 +47,12 @@ class Metrics:
         self.page_cache = Counter(
             "cellgate_page_cache", "Rendered page cache and coalescing", ["result"], registry=r
         )
+        self.breaker_state = Gauge(
+            "cellgate_cell_breaker_state",
+            "Cell circuit breaker: 0 closed, 1 half-open, 2 open",
+            ["cell"],
+            registry=r,
+        )
         self.cells_unavailable = Gauge(
             "cellgate_cells_unavailable_last", "Cells missing from the last listing", registry=r
         )

@@ -10,13 +10,15 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import literal, select
 
-from cells import CellFailed, CellRows, CellSession, CellTarget, CellTimedOut
+from cells import BreakerState, CellFailed, CellRows, CellSession, CellTarget, CellTimedOut
 from gateway.deps import State, base_url
 from gateway.versions import version_document, versions_document
 
 __all__ = ["router"]
 
 router = APIRouter()
+
+_BREAKER_LEVELS = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 
 
 def _json(body: object, status: int = 200, media_type: str = "application/json") -> Response:
@@ -64,6 +66,9 @@ async def identity_discovery(request: Request) -> Response:
 
 @router.get("/metrics", summary="Prometheus metrics")
 async def metrics(state: State) -> Response:
+    for target in state.targets.values():
+        level = _BREAKER_LEVELS[target.breaker.state]
+        state.metrics.breaker_state.labels(target.cell.label).set(level)
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
