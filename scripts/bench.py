@@ -1510,7 +1510,9 @@ async def profile_inprocess(
             await proc.wait()
     if not raw.is_file():
         return {"skipped": f"py-spy wrote nothing (exit {proc.returncode})"}
-    out = summarize_pyspy(raw.read_text(), within=("list_page",))
+    # Nothing else runs in this process meanwhile, so every main-thread sample is the listing
+    # (list_page and the fetch tasks it gathers, which have their own stacks).
+    out = summarize_pyspy(raw.read_text())
     out["pages"] = pages
     out["cpu_ms_per_page"] = 1000 * (time.process_time() - cpu0) / max(1, pages)
     return out
@@ -1550,6 +1552,7 @@ def summarize_pyspy(
     ``within``): self time by area and by function, inclusive time of our functions."""
     total = 0
     other_threads = 0
+    other_leaf: dict[str, int] = defaultdict(int)
     by_area: dict[str, int] = defaultdict(int)
     self_fn: dict[str, int] = defaultdict(int)
     incl_fn: dict[str, int] = defaultdict(int)
@@ -1562,6 +1565,9 @@ def summarize_pyspy(
         if frames[0].startswith("thread ") or frames[0].startswith("process "):
             if thread not in frames[0]:
                 other_threads += count
+                leaf_other = _FRAME.match(frames[-1])
+                if leaf_other:
+                    other_leaf[f"{leaf_other['func']} ({_short(leaf_other['file'])})"] += count
                 continue
             frames = frames[1:]
         parsed = [m for m in (_FRAME.match(f) for f in frames) if m]
@@ -1575,7 +1581,7 @@ def summarize_pyspy(
         self_fn[f"{leaf['func']} ({_short(leaf['file'])})"] += count
         seen = set()
         for m in parsed:
-            if _area(m["file"]) not in _OURS:
+            if _area(m["file"]) not in _OURS or m["file"].endswith("gateway/cli.py"):
                 continue
             name = f"{m['func']} ({_short(m['file'])})"
             if name not in seen:
@@ -1588,6 +1594,7 @@ def summarize_pyspy(
     return {
         "samples": total,
         "other_thread_samples": other_threads,
+        "other_thread_top": sorted(other_leaf.items(), key=lambda kv: -kv[1])[:3],
         "by_area": share(by_area, 20) if total else [],
         "self": share(self_fn, 15) if total else [],
         "inclusive_ours": share(incl_fn, 18) if total else [],
@@ -2222,25 +2229,24 @@ def write_report(r: dict[str, Any], out: Path, plot_files: list[tuple[str, str]]
         add("## Where the CPU goes (py-spy)")
         add("")
         add(
-            "Shares of the sampled thread's non-idle samples (`py-spy record --threads -f raw`). "
-            "In-process profiles count only stacks under `list_page` (scope, frontier, fan-out, "
-            "merge; no HTTP, no rendering); ms/page = share × CPU per page."
+            "Shares of the main thread's non-idle samples (`py-spy record --threads -f raw`). "
+            "The in-process profiles run nothing but the sharded `list_page` in a loop (scope, "
+            "frontier, fan-out, merge; no HTTP, no rendering), so ms/page = share × the bench "
+            "process's CPU per page."
         )
         add("")
     for title, prof in profiles:
         per_page = prof.get("cpu_ms_per_page")
         add(f"### {title}")
         add("")
-        add(
-            f"{prof['samples']:,} samples"
-            + (
-                f"; {prof['other_thread_samples']:,} more in other threads (e.g. AnyIO worker "
-                "threads running sync FastAPI dependencies)"
-                if prof.get("other_thread_samples")
-                else ""
+        line = f"{prof['samples']:,} main-thread samples"
+        if prof.get("other_thread_samples"):
+            top = ", ".join(f"`{name}` {n:,}" for name, n in prof.get("other_thread_top", []))
+            line += (
+                f"; {prof['other_thread_samples']:,} more in other threads, not counted below "
+                f"(their top leaves: {top})"
             )
-            + "."
-        )
+        add(line + ".")
         add("")
 
         def table(
@@ -2300,6 +2306,8 @@ async def main(args: argparse.Namespace) -> int:
     profile = QUICK if args.quick else FULL
     if args.instances:
         profile = Profile(**{**profile.__dict__, "instances": args.instances})
+    if args.profile_seconds is not None:
+        profile = Profile(**{**profile.__dict__, "profile_s": args.profile_seconds})
     layout = Layout(
         args.pg.rstrip("/"), args.db_prefix or ("cg_benchq" if args.quick else "cg_bench")
     )
@@ -2466,7 +2474,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--json", help="also dump the raw results here")
     parser.add_argument("--no-locust", action="store_true")
-    parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
+    parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profiles")
+    parser.add_argument(
+        "--profile-seconds", type=float, help="py-spy profile length (default 10; 0 with --quick)"
+    )
     args = parser.parse_args(argv)
     for host in (urlsplit(args.pg).hostname, urlsplit(args.redis_url).hostname):
         if host not in ("127.0.0.1", "localhost"):

@@ -315,12 +315,12 @@ async def test_server_stopped_mid_walk(dataset: Dataset, version: str) -> None:
                         f"page {n}, cell2 stopped",
                     )
                 )
-            # The first outage page may still be served from the cached frontier (rows read
-            # before the crash); from then on every page names the cell.
+            # The first outage pages may still be served from the cached frontier (cell2's
+            # rows read before the crash; how many pages that covers depends on the refill
+            # sizes); once cell2 must be asked, every page names it.
             assert any(r.unavailable == {"cell2"} for r in outage_pages)
             first = next(i for i, r in enumerate(outage_pages) if r.unavailable)
             assert all(r.unavailable == {"cell2"} for r in outage_pages[first:])
-            assert first <= 1
 
             await asyncio.to_thread(cell2.start)
             await asyncio.sleep(settings.breaker_cooldown_s + 0.1)
