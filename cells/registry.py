@@ -52,7 +52,7 @@ def async_url(url: str, owner: str = "database") -> str:
     driver = _DRIVERS.get(parsed.drivername)
     if driver is None:
         raise UnsupportedDatabase(
-            f"{owner}: unsupported database scheme {parsed.drivername!r} "
+            f"{owner}: unsupported database URL scheme {parsed.drivername!r} "
             "(use postgresql:// or sqlite://)"
         )
     return parsed.set(drivername=driver).render_as_string(hide_password=False)

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 from tqdm import tqdm
 
+from cells.registry import async_url
 from cells.schema import (
     CELL0_UUID,
     api_metadata,
@@ -56,18 +57,8 @@ __all__ = [
     "ensure_database",
     "reset_database",
     "seed",
-    "to_async_url",
 ]
 
-_ASYNC_DRIVERS = {
-    "postgresql": "postgresql+asyncpg",
-    "postgresql+psycopg2": "postgresql+asyncpg",
-    "postgresql+psycopg": "postgresql+asyncpg",
-    "postgresql+asyncpg": "postgresql+asyncpg",
-    "sqlite": "sqlite+aiosqlite",
-    "sqlite+pysqlite": "sqlite+aiosqlite",
-    "sqlite+aiosqlite": "sqlite+aiosqlite",
-}
 _CELL_NAMESPACE = uuid.UUID("6f1d3c2e-8a4b-5e7f-9c0d-1a2b3c4d5e6f")
 _MAINTENANCE_DBS = frozenset({"postgres", "template0", "template1"})
 _CONNECT_TIMEOUT_S = 10.0
@@ -91,23 +82,9 @@ class SeedSummary:
     elapsed_s: float
 
 
-def to_async_url(url: str) -> str:
-    """Map a Nova-style database URL to the async SQLAlchemy URL the gateway uses.
-
-    ``postgresql://`` (and ``+psycopg2``, ``+psycopg``, ``+asyncpg``) become
-    ``postgresql+asyncpg://``; ``sqlite://`` (and ``+pysqlite``, ``+aiosqlite``) become
-    ``sqlite+aiosqlite://``. Any other scheme raises :class:`ValueError` naming it.
-    """
-    parsed = _parse(url)
-    driver = _ASYNC_DRIVERS.get(parsed.drivername)
-    if driver is None:
-        raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}")
-    return parsed.set(drivername=driver).render_as_string(hide_password=False)
-
-
 async def ensure_database(url: str) -> None:
     """Create the database if it does not exist (SQLite: its parent directory)."""
-    parsed = _parse(to_async_url(url))
+    parsed = _parse(async_url(url))
     if parsed.get_backend_name() == "sqlite":
         path = _sqlite_path(parsed)
         if path is not None:
@@ -126,7 +103,7 @@ async def ensure_database(url: str) -> None:
 
 async def drop_database(url: str) -> None:
     """Drop the database if it exists, disconnecting its sessions (SQLite: delete the file)."""
-    parsed = _parse(to_async_url(url))
+    parsed = _parse(async_url(url))
     if parsed.get_backend_name() == "sqlite":
         path = _sqlite_path(parsed)
         if path is not None:
@@ -220,7 +197,7 @@ def _check_targets(api_url: str, cells: Sequence[CellTarget]) -> None:
     urls = [api_url, *(c.url for c in cells)]
     if len(set(names)) != len(names):
         raise ValueError(f"cell names must be distinct: {names}")
-    if len({to_async_url(u) for u in urls}) != len(urls):
+    if len({async_url(u) for u in urls}) != len(urls):
         raise ValueError("the API database and every cell need their own database URL")
 
 
@@ -248,7 +225,7 @@ class _Loader:
 @asynccontextmanager
 async def _loading(url: str, metadata: MetaData) -> AsyncIterator[_Loader]:
     """Create ``metadata``'s tables, empty them, yield a loader; commit and analyse on exit."""
-    engine = create_async_engine(to_async_url(url), poolclass=NullPool)
+    engine = create_async_engine(async_url(url), poolclass=NullPool)
     try:
         async with engine.begin() as conn:
             await conn.run_sync(metadata.create_all)

@@ -13,6 +13,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from cells.registry import async_url
 from cells.schema import cell_mappings, instance_mappings, instances
 from cells.seed import (
     CellTarget,
@@ -21,7 +22,6 @@ from cells.seed import (
     drop_database,
     reset_database,
     seed,
-    to_async_url,
 )
 
 pytestmark = pytest.mark.integration
@@ -68,7 +68,7 @@ async def _check(api_url: str, cells: Sequence[CellTarget], summary: SeedSummary
     assert sum(summary.instances_per_cell.values()) == PLAN.instances
     assert summary.instances_per_cell["cell4"] == 0
 
-    api = create_async_engine(to_async_url(api_url), poolclass=NullPool)
+    api = create_async_engine(async_url(api_url), poolclass=NullPool)
     try:
         async with api.connect() as conn:
             cell_ids = dict(
@@ -95,7 +95,7 @@ async def _check(api_url: str, cells: Sequence[CellTarget], summary: SeedSummary
 
     held: dict[str, int] = {}
     for cell in cells:
-        engine = create_async_engine(to_async_url(cell.url), poolclass=NullPool)
+        engine = create_async_engine(async_url(cell.url), poolclass=NullPool)
         try:
             async with engine.connect() as conn:
                 rows = (

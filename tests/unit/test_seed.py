@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from datetime import datetime
 
@@ -10,7 +9,7 @@ import orjson
 import pytest
 
 from cells.schema import flavors, instance_mappings, instances
-from cells.seed import CellTarget, seed, to_async_url
+from cells.seed import CellTarget, seed
 from cells.seeddata import (
     FLAVOR_COLUMNS,
     INSTANCE_COLUMNS,
@@ -203,42 +202,6 @@ def test_invalid_plan() -> None:
         SeedPlan(deleted_fraction=1.5)
     with pytest.raises(ValueError, match=">= 0"):
         SeedPlan(instances=-1)
-
-
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        (
-            "postgresql://postgres@127.0.0.1:5432/nova",
-            "postgresql+asyncpg://postgres@127.0.0.1:5432/nova",
-        ),
-        (
-            "postgresql+psycopg2://u:p%40ss@db/nova_cell1",
-            "postgresql+asyncpg://u:p%40ss@db/nova_cell1",
-        ),
-        ("postgresql+asyncpg://u@db/nova", "postgresql+asyncpg://u@db/nova"),
-        ("sqlite:////abs/path/cell1.db", "sqlite+aiosqlite:////abs/path/cell1.db"),
-        ("sqlite+pysqlite:///rel/cell1.db", "sqlite+aiosqlite:///rel/cell1.db"),
-        ("sqlite://", "sqlite+aiosqlite://"),
-    ],
-)
-def test_to_async_url(url: str, expected: str) -> None:
-    assert to_async_url(url) == expected
-
-
-@pytest.mark.parametrize(
-    ("url", "scheme"),
-    [("mysql+pymysql://nova:secret@db/nova", "mysql+pymysql"), ("postgres://u@h/db", "postgres")],
-)
-def test_to_async_url_rejects_other_schemes(url: str, scheme: str) -> None:
-    with pytest.raises(ValueError, match=re.escape(repr(scheme))) as info:
-        to_async_url(url)
-    assert "secret" not in str(info.value)
-
-
-def test_to_async_url_rejects_garbage() -> None:
-    with pytest.raises(ValueError, match="not a database URL"):
-        to_async_url("not a url")
 
 
 @pytest.mark.parametrize(
