@@ -17,12 +17,13 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy import Select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from cells.order import Row
+from cells.order import Row, SqlValue
 from cells.registry import Cell
 
 __all__ = [
@@ -106,7 +107,11 @@ class CellSession:
                     self._conn = await self.engine.connect()
                 abort = await self._abort_after(deadline.when())
                 result = await self._conn.execute(statement)
-                rows: list[Row] = list(result.mappings().all())  # type: ignore[arg-type]
+                # Plain dicts, built at C speed: cheaper to read (views, frontier) than
+                # SQLAlchemy's RowMapping, whose .get goes through the Mapping ABC.
+                keys = list(result.keys())
+                values = cast(list[tuple[SqlValue, ...]], result.all())
+                rows: list[Row] = [dict(zip(keys, row, strict=True)) for row in values]
         except TimeoutError:
             await self._discard()
             elapsed = (time.perf_counter() - started) * 1000

@@ -265,12 +265,12 @@ async def list_instances(
                 if len(out) < query.limit and merge.has_more:
                     continue
                 break
-            # At least what the page still needs; more (the batch doubling, up to a page)
-            # when it needs little: the surplus is not waste but the next page's head
-            # start, kept in the frontier, and it saves a round trip per refill.
+            # The batch doubles, bounded by what the page still needs -- but not below a
+            # first batch when it needs little: that surplus is the next page's head start
+            # (kept in the frontier) and saves a round trip per refill.
             need = query.limit + 1 - len(out)
             await asyncio.gather(
-                *(fetch(i, max(need, min(2 * cursors[i].batch, query.limit + 1))) for i in starved)
+                *(fetch(i, min(2 * cursors[i].batch, max(need, first))) for i in starved)
             )
         result.has_more = merge.has_more
         if out and not result.unavailable:

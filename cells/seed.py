@@ -49,7 +49,7 @@ from cells.seeddata import (
 )
 
 __all__ = [
-    "CellTarget",
+    "SeedCell",
     "SeedPlan",
     "SeedSummary",
     "cell_uuid",
@@ -66,7 +66,7 @@ _CHUNK_ROWS = 20_000
 
 
 @dataclass(frozen=True)
-class CellTarget:
+class SeedCell:
     """A cell to seed: its ``cell_mappings.name`` and Nova-style sync database URL."""
 
     name: str
@@ -130,7 +130,7 @@ async def reset_database(url: str) -> None:
 
 
 async def seed(
-    api_url: str, cells: Sequence[CellTarget], plan: SeedPlan, *, progress: bool = True
+    api_url: str, cells: Sequence[SeedCell], plan: SeedPlan, *, progress: bool = True
 ) -> SeedSummary:
     """Create the databases and tables, then replace their rows with generated data.
 
@@ -173,7 +173,7 @@ _CELL_COLUMNS = (
 )  # fmt: skip
 
 
-def _cell_rows(cells: Sequence[CellTarget]) -> list[Row]:
+def _cell_rows(cells: Sequence[SeedCell]) -> list[Row]:
     """``cell_mappings`` rows; a cell named ``cell0`` gets Nova's fixed cell0 uuid."""
     return [
         (
@@ -190,7 +190,7 @@ def _cell_rows(cells: Sequence[CellTarget]) -> list[Row]:
     ]
 
 
-def _check_targets(api_url: str, cells: Sequence[CellTarget]) -> None:
+def _check_targets(api_url: str, cells: Sequence[SeedCell]) -> None:
     if not cells:
         raise ValueError("seed needs at least one cell")
     names = [c.name for c in cells]

@@ -7,12 +7,12 @@ import asyncio
 import contextlib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
 
-from cells.seed import CellTarget as SeedCell
-from cells.seed import SeedPlan, seed
+from cells.seed import SeedCell, SeedPlan, seed
 from gateway.app import create_app
 from gateway.logs import configure_logging
 from gateway.settings import Settings, load_settings
@@ -55,6 +55,15 @@ def _seed_demo(data_dir: Path, cells: int, instances: int) -> None:
     stamp.write_text(json.dumps(wanted))
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when installed (uvicorn[standard] brings it), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def _serve(settings: Settings, host: str, port: int, banner: str | None) -> None:
     configure_logging(settings.log_level)
     config = uvicorn.Config(
@@ -79,8 +88,11 @@ def _serve(settings: Settings, host: str, port: int, banner: str | None) -> None
 
     # uvicorn shuts down gracefully on SIGINT, then re-raises the signal; swallow it as
     # uvicorn.run does, so Ctrl-C is a clean exit (status 0), not a traceback.
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        asyncio.Runner(loop_factory=_loop_factory()) as runner,
+    ):
+        runner.run(run())
     if not server.started:
         sys.exit(1)
 

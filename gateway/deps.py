@@ -8,22 +8,31 @@ from fastapi import Depends, Request
 
 from gateway.auth import Principal, authenticate
 from gateway.errors import BadRequest, NotAcceptable
+from gateway.settings import Settings
 from gateway.state import AppState
 from gateway.versions import VersionNotAcceptable, negotiate
 
 __all__ = ["Caller", "Microversion", "State", "base_url"]
 
 
-def _state(request: Request) -> AppState:
+# Async dependencies: FastAPI runs plain ``def`` ones in a worker thread (a hop per call).
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.cellgate.settings
+    return settings
+
+
+async def _state(request: Request) -> AppState:
     state: AppState = request.app.state.cellgate
     return state
 
 
-def _caller(request: Request) -> Principal:
-    return authenticate(request.headers, _state(request).settings)
+async def _caller(request: Request) -> Principal:
+    return authenticate(request.headers, _settings(request))
 
 
-def _microversion(request: Request) -> tuple[int, int]:
+async def _microversion(request: Request) -> tuple[int, int]:
     try:
         return negotiate(request.headers)
     except VersionNotAcceptable as exc:
@@ -34,7 +43,7 @@ def _microversion(request: Request) -> tuple[int, int]:
 
 def base_url(request: Request) -> str:
     """The public root URL for links: configured, else the one the client used."""
-    configured = _state(request).settings.public_base_url
+    configured = _settings(request).public_base_url
     return (configured or str(request.base_url)).rstrip("/")
 
 

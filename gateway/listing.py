@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import cast
 
+from sqlalchemy import DateTime
 from sqlalchemy.exc import SQLAlchemyError
 
 from cache import (
@@ -81,6 +82,7 @@ def _unavailable_error(cells: list[Cell], state: AppState) -> ServiceUnavailable
 
 
 _ALL_COLUMNS = tuple(c.name for c in instances.columns)
+_DATETIME_COLUMNS = frozenset(c.name for c in instances.columns if isinstance(c.type, DateTime))
 
 
 def _columns(spec: SortSpec, detail: bool) -> tuple[str, ...]:
@@ -118,10 +120,7 @@ def walk_fingerprint(
 
 def _to_frontier(saved: dict[int, CellResume]) -> Frontier:
     return Frontier(
-        [
-            CellFrontier(cell_id, c.exhausted, c.position, [dict(r) for r in c.rows])
-            for cell_id, c in saved.items()
-        ]
+        [CellFrontier(cell_id, c.exhausted, c.position, c.rows) for cell_id, c in saved.items()]
     )
 
 
@@ -159,7 +158,7 @@ async def _save_frontier(
     columns: tuple[str, ...],
 ) -> None:
     key = frontier_key(state.settings.redis_prefix, walk, str(last["uuid"]))
-    blob = encode_frontier(_to_frontier(saved), columns)
+    blob = encode_frontier(_to_frontier(saved), columns, _DATETIME_COLUMNS)
     await state.store.set(key, blob, state.settings.frontier_ttl_s)
 
 

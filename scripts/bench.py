@@ -75,8 +75,13 @@ from cells.filters import where_clauses  # noqa: E402
 from cells.keyset import after_position, order_by  # noqa: E402
 from cells.order import Direction  # noqa: E402
 from cells.schema import instance_mappings, instances  # noqa: E402
-from cells.seed import CellTarget as SeedCell  # noqa: E402
-from cells.seed import SeedPlan, drop_database, reset_database, seed  # noqa: E402
+from cells.seed import (  # noqa: E402
+    SeedCell,
+    SeedPlan,
+    drop_database,
+    reset_database,
+    seed,
+)
 from gateway.auth import Principal  # noqa: E402
 from gateway.lifespan import build_state  # noqa: E402
 from gateway.listing import list_page  # noqa: E402

@@ -21,8 +21,7 @@ import uvicorn
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from cells.seed import CellTarget as SeedCell
-from cells.seed import SeedPlan, drop_database, reset_database, seed
+from cells.seed import SeedCell, SeedPlan, drop_database, reset_database, seed
 from gateway.app import create_app
 from gateway.settings import Settings
 

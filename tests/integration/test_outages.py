@@ -32,8 +32,7 @@ from sqlalchemy.pool import NullPool
 
 from cells.registry import async_url
 from cells.schema import instance_mappings, instances
-from cells.seed import CellTarget as SeedCell
-from cells.seed import SeedPlan, drop_database, reset_database, seed
+from cells.seed import SeedCell, SeedPlan, drop_database, reset_database, seed
 from gateway.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]

@@ -16,7 +16,7 @@ from sqlalchemy.pool import NullPool
 from cells.registry import async_url
 from cells.schema import cell_mappings, instance_mappings, instances
 from cells.seed import (
-    CellTarget,
+    SeedCell,
     SeedPlan,
     SeedSummary,
     drop_database,
@@ -42,10 +42,10 @@ async def _require_postgres() -> None:
 
 
 @pytest.fixture
-async def pg_targets() -> AsyncIterator[tuple[str, list[CellTarget]]]:
+async def pg_targets() -> AsyncIterator[tuple[str, list[SeedCell]]]:
     await _require_postgres()
     api = f"{PG_SERVER}/cg_seedtest_api"
-    cells = [CellTarget(f"cell{i}", f"{PG_SERVER}/cg_seedtest_cell{i}") for i in range(1, 5)]
+    cells = [SeedCell(f"cell{i}", f"{PG_SERVER}/cg_seedtest_cell{i}") for i in range(1, 5)]
     urls = [api, *(c.url for c in cells)]
     for url in urls:
         await reset_database(url)
@@ -57,12 +57,12 @@ async def pg_targets() -> AsyncIterator[tuple[str, list[CellTarget]]]:
 
 
 @pytest.fixture
-def sqlite_targets(tmp_path: Path) -> tuple[str, list[CellTarget]]:
+def sqlite_targets(tmp_path: Path) -> tuple[str, list[SeedCell]]:
     api = f"sqlite:///{tmp_path}/db/api.db"
-    return api, [CellTarget(f"cell{i}", f"sqlite:///{tmp_path}/db/cell{i}.db") for i in range(1, 5)]
+    return api, [SeedCell(f"cell{i}", f"sqlite:///{tmp_path}/db/cell{i}.db") for i in range(1, 5)]
 
 
-async def _check(api_url: str, cells: Sequence[CellTarget], summary: SeedSummary) -> None:
+async def _check(api_url: str, cells: Sequence[SeedCell], summary: SeedSummary) -> None:
     """Compare what the databases hold with the summary, using SQL only."""
     assert summary.mappings == PLAN.instances
     assert sum(summary.instances_per_cell.values()) == PLAN.instances
@@ -122,7 +122,7 @@ async def _check(api_url: str, cells: Sequence[CellTarget], summary: SeedSummary
     assert [name for name, n in held.items() if n == 0] == ["cell4"]
 
 
-async def test_seed_postgres(pg_targets: tuple[str, list[CellTarget]]) -> None:
+async def test_seed_postgres(pg_targets: tuple[str, list[SeedCell]]) -> None:
     api, cells = pg_targets
     summary = await seed(api, cells, PLAN, progress=False)
     await _check(api, cells, summary)
@@ -145,7 +145,7 @@ async def test_seed_postgres(pg_targets: tuple[str, list[CellTarget]]) -> None:
     assert analysed
 
 
-async def test_seed_sqlite(sqlite_targets: tuple[str, list[CellTarget]]) -> None:
+async def test_seed_sqlite(sqlite_targets: tuple[str, list[SeedCell]]) -> None:
     api, cells = sqlite_targets
     summary = await seed(api, cells, PLAN, progress=False)
     await _check(api, cells, summary)

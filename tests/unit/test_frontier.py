@@ -18,6 +18,7 @@ from cache.frontier import (
 )
 
 COLUMNS = ("uuid", "display_name", "created_at", "launched_at", "power_state", "locked")
+DATETIMES = frozenset({"created_at", "launched_at"})
 UTC = dt.UTC
 T0 = dt.datetime(2024, 2, 29, 23, 59, 59, 123456)
 T1 = dt.datetime(2023, 1, 1, 0, 0, 0)
@@ -62,12 +63,12 @@ def _frontier() -> Frontier:
 
 def test_round_trip_is_exact() -> None:
     original = _frontier()
-    blob = encode_frontier(original, COLUMNS)  # type: ignore[arg-type]
+    blob = encode_frontier(original, COLUMNS, DATETIMES)  # type: ignore[arg-type]
     assert decode_frontier(blob, COLUMNS) == original
 
 
 def test_round_trip_keeps_types() -> None:
-    decoded = decode_frontier(encode_frontier(_frontier(), COLUMNS), COLUMNS)  # type: ignore[arg-type]
+    decoded = decode_frontier(encode_frontier(_frontier(), COLUMNS, DATETIMES), COLUMNS)  # type: ignore[arg-type]
     assert decoded is not None
     first = decoded.cells[0]
     assert isinstance(first.position, tuple)
@@ -88,7 +89,7 @@ def test_a_string_that_looks_like_a_date_stays_a_string() -> None:
     frontier = Frontier(
         [CellFrontier(1, False, ("2024-01-01T00:00:00",), [_row("u", "2024-01-01T00:00:00")])]
     )
-    decoded = decode_frontier(encode_frontier(frontier, COLUMNS), COLUMNS)  # type: ignore[arg-type]
+    decoded = decode_frontier(encode_frontier(frontier, COLUMNS, DATETIMES), COLUMNS)  # type: ignore[arg-type]
     assert decoded == frontier
     assert decoded is not None
     assert decoded.cells[0].position == ("2024-01-01T00:00:00",)
@@ -96,24 +97,26 @@ def test_a_string_that_looks_like_a_date_stays_a_string() -> None:
 
 
 def test_empty_frontier() -> None:
-    assert decode_frontier(encode_frontier(Frontier([]), COLUMNS), COLUMNS) == Frontier([])
+    assert decode_frontier(encode_frontier(Frontier([]), COLUMNS, DATETIMES), COLUMNS) == Frontier(
+        []
+    )
 
 
 def test_other_columns_are_a_miss() -> None:
-    blob = encode_frontier(_frontier(), COLUMNS)  # type: ignore[arg-type]
+    blob = encode_frontier(_frontier(), COLUMNS, DATETIMES)  # type: ignore[arg-type]
     assert decode_frontier(blob, COLUMNS[:-1]) is None
     assert decode_frontier(blob, tuple(reversed(COLUMNS))) is None
     assert decode_frontier(blob, (*COLUMNS, "host")) is None
 
 
 def test_other_format_version_is_a_miss() -> None:
-    body = orjson.loads(encode_frontier(_frontier(), COLUMNS))  # type: ignore[arg-type]
+    body = orjson.loads(encode_frontier(_frontier(), COLUMNS, DATETIMES))  # type: ignore[arg-type]
     body["f"] = 2
     assert decode_frontier(orjson.dumps(body), COLUMNS) is None
 
 
 def _valid_body() -> dict[str, object]:
-    body: dict[str, object] = orjson.loads(encode_frontier(_frontier(), COLUMNS))  # type: ignore[arg-type]
+    body: dict[str, object] = orjson.loads(encode_frontier(_frontier(), COLUMNS, DATETIMES))  # type: ignore[arg-type]
     return body
 
 

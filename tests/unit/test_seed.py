@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from cells.schema import flavors, instance_mappings, instances
-from cells.seed import CellTarget, seed
+from cells.seed import SeedCell, seed
 from cells.seeddata import (
     FLAVOR_COLUMNS,
     INSTANCE_COLUMNS,
@@ -208,12 +208,12 @@ def test_invalid_plan() -> None:
     "cells",
     [
         [],
-        [CellTarget("cell1", "sqlite:////x/c1.db"), CellTarget("cell1", "sqlite:////x/c2.db")],
-        [CellTarget("cell1", "sqlite:////x/c1.db"), CellTarget("cell2", "sqlite:////x/c1.db")],
-        [CellTarget("cell1", "sqlite:////x/api.db")],
-        [CellTarget("cell1", "mysql://x/c1")],
+        [SeedCell("cell1", "sqlite:////x/c1.db"), SeedCell("cell1", "sqlite:////x/c2.db")],
+        [SeedCell("cell1", "sqlite:////x/c1.db"), SeedCell("cell2", "sqlite:////x/c1.db")],
+        [SeedCell("cell1", "sqlite:////x/api.db")],
+        [SeedCell("cell1", "mysql://x/c1")],
     ],
 )
-async def test_seed_rejects_bad_targets_before_any_io(cells: list[CellTarget]) -> None:
+async def test_seed_rejects_bad_targets_before_any_io(cells: list[SeedCell]) -> None:
     with pytest.raises(ValueError, match=r"cell|URL"):
         await seed("sqlite:////x/api.db", cells, SeedPlan(instances=1), progress=False)
