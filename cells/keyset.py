@@ -18,12 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, and_, false, literal, or_, true
+from sqlalchemy import ColumnElement, and_, bindparam, false, literal, or_, true
 from sqlalchemy.sql.elements import UnaryExpression
 
 from cells.order import Direction, SortKey, SortSpec, SqlValue
 
-__all__ = ["after_position", "order_by"]
+__all__ = ["Param", "after_position", "order_by", "position_binds"]
+
+Param = ColumnElement[object]
 
 
 def order_by(spec: SortSpec, columns: object) -> list[UnaryExpression[object]]:
@@ -40,8 +42,8 @@ def order_by(spec: SortSpec, columns: object) -> list[UnaryExpression[object]]:
     return clauses
 
 
-def _same(column: ColumnElement[object], value: SqlValue) -> ColumnElement[bool]:
-    return column.is_(None) if value is None else column == value
+def _same(column: ColumnElement[object], value: SqlValue, param: Param) -> ColumnElement[bool]:
+    return column.is_(None) if value is None else column == param
 
 
 def _param(column: ColumnElement[object], value: SqlValue) -> ColumnElement[object]:
@@ -50,39 +52,63 @@ def _param(column: ColumnElement[object], value: SqlValue) -> ColumnElement[obje
     return literal(value, column.type)
 
 
-def _later(key: SortKey, column: ColumnElement[object], value: SqlValue) -> ColumnElement[bool]:
+def _later(
+    key: SortKey, column: ColumnElement[object], value: SqlValue, param: Param
+) -> ColumnElement[bool]:
     """Rows strictly after ``value`` in this key alone."""
     if key.direction is Direction.ASC:
         # NULL is lowest: everything non-NULL is after a NULL; nothing NULL is after a value.
-        return column.is_not(None) if value is None else column > _param(column, value)
+        return column.is_not(None) if value is None else column > param
     # Descending, NULLs last: nothing is after a NULL; smaller values and NULLs follow a value.
     if value is None:
         return false()
     if key.nullable:
-        return or_(column < _param(column, value), column.is_(None))
-    return column < _param(column, value)
+        return or_(column < param, column.is_(None))
+    return column < param
 
 
-def _bound(key: SortKey, column: ColumnElement[object], value: SqlValue) -> ColumnElement[bool]:
+def _bound(
+    key: SortKey, column: ColumnElement[object], value: SqlValue, param: Param
+) -> ColumnElement[bool]:
     """A necessary (not sufficient) condition on the first key, sargable where possible."""
     if key.direction is Direction.ASC:
-        return true() if value is None else column >= _param(column, value)
+        return true() if value is None else column >= param
     if value is None:
         return column.is_(None)
     if key.nullable:
-        return or_(column <= _param(column, value), column.is_(None))
-    return column <= _param(column, value)
+        return or_(column <= param, column.is_(None))
+    return column <= param
+
+
+def position_binds(spec: SortSpec, columns: object, position: Sequence[SqlValue]) -> list[Param]:
+    """Named bind parameters ``k0..kn`` carrying ``position``: the SQL text then depends on
+    which values are NULL but not on the values, so it can be compiled once and reused."""
+    return [
+        bindparam(f"k{i}", value=value, type_=columns[key.name].type)  # type: ignore[index]
+        for i, (key, value) in enumerate(zip(spec.keys, position, strict=True))
+    ]
 
 
 def after_position(
-    spec: SortSpec, columns: object, position: Sequence[SqlValue]
+    spec: SortSpec,
+    columns: object,
+    position: Sequence[SqlValue],
+    binds: Sequence[Param] | None = None,
 ) -> ColumnElement[bool]:
-    """The predicate selecting rows strictly after ``position`` in ``spec``'s order."""
+    """The predicate selecting rows strictly after ``position`` in ``spec``'s order.
+
+    ``binds`` (from :func:`position_binds`) replace the anonymous literal parameters.
+    """
     if len(position) != len(spec.keys):
         raise ValueError("position does not match the sort spec")
     cols: list[ColumnElement[object]] = [columns[key.name] for key in spec.keys]  # type: ignore[index]
+    params = (
+        list(binds)
+        if binds is not None
+        else [_param(col, value) for col, value in zip(cols, position, strict=True)]
+    )
     terms: list[ColumnElement[bool]] = []
     for i, key in enumerate(spec.keys):
-        prefix = [_same(cols[j], position[j]) for j in range(i)]
-        terms.append(and_(*prefix, _later(key, cols[i], position[i])))
-    return and_(_bound(spec.keys[0], cols[0], position[0]), or_(*terms))
+        prefix = [_same(cols[j], position[j], params[j]) for j in range(i)]
+        terms.append(and_(*prefix, _later(key, cols[i], position[i], params[i])))
+    return and_(_bound(spec.keys[0], cols[0], position[0], params[0]), or_(*terms))
