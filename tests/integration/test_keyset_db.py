@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import math
 import os
 import random
@@ -29,6 +28,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from sort_oracle import oracle_sorted
 from sqlalchemy import Select, event, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -67,40 +67,6 @@ SORT_COLUMNS = sorted(KINDS)
 
 
 # --- the oracle -----------------------------------------------------------------------------
-
-
-def _sign(a: Any, b: Any) -> int:
-    return int(a > b) - int(a < b)
-
-
-def compare_values(kind: str, a: SqlValue, b: SqlValue) -> int:
-    """-1/0/1 for two values of one column, ascending, NULL lowest."""
-    if a is None or b is None:
-        return (a is not None) - (b is not None)
-    if kind == "str":
-        return _sign([ord(ch) for ch in str(a)], [ord(ch) for ch in str(b)])
-    if kind == "bool":
-        return _sign(1 if a else 0, 1 if b else 0)
-    if kind == "datetime":
-        assert isinstance(a, dt.datetime)
-        assert isinstance(b, dt.datetime)
-        return _sign(a - b, dt.timedelta(0))
-    return _sign(a, b)
-
-
-def oracle_sorted(
-    rows: Sequence[OracleRow], pairs: Sequence[tuple[str, Direction]]
-) -> list[OracleRow]:
-    keys = [*pairs, ("uuid", Direction.ASC)]
-
-    def cmp(a: OracleRow, b: OracleRow) -> int:
-        for name, direction in keys:
-            c = compare_values(KINDS[name], a[name], b[name])
-            if c:
-                return -c if direction is Direction.DESC else c
-        return 0
-
-    return sorted(rows, key=functools.cmp_to_key(cmp))
 
 
 def matches(filters: InstanceFilters, row: OracleRow) -> bool:

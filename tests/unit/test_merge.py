@@ -14,10 +14,10 @@ import random
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sort_oracle import oracle_cmp, oracle_sorted
 
 from cells.merge import Merge
 from cells.order import Direction, Row, SortSpec, SqlValue, key_function
@@ -41,44 +41,6 @@ POOLS: dict[str, list[SqlValue]] = {
 
 
 # --- the oracle -----------------------------------------------------------------------------
-
-
-def _sign(a: Any, b: Any) -> int:
-    return int(a > b) - int(a < b)
-
-
-def compare_values(kind: str, a: SqlValue, b: SqlValue) -> int:
-    """-1/0/1 for two values of one column, ascending, NULL lowest."""
-    if a is None or b is None:
-        return (a is not None) - (b is not None)
-    if kind == "str":
-        return _sign([ord(ch) for ch in str(a)], [ord(ch) for ch in str(b)])
-    if kind == "bool":
-        return _sign(1 if a else 0, 1 if b else 0)
-    if kind == "datetime":
-        assert isinstance(a, dt.datetime)
-        assert isinstance(b, dt.datetime)
-        return _sign(a - b, dt.timedelta(0))
-    return _sign(a, b)
-
-
-def oracle_cmp(
-    pairs: Sequence[tuple[str, Direction]], *, uuid_last: bool = True
-) -> Callable[[Row, Row], int]:
-    keys = [*pairs, ("uuid", Direction.ASC)] if uuid_last else list(pairs)
-
-    def cmp(a: Row, b: Row) -> int:
-        for name, direction in keys:
-            c = compare_values(KINDS[name], a[name], b[name])
-            if c:
-                return -c if direction is Direction.DESC else c
-        return 0
-
-    return cmp
-
-
-def oracle_sorted(rows: Sequence[Row], pairs: Sequence[tuple[str, Direction]]) -> list[Row]:
-    return sorted(rows, key=functools.cmp_to_key(oracle_cmp(pairs)))
 
 
 # --- a driver standing in for cells.lister --------------------------------------------------

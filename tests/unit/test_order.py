@@ -8,14 +8,13 @@ chronologically, ``desc`` reverses, ``uuid asc`` last) through ``functools.cmp_t
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import itertools
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sort_oracle import oracle_cmp, oracle_sorted, sign
 
 from cells.order import Direction, SortSpec, SqlValue, key_function
 
@@ -45,48 +44,6 @@ SORT_COLUMNS = sorted(KINDS)
 
 
 # --- the oracle -----------------------------------------------------------------------------
-
-
-def _sign(a: Any, b: Any) -> int:
-    return int(a > b) - int(a < b)
-
-
-def compare_values(kind: str, a: SqlValue, b: SqlValue) -> int:
-    """-1/0/1 for two values of one column, ascending, NULL lowest."""
-    if a is None or b is None:
-        return (a is not None) - (b is not None)
-    if kind == "str":
-        assert isinstance(a, str)
-        assert isinstance(b, str)
-        return _sign([ord(ch) for ch in a], [ord(ch) for ch in b])
-    if kind == "bool":
-        return _sign(1 if a else 0, 1 if b else 0)
-    if kind == "datetime":
-        assert isinstance(a, dt.datetime)
-        assert isinstance(b, dt.datetime)
-        return _sign(a - b, dt.timedelta(0))
-    return _sign(a, b)
-
-
-def oracle_cmp(pairs: Sequence[tuple[str, Direction]]) -> Callable[[OracleRow, OracleRow], int]:
-    """The comparison ``pairs`` mean, with ``uuid asc`` as the final tiebreaker."""
-
-    def cmp(a: OracleRow, b: OracleRow) -> int:
-        for name, direction in [*pairs, ("uuid", Direction.ASC)]:
-            c = compare_values(KINDS[name], a[name], b[name])
-            if direction is Direction.DESC:
-                c = -c
-            if c:
-                return c
-        return 0
-
-    return cmp
-
-
-def oracle_sorted(
-    rows: Sequence[OracleRow], pairs: Sequence[tuple[str, Direction]]
-) -> list[OracleRow]:
-    return sorted(rows, key=functools.cmp_to_key(oracle_cmp(pairs)))
 
 
 # --- strategies -----------------------------------------------------------------------------
@@ -195,7 +152,7 @@ def test_key_tuples_compare_like_the_oracle_pairwise(
     key_of = key_function(SortSpec.build(pairs))
     cmp = oracle_cmp(pairs)
     for a, b in itertools.product(rows, repeat=2):
-        assert _sign(key_of(a), key_of(b)) == cmp(a, b), (a, b)
+        assert sign(key_of(a), key_of(b)) == cmp(a, b), (a, b)
 
 
 @given(
