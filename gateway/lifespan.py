@@ -7,10 +7,20 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cache import SingleFlight, create_store
-from cells import ApiDatabase, Cell, CellTarget, EngineOptions, create_engine_for
+from cells import (
+    ApiDatabase,
+    Cell,
+    CellRows,
+    CellSession,
+    CellTarget,
+    CellTimedOut,
+    EngineOptions,
+    create_engine_for,
+)
 from cells.breaker import Breaker
 from gateway.metrics import Metrics
 from gateway.settings import Settings
@@ -42,6 +52,21 @@ async def _static_cells(settings: Settings, api: ApiDatabase) -> list[Cell]:
     ]
 
 
+async def _warm(target: CellTarget) -> None:
+    """Open one connection per cell at start-up, so SQLAlchemy's first-connect dialect
+    set-up (several round trips) is not paid inside the first request's cell deadline.
+    A cell that cannot be reached now counts against its breaker (a hung one opens it, so
+    the first request does not wait for it) and is otherwise handled per request."""
+    session = CellSession(target.cell, target.engine, target.timeout_s)
+    try:
+        outcome = await session.fetch(select(literal(1)), 2)
+    finally:
+        await session.close()
+    if not isinstance(outcome, CellRows):
+        log.warning("cell %s not reachable at start-up: %s", target.cell.label, outcome)
+        target.breaker.record_failure(timed_out=isinstance(outcome, CellTimedOut))
+
+
 @asynccontextmanager
 async def build_state(settings: Settings) -> AsyncIterator[AppState]:
     """Open the API DB and one engine per cell; dispose them all on exit."""
@@ -59,6 +84,7 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
             breaker = Breaker(settings.breaker_failures, settings.breaker_cooldown_s)
             targets[cell.id] = CellTarget(cell, engine, settings.cell_timeout_s, breaker)
         log.info("serving %d cells: %s", len(cells), ", ".join(c.label for c in cells))
+        await asyncio.gather(*(_warm(t) for t in targets.values()))
         store = create_store(
             settings.redis_url,
             cluster=settings.redis_cluster,
