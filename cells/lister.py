@@ -18,21 +18,19 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, bindparam, select
-from sqlalchemy.engine import Dialect
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cells.breaker import Breaker
 from cells.fanout import CellFailed, CellOutcome, CellRows, CellSession, CellTimedOut
-from cells.filters import InstanceFilters, where_clauses
-from cells.keyset import after_position, order_by, position_binds
+from cells.filters import InstanceFilters
 from cells.merge import CellBuffer, Keyed, Merge
 from cells.order import Row, SortSpec, SqlValue, key_function
+from cells.plan import Position, QueryPlan, Statement
 from cells.registry import Cell
-from cells.schema import instances
 from cells.stubs import stub_statement
 
 __all__ = [
@@ -122,57 +120,6 @@ def first_batch_size(limit: int, k: int) -> int:
     return min(want, share + math.ceil(2 * math.sqrt(limit / k)))
 
 
-Position = tuple[SqlValue, ...] | None
-Statement = Callable[[Position, int], Select[tuple[object, ...]]]
-
-
-class _Plan:
-    """One request's keyset query, built once and compiled once per NULL pattern.
-
-    :meth:`select` gives the SQLAlchemy statement (any backend); :meth:`raw` gives the
-    asyncpg SQL text and arguments, compiled on first use for each pattern of NULLs in the
-    position (the only thing that changes the SQL text) and then only re-bound.
-    """
-
-    def __init__(self, query: ListQuery) -> None:
-        c = instances.c
-        self.spec = query.spec
-        self.columns = [c[name] for name in query.columns] if query.columns else list(c)
-        self.conditions = where_clauses(query.filters)
-        self.ordering = order_by(query.spec, c)
-        self._compiled: dict[tuple[bool, ...] | None, tuple[str, list[str], dict[str, object]]]
-        self._compiled = {}
-
-    def select(
-        self, position: Position, n: int, *, named: bool = False
-    ) -> Select[tuple[object, ...]]:
-        """The statement for ``n`` rows after ``position`` (named binds for compiling)."""
-        c = instances.c
-        conditions = list(self.conditions)
-        if position is not None:
-            binds = position_binds(self.spec, c, position) if named else None
-            conditions.append(after_position(self.spec, c, position, binds))
-        statement = select(*self.columns).where(*conditions).order_by(*self.ordering)
-        return statement.limit(bindparam("lim", value=n) if named else n)
-
-    def raw(self, position: Position, n: int, dialect: Dialect) -> tuple[str, list[object]]:
-        """asyncpg SQL and positional arguments for ``n`` rows after ``position``."""
-        pattern = None if position is None else tuple(v is None for v in position)
-        entry = self._compiled.get(pattern)
-        if entry is None:
-            compiled = self.select(position, n, named=True).compile(
-                dialect=dialect, compile_kwargs={"render_postcompile": True}
-            )
-            entry = (str(compiled), list(compiled.positiontup or ()), dict(compiled.params))
-            self._compiled[pattern] = entry
-        sql, names, base = entry
-        values = dict(base)
-        values["lim"] = n
-        for i, value in enumerate(position or ()):
-            values[f"k{i}"] = value
-        return sql, [values[name] for name in names]
-
-
 @dataclass(slots=True)
 class _Cursor:
     target: CellTarget
@@ -181,7 +128,7 @@ class _Cursor:
     statement: Statement
     breaker: Breaker | None
     batch: int = 0
-    plan: _Plan | None = None
+    plan: QueryPlan | None = None
 
     async def fetch(self, n: int) -> CellOutcome:
         session = self.session
@@ -226,7 +173,7 @@ async def list_instances(
     if query.limit <= 0 or not targets or query.filters.matches_nothing:
         return result
     key_of = key_function(query.spec)
-    plan = _Plan(query)
+    plan = QueryPlan(query.spec, query.filters, query.columns)
     cursors = [
         _Cursor(
             t,

@@ -8,7 +8,6 @@ async drivers (asyncpg, aiosqlite); any other scheme is a startup error naming t
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -77,29 +76,23 @@ def create_engine_for(url: str, options: EngineOptions, owner: str = "database")
     re-planning the ``LIMIT $n`` keyset query on every execution (see perf notes).
     """
     target = async_url(url, owner)
+    connect_args: dict[str, object] = {"timeout": options.command_timeout_s}  # aiosqlite
     if target.startswith("postgresql"):
-        return create_async_engine(
-            target,
-            pool_size=options.pool_size,
-            max_overflow=options.max_overflow,
-            pool_timeout=options.pool_timeout_s,
-            isolation_level="AUTOCOMMIT",
-            connect_args={
-                "timeout": options.connect_timeout_s,
-                "command_timeout": options.command_timeout_s,
-                "server_settings": {
-                    "application_name": "cellgate",
-                    "plan_cache_mode": "force_generic_plan",
-                },
+        connect_args = {
+            "timeout": options.connect_timeout_s,
+            "command_timeout": options.command_timeout_s,
+            "server_settings": {
+                "application_name": "cellgate",
+                "plan_cache_mode": "force_generic_plan",
             },
-        )
+        }
     return create_async_engine(
         target,
         pool_size=options.pool_size,
         max_overflow=options.max_overflow,
         pool_timeout=options.pool_timeout_s,
         isolation_level="AUTOCOMMIT",
-        connect_args={"timeout": options.command_timeout_s},
+        connect_args=connect_args,
     )
 
 
@@ -202,8 +195,3 @@ class ApiDatabase:
         """Raise if the API database cannot answer a trivial query."""
         async with self.engine.connect() as conn:
             await conn.execute(select(1))
-
-
-def cells_by_id(cells: Iterable[Cell]) -> Mapping[int, Cell]:
-    """Index cells by their mapping id."""
-    return {cell.id: cell for cell in cells}
