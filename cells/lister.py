@@ -42,6 +42,7 @@ __all__ = [
     "StubSource",
     "first_batch_size",
     "list_instances",
+    "share_batch_size",
 ]
 
 
@@ -120,6 +121,19 @@ def first_batch_size(limit: int, k: int) -> int:
     return min(want, share + math.ceil(2 * math.sqrt(limit / k)))
 
 
+def share_batch_size(limit: int, share: float) -> int:
+    """A first batch for a cell expected to hold ``share`` of the page's rows: its share of
+    ``limit + 1`` plus a slack of about two standard deviations, at most ``limit + 1``.
+
+    With equal shares this is :func:`first_batch_size`; with skewed cells the big ones stop
+    refilling on every first page and the small ones stop reading rows no page needs. An
+    estimate of 0 still asks for one row: shares come from (cached) mapping counts.
+    """
+    want = limit + 1
+    expected = want * max(0.0, min(1.0, share))
+    return max(1, min(want, math.ceil(expected + 2 * math.sqrt(expected))))
+
+
 @dataclass(slots=True)
 class _Cursor:
     target: CellTarget
@@ -160,6 +174,7 @@ async def list_instances(
     resume: Mapping[int, CellResume] | None = None,
     keep_rows: int = 0,
     stubs: StubSource | None = None,
+    shares: Mapping[int, float] | None = None,
 ) -> ListResult:
     """Fetch one page across ``targets``; see the module docstring.
 
@@ -167,7 +182,8 @@ async def list_instances(
     buffered rows are merged first and only cells whose buffers are empty are queried.
     ``keep_rows`` bounds the rows per cell kept in the returned frontier. With ``stubs``,
     each cell that fails is replaced by its instances' stubs from the mappings
-    (:mod:`cells.stubs`), merged in order.
+    (:mod:`cells.stubs`), merged in order. ``shares`` (per cell id, summing to about 1)
+    size each cell's first batch by the part of the rows it is expected to hold.
     """
     result = ListResult(rows=[], has_more=False, stats=[CellStats(t.cell) for t in targets])
     if query.limit <= 0 or not targets or query.filters.matches_nothing:
@@ -187,6 +203,10 @@ async def list_instances(
     ]
     merge = Merge(len(cursors))
     first = first_batch_size(query.limit, len(cursors))
+    firsts = [
+        share_batch_size(query.limit, shares.get(t.cell.id, 0.0)) if shares else first
+        for t in targets
+    ]
 
     def add_stubs(failed: Cell, position: Position) -> None:
         # ``position`` is the failed cell's cursor: every row of that cell up to it has been
@@ -202,6 +222,7 @@ async def list_instances(
         t = stubs.target
         session = CellSession(t.cell, t.engine, t.timeout_s)
         cursors.append(_Cursor(t, session, position, build_stubs, None, first // 2))
+        firsts.append(first)
         result.stats.append(CellStats(Cell(t.cell.id, t.cell.uuid, f"stubs:{failed.label}", "")))
         merge.add_cell()
 
@@ -242,10 +263,10 @@ async def list_instances(
         for i, cursor in enumerate(cursors):
             saved = resume[cursor.target.cell.id]
             cursor.position = saved.position
-            cursor.batch = first // 2
+            cursor.batch = firsts[i] // 2
             merge.feed(i, [(key_of(row), row) for row in saved.rows], exhausted=saved.exhausted)
     try:
-        await asyncio.gather(*(fetch(i, first) for i in merge.starved()))
+        await asyncio.gather(*(fetch(i, firsts[i]) for i in merge.starved()))
         seen: set[object] = set()
         out = result.rows
         while True:
@@ -260,12 +281,16 @@ async def list_instances(
                 if len(out) < query.limit and merge.has_more:
                     continue
                 break
-            # The batch doubles, bounded by what the page still needs -- but not below a
-            # first batch when it needs little: that surplus is the next page's head start
-            # (kept in the frontier) and saves a round trip per refill.
+            # The batch doubles (from at least an equal share, in case the cell's share
+            # was underestimated), bounded by what the page still needs -- but not below its
+            # first batch when the page needs little: that surplus is the next page's head
+            # start (kept in the frontier) and saves a round trip per refill.
             need = query.limit + 1 - len(out)
             await asyncio.gather(
-                *(fetch(i, min(2 * cursors[i].batch, max(need, first))) for i in starved)
+                *(
+                    fetch(i, min(max(2 * cursors[i].batch, first), max(need, firsts[i])))
+                    for i in starved
+                )
             )
         result.has_more = merge.has_more
         if out and not result.unavailable:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -176,14 +176,18 @@ class ApiDatabase:
             bool(row.queued_for_delete),
         )
 
-    async def cell_ids_for_project(self, project_id: str) -> frozenset[int]:
-        """Cells holding any instance of ``project_id`` (possibly none at all)."""
+    async def cell_counts(self, project_id: str | None) -> dict[int, int]:
+        """Mapped instances per cell, for one project or all (cells with none are absent).
+
+        An index-only count on ``(project_id, cell_id)`` (or ``(cell_id, ...)`` for all
+        projects); the callers cache it.
+        """
         c = instance_mappings.c
-        query = (
-            select(c.cell_id).where(c.project_id == project_id, c.cell_id.is_not(None)).distinct()
-        )
+        query = select(c.cell_id, func.count()).where(c.cell_id.is_not(None)).group_by(c.cell_id)
+        if project_id is not None:
+            query = query.where(c.project_id == project_id)
         async with self.engine.connect() as conn:
-            return frozenset((await conn.execute(query)).scalars())
+            return {int(cell_id): int(n) for cell_id, n in (await conn.execute(query)).all()}
 
     async def flavor_ids(self, flavorid: str) -> frozenset[int]:
         """Internal ids of the flavor with public ``flavorid`` (empty when unknown)."""

@@ -43,7 +43,7 @@ from cells.stubs import stubs_possible
 from gateway.auth import Principal
 from gateway.errors import BadRequest, ServiceUnavailable
 from gateway.request import ListRequest
-from gateway.state import AppState
+from gateway.state import AppState, ProjectCells
 
 __all__ = ["Page", "list_page"]
 
@@ -60,17 +60,28 @@ class Page:
     queried: list[Cell] = field(default_factory=list)
 
 
-async def _cells_to_ask(state: AppState, project_id: str | None) -> list[CellTarget]:
+async def _cells_to_ask(
+    state: AppState, project_id: str | None
+) -> tuple[list[CellTarget], dict[int, float] | None]:
+    """The cells to ask and each one's expected share of the rows (``None``: equal)."""
     enabled = [t for t in state.targets.values() if not t.cell.disabled]
-    if project_id is None or not state.settings.per_project_cells:
-        return enabled
-    cell_ids = state.project_cells.get(project_id)
-    if cell_ids is None:
-        cell_ids = await state.api.cell_ids_for_project(project_id)
-        state.project_cells.put(project_id, cell_ids)
-    # A project with no mappings asks no cell at all (Nova asks every cell: H13). A static
-    # cell unknown to cell_mappings (negative id) cannot be pruned, so it is always asked.
-    return [t for t in enabled if t.cell.id in cell_ids or t.cell.id < 0]
+    if not state.settings.per_project_cells:
+        return enabled, None
+    key = ProjectCells.ALL if project_id is None else project_id
+    counts = state.project_cells.get(key)
+    if counts is None:
+        counts = await state.api.cell_counts(project_id)
+        state.project_cells.put(key, counts)
+    if project_id is not None:
+        # A project with no mappings asks no cell at all (Nova asks every cell: H13). A
+        # static cell unknown to cell_mappings (negative id) cannot be pruned: always asked.
+        enabled = [t for t in enabled if t.cell.id in counts or t.cell.id < 0]
+    # For all projects every cell is asked, even one without mappings: the counts may be
+    # up to project_cells_ttl_s old, and an empty cell costs a one-row query.
+    total = sum(counts.get(t.cell.id, 0) for t in enabled)
+    if total == 0 or any(t.cell.id < 0 for t in enabled):
+        return enabled, None
+    return enabled, {t.cell.id: counts.get(t.cell.id, 0) / total for t in enabled}
 
 
 def _unavailable_error(cells: list[Cell], state: AppState) -> ServiceUnavailable:
@@ -220,7 +231,7 @@ async def _list(
             return Page([], False)  # Nova: an unknown flavor lists nothing
         filters = dataclasses.replace(filters, instance_type_ids=type_ids)
     spec = SortSpec.build(request.sort)
-    targets = await _cells_to_ask(state, filters.project_id)
+    targets, shares = await _cells_to_ask(state, filters.project_id)
     columns = _columns(spec, detail)
     walk = walk_fingerprint(filters, spec, targets, columns)
     resume = None
@@ -235,7 +246,9 @@ async def _list(
     stubs = None
     if version >= (2, 69) and stubs_possible(spec, filters):
         stubs = StubSource(state.api_target, filters.project_id)
-    result = await list_instances(targets, query, resume, keep_rows=keep, stubs=stubs)
+    result = await list_instances(
+        targets, query, resume, keep_rows=keep, stubs=stubs, shares=shares
+    )
     state.metrics.observe(result)
     for stats in result.stats:
         log.debug(

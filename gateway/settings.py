@@ -74,10 +74,14 @@ class Settings(BaseSettings):
         True, description="Partial 200 when a cell is down; false: 503 instead (Nova's option)."
     )
     per_project_cells: bool = Field(
-        True, description="Ask only the cells that hold the project's instances."
+        True,
+        description="Ask only the cells holding the project's instances, and size first "
+        "batches by each cell's share of them.",
     )
     project_cells_ttl_s: float = Field(
-        5.0, ge=0, description="How long a project's cell set is cached in-process."
+        5.0,
+        ge=0,
+        description="How long per-cell instance counts (per project, and for all) are cached.",
     )
     cell_timeout_s: float = Field(3.0, gt=0, description="Deadline for one call to one cell.")
     cell_connect_timeout_s: float = Field(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from cache import SingleFlight, Store
 from cells import ApiDatabase, Cell, CellTarget
@@ -16,22 +17,25 @@ __all__ = ["AppState", "ProjectCells"]
 
 @dataclass(slots=True)
 class ProjectCells:
-    """A small TTL cache of project → cell ids (from ``instance_mappings``)."""
+    """A small TTL cache of scope → instances per cell (from ``instance_mappings``); the
+    scope is a project id, or ``ALL`` for every project."""
+
+    ALL: ClassVar[str] = "\x00all"
 
     ttl_s: float
     max_entries: int = 10_000
-    _entries: OrderedDict[str, tuple[float, frozenset[int]]] = field(default_factory=OrderedDict)
+    _entries: OrderedDict[str, tuple[float, dict[int, int]]] = field(default_factory=OrderedDict)
 
-    def get(self, project_id: str) -> frozenset[int] | None:
-        """The cached cell ids, or ``None`` when absent or stale."""
+    def get(self, project_id: str) -> dict[int, int] | None:
+        """The cached counts per cell id, or ``None`` when absent or stale."""
         entry = self._entries.get(project_id)
         if entry is None or entry[0] < time.monotonic():
             return None
         return entry[1]
 
-    def put(self, project_id: str, cell_ids: frozenset[int]) -> None:
-        """Remember ``cell_ids`` for ``ttl_s``; evict the oldest entry past the bound."""
-        self._entries[project_id] = (time.monotonic() + self.ttl_s, cell_ids)
+    def put(self, project_id: str, counts: dict[int, int]) -> None:
+        """Remember ``counts`` for ``ttl_s``; evict the oldest entry past the bound."""
+        self._entries[project_id] = (time.monotonic() + self.ttl_s, counts)
         self._entries.move_to_end(project_id)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cells.lister import first_batch_size
+from cells.lister import first_batch_size, share_batch_size
 
 limits = st.one_of(st.integers(0, 50), st.integers(0, 100_000))
 cell_counts = st.integers(1, 64)
@@ -45,3 +45,31 @@ def test_the_slack_is_bounded_by_twice_the_square_root(limit: int, k: int) -> No
 def test_monotone_in_limit_and_in_cells(limit: int, k: int) -> None:
     assert first_batch_size(limit + 1, k) >= first_batch_size(limit, k)
     assert first_batch_size(limit, k + 1) <= first_batch_size(limit, k)
+
+
+shares = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
+
+
+@given(limit=limits, share=shares)
+def test_share_batch_covers_the_expected_rows_within_the_page(limit: int, share: float) -> None:
+    n = share_batch_size(limit, share)
+    assert 1 <= n <= limit + 1
+    assert n >= min(limit + 1, (limit + 1) * share)
+
+
+@given(limit=limits, a=shares, b=shares)
+def test_share_batch_grows_with_the_share(limit: int, a: float, b: float) -> None:
+    low, high = sorted((a, b))
+    assert share_batch_size(limit, low) <= share_batch_size(limit, high)
+
+
+@given(limit=limits)
+def test_whole_share_reads_the_page_and_no_share_one_row(limit: int) -> None:
+    assert share_batch_size(limit, 1.0) == limit + 1
+    assert share_batch_size(limit, 0.0) == 1
+
+
+@given(limit=limits, k=cell_counts)
+def test_equal_shares_cost_about_the_equal_split(limit: int, k: int) -> None:
+    # Within a couple of rows of first_batch_size: same share, same order of slack.
+    assert abs(share_batch_size(limit, 1 / k) - first_batch_size(limit, k)) <= 3
