@@ -28,7 +28,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sort_oracle import oracle_sorted
+from sort_oracle import KIND_OF, oracle_sorted
 from sqlalchemy import Select, event, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -48,20 +48,23 @@ ROWS = 100
 OracleRow = Mapping[str, SqlValue]
 
 KINDS: dict[str, str] = {
-    "uuid": "str",
-    "project_id": "str",
-    "display_name": "str",
-    "hostname": "str",
-    "host": "str",
-    "vm_state": "str",
-    "task_state": "str",
-    "power_state": "int",
-    "progress": "int",
-    "deleted": "int",
-    "locked": "bool",
-    "launched_at": "datetime",
-    "created_at": "datetime",
-    "updated_at": "datetime",
+    name: KIND_OF[name]
+    for name in (
+        "uuid",
+        "project_id",
+        "display_name",
+        "hostname",
+        "host",
+        "vm_state",
+        "task_state",
+        "power_state",
+        "progress",
+        "deleted",
+        "locked",
+        "launched_at",
+        "created_at",
+        "updated_at",
+    )
 }
 SORT_COLUMNS = sorted(KINDS)
 

@@ -17,18 +17,14 @@ from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sort_oracle import oracle_cmp, oracle_sorted
+from sort_oracle import KIND_OF, oracle_cmp, oracle_sorted
 
 from cells.merge import Merge
 from cells.order import Direction, Row, SortSpec, SqlValue, key_function
 
-KINDS = {
-    "display_name": "str",
-    "power_state": "int",
-    "locked": "bool",
-    "launched_at": "datetime",
-    "created_at": "datetime",
-    "uuid": "str",
+KINDS: dict[str, str] = {
+    name: KIND_OF[name]
+    for name in ("display_name", "power_state", "locked", "launched_at", "created_at", "uuid")
 }
 # Small pools: ties inside and across cells on every non-unique key, and many NULLs.
 POOLS: dict[str, list[SqlValue]] = {

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sort_oracle import oracle_cmp, oracle_sorted, sign
+from sort_oracle import KIND_OF, oracle_cmp, oracle_sorted, sign
 
 from cells.order import Direction, SortSpec, SqlValue, key_function
 
@@ -23,21 +23,24 @@ OracleRow = Mapping[str, SqlValue]
 # Real `instances` columns by kind, and which of them are NOT NULL (stated here, not read
 # from the schema, so the oracle stays independent of the code under test).
 KINDS: dict[str, str] = {
-    "display_name": "str",
-    "hostname": "str",
-    "host": "str",
-    "task_state": "str",
-    "vm_state": "str",
-    "power_state": "int",
-    "progress": "int",
-    "launch_index": "int",
-    "deleted": "int",
-    "locked": "bool",
-    "auto_disk_config": "bool",
-    "launched_at": "datetime",
-    "updated_at": "datetime",
-    "created_at": "datetime",
-    "uuid": "str",
+    name: KIND_OF[name]
+    for name in (
+        "display_name",
+        "hostname",
+        "host",
+        "task_state",
+        "vm_state",
+        "power_state",
+        "progress",
+        "launch_index",
+        "deleted",
+        "locked",
+        "auto_disk_config",
+        "launched_at",
+        "updated_at",
+        "created_at",
+        "uuid",
+    )
 }
 NOT_NULL = {"deleted", "created_at", "uuid"}
 SORT_COLUMNS = sorted(KINDS)
