@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
-import asyncpg
 from sqlalchemy import Select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -78,13 +77,15 @@ class CellTimedOut:
 CellOutcome = CellRows | CellFailed | CellTimedOut
 
 
-def _sqlstate(exc: DBAPIError) -> str:
-    orig = exc.orig
-    for attr in ("sqlstate", "pgcode"):
-        code = getattr(orig, attr, None) or getattr(getattr(orig, "__cause__", None), attr, None)
-        if isinstance(code, str):
-            return code
-    return ""
+def _client_error(exc: Exception) -> str | None:
+    """The database's message when it blames the query's own values (SQLSTATE class 22 or
+    42P), for SQLAlchemy-wrapped and raw asyncpg errors alike; ``None`` otherwise."""
+    driver_error = exc.orig if isinstance(exc, DBAPIError) else exc
+    for candidate in (driver_error, getattr(driver_error, "__cause__", None)):
+        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(code, str) and code.startswith(_CLIENT_SQLSTATE_PREFIXES):
+            return str(driver_error).splitlines()[0]
+    return None
 
 
 class CellSession:
@@ -144,24 +145,13 @@ class CellSession:
             elapsed = (time.perf_counter() - started) * 1000
             log.warning("cell %s timed out after %.0f ms", self.cell.label, elapsed)
             return CellTimedOut(self.timeout_s, elapsed)
-        except DBAPIError as exc:
-            await self._discard()
-            if _sqlstate(exc).startswith(_CLIENT_SQLSTATE_PREFIXES):
-                raise InvalidQuery(str(exc.orig).splitlines()[0]) from exc
-            return self._failed(exc, started)
-        except (OSError, ConnectionError) as exc:
-            await self._discard()
-            return self._failed(exc, started)
-        except asyncpg.PostgresError as exc:  # the raw path's server errors
-            await self._discard()
-            if str(exc.sqlstate or "").startswith(_CLIENT_SQLSTATE_PREFIXES):
-                raise InvalidQuery(str(exc).splitlines()[0]) from exc
-            return self._failed(exc, started)
         except asyncio.CancelledError:
             await asyncio.shield(self._discard())
             raise
-        except Exception as exc:  # any other driver error is this cell's failure
+        except Exception as exc:  # any other driver or network error is this cell's failure
             await self._discard()
+            if (message := _client_error(exc)) is not None:
+                raise InvalidQuery(message) from exc
             return self._failed(exc, started)
         finally:
             if abort is not None:
