@@ -1702,125 +1702,61 @@ def fx(v: float) -> str:
 def build_ratios(r: dict[str, Any]) -> list[tuple[str, str, float, str]]:
     """(group, metric, ratio, values) rows of the summary table."""
     rows: list[tuple[str, str, float, str]] = []
+
+    def add(group: str, metric: str, a: Any, b: Any, unit: str, digits: int = 1) -> None:
+        rows.append((group, metric, ratio(a, b), f"{fmt(a, digits)} / {fmt(b, digits)} {unit}"))
+
     hs = "sharded ÷ unsharded, HTTP"
     http = r["http_first"]
     for who, limit in SCENARIOS:
         s, u = http[f"{who}/{limit}"]["sharded"], http[f"{who}/{limit}"]["unsharded"]
-        rows.append(
-            (
-                hs,
-                f"first-page latency p50, {who}, limit {limit}",
-                ratio(s["p50"], u["p50"]),
-                f"{fmt(s['p50'])} / {fmt(u['p50'])} ms",
-            )
-        )
-        rows.append(
-            (
-                hs,
-                f"first-page latency p95, {who}, limit {limit}",
-                ratio(s["p95"], u["p95"]),
-                f"{fmt(s['p95'])} / {fmt(u['p95'])} ms",
-            )
-        )
+        for q in ("p50", "p95"):
+            add(hs, f"first-page latency {q}, {who}, limit {limit}", s[q], u[q], "ms")
+    throughput = {k: (t["sharded"], t["unsharded"]) for k, t in r["throughput"].items()}
     for who, limit in SCENARIOS:
-        t = r["throughput"][f"{who}/{limit}"]
-        s, u = t["sharded"], t["unsharded"]
-        rows.append(
-            (
-                hs,
-                f"throughput, {who}, limit {limit}",
-                ratio(s["rps"], u["rps"]),
-                f"{fmt(s['rps'])} / {fmt(u['rps'])} req/s",
-            )
-        )
+        s, u = throughput[f"{who}/{limit}"]
+        add(hs, f"throughput, {who}, limit {limit}", s["rps"], u["rps"], "req/s")
     for who, limit in SCENARIOS:
-        t = r["throughput"][f"{who}/{limit}"]
-        s, u = t["sharded"], t["unsharded"]
-        rows.append(
-            (
-                hs,
-                f"gateway CPU per request under load, {who}, limit {limit}",
-                ratio(s["cpu_gateway_ms"], u["cpu_gateway_ms"]),
-                f"{fmt(s['cpu_gateway_ms'], 2)} / {fmt(u['cpu_gateway_ms'], 2)} ms",
-            )
-        )
+        s, u = throughput[f"{who}/{limit}"]
+        metric = f"gateway CPU per request under load, {who}, limit {limit}"
+        add(hs, metric, s["cpu_gateway_ms"], u["cpu_gateway_ms"], "ms", 2)
+    walk_limit = r["profile"]["walk_limit"]
     for who, w in r["http_walk"].items():
         s, u = w["sharded"], w["unsharded"]
-        rows.append(
-            (
-                hs,
-                f"walk {s['pages']}×{r['profile']['walk_limit']}, {who}",
-                ratio(s["total_ms"], u["total_ms"]),
-                f"{fmt(s['total_ms'], 0)} / {fmt(u['total_ms'], 0)} ms",
-            )
-        )
+        add(hs, f"walk {s['pages']}×{walk_limit}, {who}", s["total_ms"], u["total_ms"], "ms", 0)
     loc = r.get("locust", {})
     if "rps" in loc.get("sharded", {}) and "rps" in loc.get("unsharded", {}):
-        s, u = loc["sharded"]["rps"], loc["unsharded"]["rps"]
-        rows.append(
-            (hs, "locust mixed workload throughput", ratio(s, u), f"{fmt(s)} / {fmt(u)} req/s")
+        add(
+            hs,
+            "locust mixed workload throughput",
+            loc["sharded"]["rps"],
+            loc["unsharded"]["rps"],
+            "req/s",
         )
     ip = r["inprocess"]
     gs = "sharded ÷ unsharded, in-process listing (no HTTP, no rendering)"
-    for who, limit in SCENARIOS:
-        s, u = ip["first"][f"{who}/{limit}"]["sharded"], ip["first"][f"{who}/{limit}"]["unsharded"]
-        rows.append(
-            (
-                gs,
-                f"first-page latency p50, {who}, limit {limit}",
-                ratio(s["p50"], u["p50"]),
-                f"{fmt(s['p50'])} / {fmt(u['p50'])} ms",
-            )
-        )
-        rows.append(
-            (
-                gs,
-                f"first-page CPU (bench process), {who}, limit {limit}",
-                ratio(s["cpu_ms"], u["cpu_ms"]),
-                f"{fmt(s['cpu_ms'], 2)} / {fmt(u['cpu_ms'], 2)} ms",
-            )
-        )
     ns = "Nova-style ÷ sharded gateway, in-process, 8 cells"
-    for who, limit in SCENARIOS:
-        n, g = ip["first"][f"{who}/{limit}"]["nova"], ip["first"][f"{who}/{limit}"]["sharded"]
-        rows.append(
-            (
-                ns,
-                f"first-page latency p50, {who}, limit {limit}",
-                ratio(n["p50"], g["p50"]),
-                f"{fmt(n['p50'])} / {fmt(g['p50'])} ms",
-            )
-        )
-        rows.append(
-            (
-                ns,
-                f"first-page CPU (bench process), {who}, limit {limit}",
-                ratio(n["cpu_ms"], g["cpu_ms"]),
-                f"{fmt(n['cpu_ms'], 2)} / {fmt(g['cpu_ms'], 2)} ms",
-            )
-        )
+    for group, first, second in ((gs, "sharded", "unsharded"), (ns, "nova", "sharded")):
+        for who, limit in SCENARIOS:
+            a, b = ip["first"][f"{who}/{limit}"][first], ip["first"][f"{who}/{limit}"][second]
+            add(group, f"first-page latency p50, {who}, limit {limit}", a["p50"], b["p50"], "ms")
+            metric = f"first-page CPU (bench process), {who}, limit {limit}"
+            add(group, metric, a["cpu_ms"], b["cpu_ms"], "ms", 2)
     for who, w in ip["walk"].items():
         n, g = w["nova"], w["sharded"]
-        rows.append(
-            (
-                ns,
-                f"walk {g['pages']}×{r['profile']['walk_limit']}, {who}",
-                ratio(n["total_ms"], g["total_ms"]),
-                f"{fmt(n['total_ms'], 0)} / {fmt(g['total_ms'], 0)} ms",
-            )
-        )
+        add(ns, f"walk {g['pages']}×{walk_limit}, {who}", n["total_ms"], g["total_ms"], "ms", 0)
     points = r["offset"]["points"]
     for limit in LIMITS:
         mine = [p for p in points if p["limit"] == limit and p["depth"] > 0]
         shown = [p for p in mine if p["depth"] in (10_000, 100_000)] + mine[-1:]
         for p in sorted({id(p): p for p in shown}.values(), key=lambda p: p["depth"]):
-            rows.append(
-                (
-                    "OFFSET ÷ keyset, unsharded DB, SQL only",
-                    f"page at depth {p['depth']:,}, limit {p['limit']}",
-                    ratio(p["offset_ms"], p["keyset_ms"]),
-                    f"{fmt(p['offset_ms'])} / {fmt(p['keyset_ms'])} ms",
-                )
+            metric = f"page at depth {p['depth']:,}, limit {p['limit']}"
+            add(
+                "OFFSET ÷ keyset, unsharded DB, SQL only",
+                metric,
+                p["offset_ms"],
+                p["keyset_ms"],
+                "ms",
             )
     return rows
 
