@@ -39,12 +39,14 @@ class StoreStats:
 
 
 class Store(Protocol):
-    """A byte store with per-key TTL; ``get`` slides the TTL of what it finds."""
+    """A byte store with per-key TTL. ``get`` with a ``slide_s`` slides the TTL of what it
+    finds (frontiers: a walk in progress stays cached); without, the expiry stays absolute
+    from the write (the page cache: a polled page must still go stale)."""
 
     stats: StoreStats
 
-    async def get(self, key: str, ttl_s: float) -> bytes | None:
-        """The value (refreshing its TTL to ``ttl_s``), or ``None``."""
+    async def get(self, key: str, slide_s: float | None = None) -> bytes | None:
+        """The value (its TTL reset to ``slide_s`` when given), or ``None``."""
         ...
 
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
@@ -64,7 +66,7 @@ class MemoryStore:
     stats: StoreStats = field(default_factory=StoreStats)
     _data: OrderedDict[str, tuple[float, bytes]] = field(default_factory=OrderedDict)
 
-    async def get(self, key: str, ttl_s: float) -> bytes | None:
+    async def get(self, key: str, slide_s: float | None = None) -> bytes | None:
         entry = self._data.get(key)
         now = time.monotonic()
         if entry is None or entry[0] < now:
@@ -72,7 +74,8 @@ class MemoryStore:
                 del self._data[key]
             self.stats.misses += 1
             return None
-        self._data[key] = (now + ttl_s, entry[1])
+        if slide_s is not None:
+            self._data[key] = (now + slide_s, entry[1])
         self._data.move_to_end(key)
         self.stats.hits += 1
         return entry[1]
@@ -144,8 +147,11 @@ class RedisStore:
         self._failures = 0
         return True, value
 
-    async def get(self, key: str, ttl_s: float) -> bytes | None:
-        ok, value = await self._call(lambda: self.client.getex(key, px=self._ttl_ms(ttl_s)))
+    async def get(self, key: str, slide_s: float | None = None) -> bytes | None:
+        if slide_s is None:
+            ok, value = await self._call(lambda: self.client.get(key))
+        else:
+            ok, value = await self._call(lambda: self.client.getex(key, px=self._ttl_ms(slide_s)))
         if ok and isinstance(value, bytes):
             self.stats.hits += 1
             return value

@@ -4,17 +4,20 @@ Never imports FastAPI or :mod:`gateway`; testable without HTTP.
 """
 
 from cells.breaker import Breaker, BreakerState
-from cells.fanout import CellFailed, CellOutcome, CellRows, CellSession, CellTimedOut, InvalidQuery
-from cells.filters import InstanceFilters
-from cells.lister import (
-    CellResume,
-    CellStats,
-    CellTarget,
-    ListQuery,
-    ListResult,
-    StubSource,
-    list_instances,
+from cells.fanout import (
+    CellFailed,
+    CellOutcome,
+    CellRows,
+    CellSession,
+    CellSkipped,
+    CellSlow,
+    CellTimedOut,
+    run_all,
 )
+from cells.faults import Blame, CellMisconfigured, InvalidQuery, blame
+from cells.filters import InstanceFilters
+from cells.frontier import CellCursor, Frontier, decode_frontier, encode_frontier
+from cells.lister import CellStats, ListQuery, ListResult, list_instances, merge_sources
 from cells.markers import MarkerNotFound, MarkerUnavailable, resolve_marker
 from cells.merge import Merge
 from cells.order import Direction, Row, SortKey, SortSpec, SqlValue, key_function
@@ -27,24 +30,31 @@ from cells.registry import (
     async_url,
     create_engine_for,
 )
+from cells.sources import CellTarget, InstanceSource, Source, StubRows
 
 __all__ = [
     "ApiDatabase",
+    "Blame",
     "Breaker",
     "BreakerState",
     "Cell",
+    "CellCursor",
     "CellFailed",
+    "CellMisconfigured",
     "CellOutcome",
-    "CellResume",
     "CellRows",
     "CellSession",
+    "CellSkipped",
+    "CellSlow",
     "CellStats",
     "CellTarget",
     "CellTimedOut",
     "Direction",
     "EngineOptions",
+    "Frontier",
     "InstanceFilters",
     "InstanceMapping",
+    "InstanceSource",
     "InvalidQuery",
     "ListQuery",
     "ListResult",
@@ -54,12 +64,18 @@ __all__ = [
     "Row",
     "SortKey",
     "SortSpec",
+    "Source",
     "SqlValue",
-    "StubSource",
+    "StubRows",
     "UnsupportedDatabase",
     "async_url",
+    "blame",
     "create_engine_for",
+    "decode_frontier",
+    "encode_frontier",
     "key_function",
     "list_instances",
+    "merge_sources",
     "resolve_marker",
+    "run_all",
 ]

@@ -1,67 +1,56 @@
-"""The cross-cell listing: concurrent keyset batches per cell, merged in global order.
+"""The cross-cell listing: a driver over merge sources, concurrent keyset batches per
+source, merged in global order.
 
 Algorithm (DESIGN §4.6–4.7):
 
-1. Every cell gets a first batch of ``ceil((limit+1)/k) + slack`` rows after the start
-   position, all issued concurrently.
-2. The pure :class:`~cells.merge.Merge` emits rows until a cell that is not exhausted drains;
-   only that cell is refilled (its batch doubling, never more than the page still needs),
-   and a batch shorter than asked marks it exhausted without an extra empty query.
+1. Every source gets a first batch of about its share of ``limit + 1`` rows after the start
+   position, all issued concurrently in one task group (:func:`cells.fanout.run_all`: when
+   one call raises, the others are cancelled and drop their connections).
+2. The pure :class:`~cells.merge.Merge` emits rows until a source that is not exhausted
+   drains; only that source is refilled (its batch doubling, never more than the page
+   still needs), and a batch shorter than asked marks it exhausted without an extra query.
 3. The merge stops at ``limit`` rows, then makes sure it can tell whether a ``limit + 1``-th
    row exists, which decides the next link exactly.
 
-A cell that fails or times out is dropped from this page and reported in
-:attr:`ListResult.unavailable`; what to do about it (partial 200, 503) is the caller's call.
+A source that fails, hangs, is slow or is skipped by its breaker is dropped from this page
+and its cell reported in :attr:`ListResult.unavailable` (and :attr:`ListResult.slow` when it
+was alive but too slow); with a stub factory, its stubs take its place in the merge. What
+to do about a missing cell (partial 200, 400, 503) is the caller's call.
+
+The driver (:func:`merge_sources`) knows only the :class:`~cells.sources.Source` protocol,
+so refill, failure and stub paths are unit-tested with in-memory sources;
+:func:`list_instances` binds it to real cells.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from cells.breaker import Breaker
-from cells.fanout import CellFailed, CellOutcome, CellRows, CellSession, CellTimedOut
+from cells.fanout import CellFailed, CellRows, CellSkipped, CellSlow, CellTimedOut, run_all
 from cells.filters import InstanceFilters
-from cells.merge import CellBuffer, Keyed, Merge
+from cells.frontier import CellCursor
+from cells.merge import CellBuffer, Merge
 from cells.order import Row, SortSpec, SqlValue, key_function
-from cells.plan import Position, QueryPlan, Statement
+from cells.plan import Position, QueryPlan
 from cells.registry import Cell
-from cells.stubs import stub_statement
+from cells.sources import CellTarget, InstanceSource, Source, StubRows
 
 __all__ = [
-    "CellResume",
     "CellStats",
-    "CellTarget",
     "ListQuery",
     "ListResult",
-    "StubSource",
+    "StubFactory",
     "first_batch_size",
     "list_instances",
+    "merge_sources",
     "share_batch_size",
 ]
 
-
-@dataclass(frozen=True, slots=True)
-class CellTarget:
-    """A cell to ask, with its engine, per-call deadline and circuit breaker."""
-
-    cell: Cell
-    engine: AsyncEngine
-    timeout_s: float
-    breaker: Breaker = field(default_factory=Breaker)
-
-
-@dataclass(frozen=True, slots=True)
-class StubSource:
-    """Where down-cell stubs come from: the API database, within a project scope."""
-
-    target: CellTarget
-    project_id: str | None
+# Given a cell that could not answer, the source of its stubs (2.69+), or None.
+StubFactory = Callable[[Cell], Source]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,25 +64,17 @@ class ListQuery:
     columns: tuple[str, ...] | None = None  # None: every column (detail view)
 
 
-@dataclass(frozen=True, slots=True)
-class CellResume:
-    """Where one cell's cursor stood after a page: its unreturned rows, in order, and the
-    position of the last row fetched (the next query starts after it)."""
-
-    position: tuple[SqlValue, ...] | None
-    exhausted: bool
-    rows: list[Row]
-
-
 @dataclass(slots=True)
 class CellStats:
-    """What one cell cost this request."""
+    """What one source cost this request; ``outcome`` is ok, error, timeout, slow or
+    skipped (breaker open)."""
 
     cell: Cell
     queries: int = 0
     rows_fetched: int = 0
     elapsed_ms: float = 0.0
     outcome: str = "ok"
+    stubs: bool = False
 
 
 @dataclass(slots=True)
@@ -103,9 +84,12 @@ class ListResult:
     rows: list[Row]
     has_more: bool
     unavailable: list[Cell] = field(default_factory=list)
+    # Of the unavailable cells: alive but too slow for this query; stood in for by stubs.
+    slow: list[Cell] = field(default_factory=list)
+    stubbed: list[Cell] = field(default_factory=list)
     stats: list[CellStats] = field(default_factory=list)
     # Per cell id, the cursor after this page (only when every cell answered).
-    frontier: dict[int, CellResume] | None = None
+    frontier: dict[int, CellCursor] | None = None
 
 
 def first_batch_size(limit: int, k: int) -> int:
@@ -135,142 +119,112 @@ def share_batch_size(limit: int, share: float) -> int:
 
 
 @dataclass(slots=True)
-class _Cursor:
-    target: CellTarget
-    session: CellSession
+class _Input:
+    source: Source
     position: Position
-    statement: Statement
-    breaker: Breaker | None
     batch: int = 0
-    plan: QueryPlan | None = None
-
-    async def fetch(self, n: int) -> CellOutcome:
-        session = self.session
-        if self.plan is not None and session.asyncpg:
-            raw = self.plan.raw(self.position, n, session.engine.dialect)
-            return await session.fetch(None, n, raw)
-        return await session.fetch(self.statement(self.position, n), n)
 
 
-def _resume_of(
+def _cursor_of(
     spec: SortSpec,
-    cursor: _Cursor,
+    source: _Input,
     buffer: CellBuffer,
     keep: int,
     page_end: tuple[SqlValue, ...],
-) -> CellResume:
+) -> CellCursor:
     rows = [row for _, row in buffer.rows]
     if len(rows) <= keep:
-        return CellResume(cursor.position, buffer.exhausted, rows)
+        return CellCursor(source.position, buffer.exhausted, rows)
     # Too many to keep: forget the tail and move the cursor back to the last kept row (or,
     # keeping none, to the page's last row: every buffered row sorts after it).
     kept = rows[:keep]
-    return CellResume(spec.position_of(kept[-1]) if kept else page_end, False, kept)
+    return CellCursor(spec.position_of(kept[-1]) if kept else page_end, False, kept)
 
 
-async def list_instances(
-    targets: Sequence[CellTarget],
-    query: ListQuery,
-    resume: Mapping[int, CellResume] | None = None,
+async def merge_sources(
+    sources: Sequence[Source],
+    spec: SortSpec,
+    limit: int,
+    after: Position = None,
+    resume: Mapping[int, CellCursor] | None = None,
     keep_rows: int = 0,
-    stubs: StubSource | None = None,
+    stubs: StubFactory | None = None,
     shares: Mapping[int, float] | None = None,
 ) -> ListResult:
-    """Fetch one page across ``targets``; see the module docstring.
+    """Fetch one page of ``limit`` rows across ``sources``; see the module docstring.
 
     With ``resume`` (per cell id, from the previous page's :attr:`ListResult.frontier`),
-    buffered rows are merged first and only cells whose buffers are empty are queried.
+    buffered rows are merged first and only sources whose buffers are empty are queried.
     ``keep_rows`` bounds the rows per cell kept in the returned frontier. With ``stubs``,
-    each cell that fails is replaced by its instances' stubs from the mappings
-    (:mod:`cells.stubs`), merged in order. ``shares`` (per cell id, summing to about 1)
-    size each cell's first batch by the part of the rows it is expected to hold.
+    each cell that cannot answer is replaced by the source it returns, merged in order from
+    where that cell's cursor stood. ``shares`` (per cell id, summing to about 1) size each
+    cell's first batch by the part of the rows it is expected to hold.
     """
-    result = ListResult(rows=[], has_more=False, stats=[CellStats(t.cell) for t in targets])
-    if query.limit <= 0 or not targets or query.filters.matches_nothing:
+    k = len(sources)
+    result = ListResult(rows=[], has_more=False, stats=[CellStats(s.cell) for s in sources])
+    if limit <= 0 or not sources:
         return result
-    key_of = key_function(query.spec)
-    plan = QueryPlan(query.spec, query.filters, query.columns)
-    cursors = [
-        _Cursor(
-            t,
-            CellSession(t.cell, t.engine, t.timeout_s),
-            query.after,
-            plan.select,
-            t.breaker,
-            plan=plan,
-        )
-        for t in targets
-    ]
-    merge = Merge(len(cursors))
-    first = first_batch_size(query.limit, len(cursors))
+    key_of = key_function(spec)
+    inputs = [_Input(source, after) for source in sources]
+    merge = Merge(k)
+    first = first_batch_size(limit, k)
     firsts = [
-        share_batch_size(query.limit, shares.get(t.cell.id, 0.0)) if shares else first
-        for t in targets
+        share_batch_size(limit, shares.get(s.cell.id, 0.0)) if shares else first for s in sources
     ]
 
-    def add_stubs(failed: Cell, position: Position) -> None:
-        # ``position`` is the failed cell's cursor: every row of that cell up to it has been
-        # emitted (on this page or an earlier one; a cell is only queried once its buffer
-        # is empty), none after it. Not ``query.after``: a page resumed from a cached
-        # frontier has no ``after``, and stubs from the top would repeat earlier pages.
+    def replace_with_stubs(i: int) -> None:
+        # The failed cell's cursor: every row of that cell up to it has been emitted (on
+        # this page or an earlier one; a cell is only queried once its buffer is empty),
+        # none after it. Not ``after``: a page resumed from a cached frontier has no
+        # ``after``, and stubs from the top would repeat earlier pages.
         assert stubs is not None
-        project, spec = stubs.project_id, query.spec
-
-        def build_stubs(position: Position, n: int) -> Select[tuple[object, ...]]:
-            return stub_statement(spec, failed.id, project, position, n)
-
-        t = stubs.target
-        session = CellSession(t.cell, t.engine, t.timeout_s)
-        cursors.append(_Cursor(t, session, position, build_stubs, None, first // 2))
+        cell = inputs[i].source.cell
+        inputs.append(_Input(stubs(cell), inputs[i].position, first // 2))
         firsts.append(first)
-        result.stats.append(CellStats(Cell(t.cell.id, t.cell.uuid, f"stubs:{failed.label}", "")))
+        result.stats.append(CellStats(cell, stubs=True))
         merge.add_cell()
 
     async def fetch(i: int, n: int) -> None:
-        cursor = cursors[i]
-        cursor.batch = n
-        breaker = cursor.breaker
-        outcome: CellOutcome
-        if breaker is not None and not breaker.allow():
-            outcome = CellFailed("circuit breaker open", 0.0)
-        else:
-            outcome = await cursor.fetch(n)
-            if breaker is not None:
-                if isinstance(outcome, CellRows):
-                    breaker.record_success()
-                else:
-                    breaker.record_failure(timed_out=isinstance(outcome, CellTimedOut))
+        source = inputs[i]
+        source.batch = n
+        outcome = await source.source.fetch(source.position, n)
         stats = result.stats[i]
         stats.elapsed_ms += outcome.elapsed_ms
         match outcome:
             case CellRows(rows=rows, exhausted=exhausted):
-                keyed: list[Keyed] = [(key_of(row), row) for row in rows]
                 if rows:
-                    cursor.position = query.spec.position_of(rows[-1])
-                merge.feed(i, keyed, exhausted=exhausted)
+                    source.position = spec.position_of(rows[-1])
+                merge.feed(i, [(key_of(row), row) for row in rows], exhausted=exhausted)
+                return
+            case CellSlow():
+                stats.outcome = "slow"
             case CellTimedOut():
                 stats.outcome = "timeout"
-            case CellFailed(error=error):
-                stats.outcome = "skipped" if error == "circuit breaker open" else "error"
-        if not isinstance(outcome, CellRows):
-            merge.drop(i)
-            if i < len(targets):
-                result.unavailable.append(cursor.target.cell)
-                if stubs is not None:
-                    add_stubs(cursor.target.cell, cursor.position)
+            case CellFailed():
+                stats.outcome = "error"
+            case CellSkipped():
+                stats.outcome = "skipped"
+        merge.drop(i)
+        if i < k:
+            cell = source.source.cell
+            result.unavailable.append(cell)
+            if isinstance(outcome, CellSlow):
+                result.slow.append(cell)
+            if stubs is not None:
+                replace_with_stubs(i)
 
     if resume is not None:
-        for i, cursor in enumerate(cursors):
-            saved = resume[cursor.target.cell.id]
-            cursor.position = saved.position
-            cursor.batch = firsts[i] // 2
+        for i, source in enumerate(inputs):
+            saved = resume[source.source.cell.id]
+            source.position = saved.position
+            source.batch = firsts[i] // 2
             merge.feed(i, [(key_of(row), row) for row in saved.rows], exhausted=saved.exhausted)
     try:
-        await asyncio.gather(*(fetch(i, firsts[i]) for i in merge.starved()))
+        await run_all([fetch(i, firsts[i]) for i in merge.starved()])
         seen: set[object] = set()
         out = result.rows
         while True:
-            taken = merge.take(query.limit - len(out))
+            taken = merge.take(limit - len(out))
             for _, row in taken.rows:
                 uuid = row["uuid"]
                 if uuid not in seen:  # one instance twice: a cross-cell resize in flight
@@ -278,30 +232,60 @@ async def list_instances(
                     out.append(row)
             starved = merge.starved()
             if not starved:
-                if len(out) < query.limit and merge.has_more:
+                if len(out) < limit and merge.has_more:
                     continue
                 break
             # The batch doubles (from at least an equal share, in case the cell's share
             # was underestimated), bounded by what the page still needs -- but not below its
             # first batch when the page needs little: that surplus is the next page's head
             # start (kept in the frontier) and saves a round trip per refill.
-            need = query.limit + 1 - len(out)
-            await asyncio.gather(
-                *(
-                    fetch(i, min(max(2 * cursors[i].batch, first), max(need, firsts[i])))
+            need = limit + 1 - len(out)
+            await run_all(
+                [
+                    fetch(i, min(max(2 * inputs[i].batch, first), max(need, firsts[i])))
                     for i in starved
-                )
+                ]
             )
         result.has_more = merge.has_more
         if out and not result.unavailable:
-            page_end = query.spec.position_of(out[-1])
+            page_end = spec.position_of(out[-1])
             result.frontier = {
-                c.target.cell.id: _resume_of(query.spec, c, merge.buffers[i], keep_rows, page_end)
-                for i, c in enumerate(cursors[: len(targets)])
+                s.source.cell.id: _cursor_of(spec, s, merge.buffers[i], keep_rows, page_end)
+                for i, s in enumerate(inputs[:k])
             }
     finally:
-        for i, cursor in enumerate(cursors):
-            result.stats[i].queries = cursor.session.queries
-            result.stats[i].rows_fetched = cursor.session.rows_fetched
-        await asyncio.gather(*(c.session.close() for c in cursors), return_exceptions=True)
+        for i, source in enumerate(inputs):
+            result.stats[i].queries = source.source.queries
+            result.stats[i].rows_fetched = source.source.rows_fetched
+        # Every call has finished (run_all waits), so only idle connections go back.
+        await asyncio.gather(*(s.source.close() for s in inputs), return_exceptions=True)
+    result.stubbed = [
+        stats.cell for stats in result.stats[k:] if stats.stubs and stats.outcome == "ok"
+    ]
     return result
+
+
+async def list_instances(
+    targets: Sequence[CellTarget],
+    query: ListQuery,
+    resume: Mapping[int, CellCursor] | None = None,
+    keep_rows: int = 0,
+    stubs_from: CellTarget | None = None,
+    shares: Mapping[int, float] | None = None,
+) -> ListResult:
+    """One page of ``query`` across the cells of ``targets`` (see :func:`merge_sources`).
+
+    ``stubs_from`` is the API database, when down cells' instances may be shown as stubs
+    (2.69+, in an order and scope the mappings can honour: :func:`cells.stubs.stubs_possible`).
+    """
+    if query.filters.matches_nothing:
+        return ListResult(rows=[], has_more=False, stats=[CellStats(t.cell) for t in targets])
+    plan = QueryPlan(query.spec, query.filters, query.columns)
+    sources = [InstanceSource(t, plan) for t in targets]
+    stubs: StubFactory | None = None
+    if stubs_from is not None:
+        api, project, spec = stubs_from, query.filters.project_id, query.spec
+        stubs = lambda cell: StubRows(api, cell, project, spec)  # noqa: E731
+    return await merge_sources(
+        sources, query.spec, query.limit, query.after, resume, keep_rows, stubs, shares
+    )

@@ -12,11 +12,19 @@ from collections.abc import Mapping
 
 from sqlalchemy import select
 
-from cells.fanout import CellFailed, CellOutcome, CellRows, CellSession, CellTimedOut
-from cells.lister import CellTarget
+from cells.fanout import (
+    CellFailed,
+    CellOutcome,
+    CellRows,
+    CellSession,
+    CellSkipped,
+    CellSlow,
+    CellTimedOut,
+)
 from cells.order import SortSpec, SqlValue
 from cells.registry import ApiDatabase, Cell
 from cells.schema import instances
+from cells.sources import CellTarget
 
 __all__ = ["MarkerNotFound", "MarkerUnavailable", "resolve_marker"]
 
@@ -58,17 +66,18 @@ async def resolve_marker(
     statement = select(c.project_id, *(c[name] for name in spec.names)).where(c.uuid == marker)
     outcome: CellOutcome
     if not target.breaker.allow():
-        outcome = CellFailed("circuit breaker open", 0.0)
+        outcome = CellSkipped()
     else:
         session = CellSession(target.cell, target.engine, target.timeout_s)
         try:
             outcome = await session.fetch(statement.limit(1), 1)
         finally:
             await session.close()
-        if isinstance(outcome, CellRows):
-            target.breaker.record_success()
-        else:
-            target.breaker.record_failure(timed_out=isinstance(outcome, CellTimedOut))
+        match outcome:
+            case CellRows() | CellSlow():
+                target.breaker.record_success()
+            case CellFailed() | CellTimedOut():
+                target.breaker.record_failure(timed_out=isinstance(outcome, CellTimedOut))
     match outcome:
         case CellRows(rows=[row]):
             if project_id is not None and row["project_id"] != project_id:
@@ -76,7 +85,7 @@ async def resolve_marker(
             return spec.position_of(row)
         case CellRows():
             raise MarkerNotFound(marker)
-        case CellFailed() | CellTimedOut():
+        case CellFailed() | CellTimedOut() | CellSlow() | CellSkipped():
             # The cell is down; the mapping still knows (created_at, uuid), which is enough
             # for orders the mappings can honour (the 2.69 stub order).
             if set(spec.names) <= {"created_at", "uuid"} and mapping.created_at is not None:

@@ -72,7 +72,8 @@ def create_engine_for(url: str, options: EngineOptions, owner: str = "database")
     """One async engine for a cell (or the API DB): read-only use, autocommit, no resets.
 
     Autocommit avoids a BEGIN/ROLLBACK pair around every read; the gateway never writes.
-    On PostgreSQL, ``plan_cache_mode = force_generic_plan`` stops the planner from
+    On PostgreSQL, ``statement_timeout`` is the call deadline, and
+    ``plan_cache_mode = force_generic_plan`` stops the planner from
     re-planning the ``LIMIT $n`` keyset query on every execution (see perf notes).
     """
     target = async_url(url, owner)
@@ -84,6 +85,9 @@ def create_engine_for(url: str, options: EngineOptions, owner: str = "database")
             "server_settings": {
                 "application_name": "cellgate",
                 "plan_cache_mode": "force_generic_plan",
+                # The server's own backstop: a listing query never outlives its deadline,
+                # even if the cancel request sent at the deadline is lost.
+                "statement_timeout": str(max(1, round(options.command_timeout_s * 1000))),
             },
         }
     return create_async_engine(

@@ -59,7 +59,7 @@ async def _warm(target: CellTarget) -> None:
     the first request does not wait for it) and is otherwise handled per request."""
     session = CellSession(target.cell, target.engine, target.timeout_s)
     try:
-        outcome = await session.fetch(select(literal(1)), 2)
+        outcome = await session.fetch(select(literal(1)), 2, probe=False)
     finally:
         await session.close()
     if not isinstance(outcome, CellRows):

@@ -9,31 +9,25 @@ import asyncio
 import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import cast
 
 from sqlalchemy import DateTime
 from sqlalchemy.exc import SQLAlchemyError
 
-from cache import (
-    CellFrontier,
-    Frontier,
-    decode_frontier,
-    encode_frontier,
-    fingerprint,
-    frontier_key,
-)
+from cache import fingerprint, frontier_key
 from cells import (
     Cell,
-    CellResume,
+    CellCursor,
+    CellMisconfigured,
     CellTarget,
     InvalidQuery,
     ListQuery,
+    ListResult,
     MarkerNotFound,
     MarkerUnavailable,
     Row,
     SortSpec,
-    SqlValue,
-    StubSource,
+    decode_frontier,
+    encode_frontier,
     list_instances,
     resolve_marker,
 )
@@ -41,7 +35,7 @@ from cells.filters import InstanceFilters
 from cells.schema import instances
 from cells.stubs import stubs_possible
 from gateway.auth import Principal
-from gateway.errors import BadRequest, ServiceUnavailable
+from gateway.errors import BadRequest, GatewayError, ServiceUnavailable
 from gateway.request import ListRequest
 from gateway.state import AppState, ProjectCells
 
@@ -58,6 +52,8 @@ class Page:
     has_more: bool
     unavailable: list[Cell] = field(default_factory=list)
     queried: list[Cell] = field(default_factory=list)
+    slow: list[Cell] = field(default_factory=list)  # of the unavailable: alive, too slow
+    stubbed: list[Cell] = field(default_factory=list)  # of the unavailable: shown as stubs
 
 
 async def _cells_to_ask(
@@ -129,48 +125,43 @@ def walk_fingerprint(
     )
 
 
-def _to_frontier(saved: dict[int, CellResume]) -> Frontier:
-    return Frontier(
-        [CellFrontier(cell_id, c.exhausted, c.position, c.rows) for cell_id, c in saved.items()]
-    )
-
-
-def _to_resume(frontier: Frontier, targets: list[CellTarget]) -> dict[int, CellResume] | None:
-    resume: dict[int, CellResume] = {}
-    for cell in frontier.cells:
-        position: tuple[SqlValue, ...] | None = cell.position  # type: ignore[assignment]
-        rows = cast(list[Row], cell.rows)  # the store holds what the cells returned
-        resume[cell.cell_id] = CellResume(position, cell.exhausted, rows)
-    if set(resume) != {t.cell.id for t in targets}:
-        return None
-    return resume
-
-
 async def _cached_frontier(
     state: AppState,
     walk: str,
     marker: str,
     columns: tuple[str, ...],
     targets: list[CellTarget],
-) -> dict[int, CellResume] | None:
+) -> dict[int, CellCursor] | None:
     key = frontier_key(state.settings.redis_prefix, walk, marker)
     blob = await state.store.get(key, state.settings.frontier_ttl_s)
     frontier = decode_frontier(blob, columns) if blob is not None else None
-    resume = _to_resume(frontier, targets) if frontier is not None else None
-    state.metrics.frontier.labels("hit" if resume else "miss").inc()
-    return resume
+    if frontier is not None and set(frontier) != {t.cell.id for t in targets}:
+        frontier = None  # saved for another cell set: a miss
+    state.metrics.frontier.labels("hit" if frontier else "miss").inc()
+    return frontier
 
 
 async def _save_frontier(
     state: AppState,
     walk: str,
     last: Row,
-    saved: dict[int, CellResume],
+    saved: dict[int, CellCursor],
     columns: tuple[str, ...],
 ) -> None:
     key = frontier_key(state.settings.redis_prefix, walk, str(last["uuid"]))
-    blob = encode_frontier(_to_frontier(saved), columns, _DATETIME_COLUMNS)
+    blob = encode_frontier(saved, columns, _DATETIME_COLUMNS)
     await state.store.set(key, blob, state.settings.frontier_ttl_s)
+
+
+class CellConfigurationError(GatewayError):
+    """A cell's schema does not match what cellgate reads: the operator's problem, shown as
+    Nova's generic 500 ``computeFault`` (details only in the log)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Unexpected API Error. A cell database is misconfigured; the gateway's "
+            "operators have the details in its log."
+        )
 
 
 async def list_page(
@@ -181,11 +172,13 @@ async def list_page(
     detail: bool,
     version: tuple[int, int] = (2, 1),
 ) -> Page:
-    """Fetch the page ``request`` asks for; raises 4xx/503 :mod:`gateway.errors`.
+    """Fetch the page ``request`` asks for; raises 4xx/5xx :mod:`gateway.errors`.
 
     Everything, the API database's lookups included, runs inside ``request_budget_s``.
-    Cell failures never raise (they are outcomes); a failure that escapes is the API
-    database's, and it is a 503, not a 500.
+    Whose fault a failure is was decided by :mod:`cells.faults`: the client's is a 400 for
+    this request only, a cell's is an outcome (partial page, or 503), a configuration
+    error is a 500 that never touches a breaker; a failure that escapes otherwise is the
+    API database's, and it is a 503, not a 500.
     """
     if request.limit == 0 or request.empty:
         return Page([], False)
@@ -200,6 +193,10 @@ async def list_page(
         raise _unavailable_error([exc.cell], state) from None
     except InvalidQuery as exc:
         raise BadRequest(f"Invalid filter value: {exc}") from None
+    except CellMisconfigured as exc:
+        log.error("configuration error in cell %s: %s", exc.cell, exc.message)
+        state.metrics.config_errors.labels(exc.cell).inc()
+        raise CellConfigurationError() from None
     except TimeoutError:
         raise ServiceUnavailable(
             f"The listing did not complete within {budget:g} s.", retry
@@ -208,10 +205,21 @@ async def list_page(
         log.warning("API database failed: %s", exc)
         raise ServiceUnavailable("The API database is not responding.", retry) from None
 
+    if page.slow and request.filters.regex:
+        # The cells are alive; this request's own expression was too costly for them.
+        names = ", ".join(sorted({column for column, _ in request.filters.regex}))
+        raise BadRequest(
+            f"The filter {names} could not be evaluated within "
+            f"{state.settings.cell_timeout_s:g} s in cell(s) "
+            f"{', '.join(c.label for c in page.slow)}; use a simpler expression."
+        )
     if page.unavailable:
-        if len(page.unavailable) == len(page.queried):
-            raise _unavailable_error(page.unavailable, state)
+        covered = {c.id for c in page.stubbed}
         if not state.settings.list_records_by_skipping_down_cells:
+            raise _unavailable_error(page.unavailable, state)
+        missing = [c for c in page.unavailable if c.id not in covered]
+        if missing and len(page.unavailable) == len(page.queried):
+            # Nothing to show: every asked cell is down and no stubs stand in for them all.
             raise _unavailable_error(page.unavailable, state)
         log.warning("partial listing: %s unavailable", ", ".join(c.label for c in page.unavailable))
     return page
@@ -243,12 +251,26 @@ async def _list(
         after = await resolve_marker(state.api, state.targets, spec, request.marker, scope)
     query = ListQuery(spec, filters, request.limit, after, columns)
     keep = state.settings.frontier_max_rows // max(1, len(targets))
-    stubs = None
+    stubs_from = None
     if version >= (2, 69) and stubs_possible(spec, filters):
-        stubs = StubSource(state.api_target, filters.project_id)
+        stubs_from = state.api_target
     result = await list_instances(
-        targets, query, resume, keep_rows=keep, stubs=stubs, shares=shares
+        targets, query, resume, keep_rows=keep, stubs_from=stubs_from, shares=shares
     )
+    _observe(state, result)
+    if result.has_more and result.frontier is not None and result.rows:
+        await _save_frontier(state, walk, result.rows[-1], result.frontier, columns)
+    return Page(
+        result.rows,
+        result.has_more,
+        result.unavailable,
+        [t.cell for t in targets],
+        result.slow,
+        result.stubbed,
+    )
+
+
+def _observe(state: AppState, result: ListResult) -> None:
     state.metrics.observe(result)
     for stats in result.stats:
         log.debug(
@@ -256,11 +278,9 @@ async def _list(
             extra={
                 "cell": stats.cell.label,
                 "outcome": stats.outcome,
+                "stubs": stats.stubs,
                 "queries": stats.queries,
                 "rows": stats.rows_fetched,
                 "elapsed_ms": round(stats.elapsed_ms, 2),
             },
         )
-    if result.has_more and result.frontier is not None and result.rows:
-        await _save_frontier(state, walk, result.rows[-1], result.frontier, columns)
-    return Page(result.rows, result.has_more, result.unavailable, [t.cell for t in targets])

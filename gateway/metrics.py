@@ -53,6 +53,12 @@ class Metrics:
             ["cell"],
             registry=r,
         )
+        self.config_errors = Counter(
+            "cellgate_cell_config_errors",
+            "Cell calls that failed on the cell's schema or permissions (500s, not outages)",
+            ["cell"],
+            registry=r,
+        )
         self.cells_unavailable = Gauge(
             "cellgate_cells_unavailable_last", "Cells missing from the last listing", registry=r
         )

@@ -99,7 +99,7 @@ async def _servers(
     )
     ttl = state.settings.page_cache_ttl_s
     if ttl > 0:
-        cached = await state.store.get(key, ttl)
+        cached = await state.store.get(key)  # expiry absolute from the write
         if cached is not None:
             state.metrics.page_cache.labels("hit").inc()
             return Response(cached, media_type="application/json", headers=version_headers(version))

@@ -34,11 +34,13 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cells.filters import SOFT_DELETED, InstanceFilters
+from cells.frontier import CellCursor
 from cells.keyset import after_position, order_by
-from cells.lister import CellResume, CellTarget, ListQuery, list_instances
+from cells.lister import ListQuery, list_instances
 from cells.order import Direction, SortSpec, SqlValue
 from cells.registry import Cell, EngineOptions, create_engine_for
 from cells.schema import cell_metadata, instances
+from cells.sources import CellTarget
 
 pytestmark = pytest.mark.integration
 
@@ -458,7 +460,7 @@ async def _page_through(
     )
     got: list[SqlValue] = []
     after: tuple[SqlValue, ...] | None = None
-    resume: dict[int, CellResume] | None = None
+    resume: dict[int, CellCursor] | None = None
     pages = 0
     while True:
         query = ListQuery(spec, filters, limit, after)

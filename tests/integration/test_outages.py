@@ -787,22 +787,35 @@ async def test_nova_269_matrix(matrix: Matrix) -> None:
                 assert "cell2" in fault["message"]
                 assert "cell3" in fault["message"]
 
-        # Every cell down: 503, never an empty 200.
+        # Every cell down: at 2.69 the stubs are something to show (200, as Nova); below,
+        # or in an order the mappings cannot honour, 503 — never an empty 200.
         others = [matrix.server("cell1"), matrix.server("cell4")]
         for server in others:
             await asyncio.to_thread(server.stop, "immediate")
         try:
             async with app_client(matrix.settings()) as client:
-                for version in (V269, "2.1"):
-                    dead = await get(
-                        client, SERVERS, P_TOKEN, version, case=f"d all 4 cells down {version}"
-                    )
-                    assert dead.status == 503, dead.response.text
-                    assert dead.response.headers["Retry-After"] == "30"
+                stubs = await get(client, SERVERS, P_TOKEN, V269, case="d all 4 cells down 2.69")
+                assert stubs.status == 200, stubs.response.text
+                assert stubs.ids == [i.uuid for i in p_all]  # every one a stub, in order
+                assert all(s["status"] == "UNKNOWN" for s in stubs.body["servers"])
+                assert set(stubs.unavailable) == {"cell1", "cell2", "cell3", "cell4"}
+                dead = await get(client, SERVERS, P_TOKEN, "2.1", case="d all 4 cells down 2.1")
+                assert dead.status == 503, dead.response.text
+                assert dead.response.headers["Retry-After"] == "30"
                 dead = await get(
-                    client, url(SERVERS, all_tenants=1), ADMIN, V269, case="d all down, admin"
+                    client,
+                    url(SERVERS, sort_key="display_name"),
+                    P_TOKEN,
+                    V269,
+                    case="d all down, 2.69 unstubbable order",
                 )
                 assert dead.status == 503
+                admin = await get(
+                    client, url(SERVERS, all_tenants=1), ADMIN, V269, case="d all down, admin"
+                )
+                assert admin.status == 200
+                assert admin.ids
+                assert all(s["status"] == "UNKNOWN" for s in admin.body["servers"])
         finally:
             await restore(*others)
     finally:

@@ -1,4 +1,4 @@
-"""Frontier encoding and keys: exact round trips, and every malformed blob is a miss."""
+"""Frontier encoding: exact round trips, and every malformed blob is a miss."""
 
 from __future__ import annotations
 
@@ -7,15 +7,7 @@ import datetime as dt
 import orjson
 import pytest
 
-from cache.frontier import (
-    CellFrontier,
-    Frontier,
-    decode_frontier,
-    encode_frontier,
-    fingerprint,
-    frontier_key,
-    page_key,
-)
+from cells.frontier import CellCursor, decode_frontier, encode_frontier
 
 COLUMNS = ("uuid", "display_name", "created_at", "launched_at", "power_state", "locked")
 DATETIMES = frozenset({"created_at", "launched_at"})
@@ -42,23 +34,20 @@ def _row(
     }
 
 
-def _frontier() -> Frontier:
-    return Frontier(
-        [
-            CellFrontier(
-                1,
-                False,
-                (T0, "b-uuid"),
-                [
-                    _row("a-uuid", "Ünïcødé ☃ 名前", T0, None, None, None),
-                    _row("b-uuid", None, T0.replace(microsecond=0), T1, 4, True),
-                ],
-            ),
-            CellFrontier(2, True, None, []),
-            CellFrontier(3, False, (None, "c-uuid"), []),  # drained, cursor at a NULL
-            CellFrontier(-7, False, ("x", 3, False, T1.replace(tzinfo=UTC)), [_row("d")]),
-        ]
-    )
+def _frontier() -> dict[int, CellCursor]:
+    return {
+        1: CellCursor(
+            (T0, "b-uuid"),
+            False,
+            [
+                _row("a-uuid", "Ünïcødé ☃ 名前", T0, None, None, None),  # type: ignore[list-item]
+                _row("b-uuid", None, T0.replace(microsecond=0), T1, 4, True),  # type: ignore[list-item]
+            ],
+        ),
+        2: CellCursor(None, True, []),
+        3: CellCursor((None, "c-uuid"), False, []),  # drained, cursor at a NULL
+        -7: CellCursor(("x", 3, False, T1.replace(tzinfo=UTC)), False, [_row("d")]),  # type: ignore[list-item]
+    }
 
 
 def test_round_trip_is_exact() -> None:
@@ -70,7 +59,7 @@ def test_round_trip_is_exact() -> None:
 def test_round_trip_keeps_types() -> None:
     decoded = decode_frontier(encode_frontier(_frontier(), COLUMNS, DATETIMES), COLUMNS)  # type: ignore[arg-type]
     assert decoded is not None
-    first = decoded.cells[0]
+    first = decoded[1]
     assert isinstance(first.position, tuple)
     assert type(first.position[0]) is dt.datetime
     assert first.rows[0]["created_at"] == T0
@@ -78,7 +67,7 @@ def test_round_trip_keeps_types() -> None:
     assert first.rows[1]["launched_at"] == T1
     assert first.rows[1]["locked"] is True
     assert first.rows[0]["display_name"] == "Ünïcødé ☃ 名前"
-    aware = decoded.cells[3].position
+    aware = decoded[-7].position
     assert aware is not None
     assert aware[3] == T1.replace(tzinfo=UTC)
     assert aware[3].tzinfo is not None  # naive and aware are not confused
@@ -86,20 +75,18 @@ def test_round_trip_keeps_types() -> None:
 
 
 def test_a_string_that_looks_like_a_date_stays_a_string() -> None:
-    frontier = Frontier(
-        [CellFrontier(1, False, ("2024-01-01T00:00:00",), [_row("u", "2024-01-01T00:00:00")])]
-    )
+    frontier = {
+        1: CellCursor(("2024-01-01T00:00:00",), False, [_row("u", "2024-01-01T00:00:00")])  # type: ignore[list-item]
+    }
     decoded = decode_frontier(encode_frontier(frontier, COLUMNS, DATETIMES), COLUMNS)  # type: ignore[arg-type]
     assert decoded == frontier
     assert decoded is not None
-    assert decoded.cells[0].position == ("2024-01-01T00:00:00",)
-    assert decoded.cells[0].rows[0]["display_name"] == "2024-01-01T00:00:00"
+    assert decoded[1].position == ("2024-01-01T00:00:00",)
+    assert decoded[1].rows[0]["display_name"] == "2024-01-01T00:00:00"
 
 
 def test_empty_frontier() -> None:
-    assert decode_frontier(encode_frontier(Frontier([]), COLUMNS, DATETIMES), COLUMNS) == Frontier(
-        []
-    )
+    assert decode_frontier(encode_frontier({}, COLUMNS, DATETIMES), COLUMNS) == {}
 
 
 def test_other_columns_are_a_miss() -> None:
@@ -168,23 +155,3 @@ def _mutations() -> list[tuple[str, dict[str, object]]]:
 @pytest.mark.parametrize(("name", "body"), _mutations(), ids=[n for n, _ in _mutations()])
 def test_malformed_frontier_is_a_miss(name: str, body: dict[str, object]) -> None:
     assert decode_frontier(orjson.dumps(body), COLUMNS) is None
-
-
-def test_fingerprint_is_stable_and_order_insensitive() -> None:
-    a = fingerprint({"filters": {"project_id": "demo"}, "sort": [["created_at", "desc"]]})
-    b = fingerprint({"sort": [["created_at", "desc"]], "filters": {"project_id": "demo"}})
-    assert a == b
-    assert len(a) == 32
-    assert a != fingerprint({"filters": {"project_id": "demo2"}, "sort": [["created_at", "desc"]]})
-    assert a != fingerprint({"filters": {"project_id": "demo"}, "sort": [["created_at", "asc"]]})
-
-
-def test_keys_share_one_cluster_hash_tag() -> None:
-    fp = fingerprint({"x": 1})
-    key = frontier_key("cg", fp, "some-uuid")
-    assert key == f"cg:v1:page:{{{fp}}}:some-uuid"
-    body = page_key("cg", fp)
-    assert body == f"cg:v1:body:{{{fp}}}"
-    # Redis Cluster hashes only the first {...} section: the fingerprint.
-    for k in (key, body):
-        assert k[k.index("{") + 1 : k.index("}")] == fp

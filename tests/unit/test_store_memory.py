@@ -51,6 +51,17 @@ async def test_ttl_is_not_refreshed_without_reads(clock: Clock) -> None:
     assert await store.get("k", 10) is None
 
 
+async def test_reads_without_a_slide_keep_the_expiry_absolute(clock: Clock) -> None:
+    # The page cache: polled every 0.5 s, a 2 s entry still expires 2 s after its write.
+    store = MemoryStore()
+    await store.set("k", b"v", 2)
+    for _ in range(3):
+        clock.now += 0.5
+        assert await store.get("k") == b"v"
+    clock.now += 0.51
+    assert await store.get("k") is None
+
+
 async def test_reads_slide_the_ttl(clock: Clock) -> None:
     store = MemoryStore()
     await store.set("k", b"v", 10)

@@ -1,8 +1,10 @@
-"""The merge frontier of a page, encoded for the store, and the keys it lives under.
+"""The merge frontier of a page: per cell, where its keyset cursor stands, and its bytes.
 
-A frontier records, per cell, where its keyset cursor stands (``position``), whether it is
-exhausted, and the rows it fetched that the page did not return (bounded). The next page
-resumes from it and queries only cells whose buffers drained.
+A :class:`CellCursor` records where one cell's cursor stands (``position``: the last row
+fetched), whether the cell is exhausted, and the rows it fetched that the page did not
+return (bounded). The lister returns a :data:`Frontier` after a page and resumes from one;
+the next page then queries only cells whose buffers drained. It is the one frontier type:
+:func:`encode_frontier`/:func:`decode_frontier` turn it into the bytes the store keeps.
 
 Values are orjson: rows as one column header plus value lists, with datetimes (which JSON
 cannot type) restored by column from a list of datetime columns. Anything malformed, from
@@ -13,58 +15,30 @@ error.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import orjson
 
-__all__ = [
-    "CellFrontier",
-    "Frontier",
-    "decode_frontier",
-    "encode_frontier",
-    "fingerprint",
-    "frontier_key",
-    "page_key",
-]
+from cells.order import Row, SqlValue
+
+__all__ = ["CellCursor", "Frontier", "decode_frontier", "encode_frontier"]
 
 _FORMAT = 1
-Value = str | int | bool | float | dt.datetime | None
+Value = SqlValue | float
 
 
 @dataclass(frozen=True, slots=True)
-class CellFrontier:
-    """One cell's cursor after a page."""
+class CellCursor:
+    """One cell's cursor: its position, whether it is exhausted, its unreturned rows."""
 
-    cell_id: int
+    position: tuple[SqlValue, ...] | None
     exhausted: bool
-    position: tuple[Value, ...] | None
-    rows: Sequence[Mapping[str, Value]]
+    rows: list[Row]
 
 
-@dataclass(frozen=True, slots=True)
-class Frontier:
-    """All cells' cursors after the page that ended at some marker."""
-
-    cells: list[CellFrontier]
-
-
-def fingerprint(parts: Mapping[str, object]) -> str:
-    """A stable hash of what makes two listings the same walk (scope, filters, order,
-    cells, view). ``parts`` must be orjson-serialisable; keys are sorted."""
-    blob = orjson.dumps(parts, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
-    return hashlib.blake2b(blob, digest_size=16).hexdigest()
-
-
-def frontier_key(prefix: str, fp: str, marker: str) -> str:
-    """``<prefix>:v1:page:{<fp>}:<marker>``; the hash tag keeps a walk on one cluster slot."""
-    return f"{prefix}:v1:page:{{{fp}}}:{marker}"
-
-
-def page_key(prefix: str, fp: str) -> str:
-    """The short-lived rendered-page cache key of one exact request (``fp``)."""
-    return f"{prefix}:v1:body:{{{fp}}}"
+# Per cell id, every asked cell's cursor after a page.
+Frontier = Mapping[int, CellCursor]
 
 
 def _restore(values: list[Value], datetime_slots: Sequence[int]) -> list[Value]:
@@ -86,7 +60,7 @@ def encode_frontier(
     the order its query selected them), and ``datetime_columns`` name the datetime ones."""
     expected = list(columns)
     cells = []
-    for cell in frontier.cells:
+    for cell_id, cell in frontier.items():
         rows = cell.rows
         if rows and list(rows[0]) == expected:
             table = [list(row.values()) for row in rows]  # C-speed: already in column order
@@ -94,26 +68,26 @@ def encode_frontier(
             table = [[row[c] for c in columns] for row in rows]
         position = list(cell.position) if cell.position is not None else None
         slots = _datetime_slots(position or [])
-        cells.append([cell.cell_id, cell.exhausted, position, slots, table])
+        cells.append([cell_id, cell.exhausted, position, slots, table])
     dt_slots = [i for i, c in enumerate(columns) if c in datetime_columns]
     return orjson.dumps({"f": _FORMAT, "c": expected, "d": dt_slots, "cells": cells})
 
 
-def decode_frontier(blob: bytes, columns: Sequence[str]) -> Frontier | None:
+def decode_frontier(blob: bytes, columns: Sequence[str]) -> dict[int, CellCursor] | None:
     """The frontier in ``blob``, or ``None`` if it is not one for ``columns``."""
     try:
         body = orjson.loads(blob)
         if body["f"] != _FORMAT or body["c"] != list(columns):
             return None
         datetime_columns: list[int] = body["d"]
-        cells = []
+        cells: dict[int, CellCursor] = {}
         for cell_id, exhausted, position, position_dts, table in body["cells"]:
             rows = [
                 dict(zip(columns, _restore(values, datetime_columns), strict=True))
                 for values in table
             ]
             restored = tuple(_restore(position, position_dts)) if position is not None else None
-            cells.append(CellFrontier(int(cell_id), bool(exhausted), restored, rows))
-        return Frontier(cells)
+            cells[int(cell_id)] = CellCursor(restored, bool(exhausted), rows)  # type: ignore[arg-type]
+        return cells
     except (ValueError, LookupError, TypeError):  # LookupError: KeyError, IndexError
         return None

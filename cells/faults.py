@@ -1,0 +1,126 @@
+"""Whose fault is a database error? Decided here, once, for every cell call.
+
+::
+
+    Blame          examples                                             becomes
+    ─────────────  ───────────────────────────────────────────────────  ─────────────────────
+    CLIENT         SQLSTATE 22 (bad regex 2201B, out of range 22003),    400 for that request
+                   54 (expression too complex); SQLite "Expression
+                   tree is too large", a REGEXP the client supplied
+    SLOW           SQLSTATE 57014 (statement_timeout), SQLite            the probe decides:
+                   SQLITE_INTERRUPT (our deadline interrupted it)        alive → slow query,
+                                                                         dead → the breaker
+    CONFIG         SQLSTATE 42 (undefined table or column, permission),  500 computeFault,
+                   SQLite "no such table/column"                         logged, never the
+                                                                         breaker
+    CELL           connection refused/reset/lost (08, 57P0x, OSError),   the cell's breaker
+                   authentication (28), resources (53), anything else
+                   the database raised
+
+Python errors that are not the database's (``TypeError``, ``KeyError``...) are bugs and
+are not classified: they propagate and become a 500.
+
+SQLite has no SQLSTATE; :mod:`sqlite3` gives an error code, and its catch-all
+``SQLITE_ERROR`` covers both "no such column" and "expression tree too large", so for that
+one code the message is read. That is the only place a message string is inspected.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy.exc import DBAPIError
+
+__all__ = ["Blame", "CellMisconfigured", "Fault", "InvalidQuery", "blame"]
+
+
+class Blame(StrEnum):
+    """Who caused a failed cell call."""
+
+    CLIENT = "client"
+    SLOW = "slow"
+    CONFIG = "config"
+    CELL = "cell"
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A classified failure: who is to blame and the database's first message line."""
+
+    blame: Blame
+    message: str
+
+
+class InvalidQuery(ValueError):
+    """The database rejected the client's own query (a 400 for that request only)."""
+
+
+class CellMisconfigured(RuntimeError):
+    """A cell's schema or permissions do not match what cellgate reads (a 500, logged)."""
+
+    def __init__(self, cell: str, message: str) -> None:
+        super().__init__(f"cell {cell}: {message}")
+        self.cell = cell
+        self.message = message
+
+
+_BY_SQLSTATE_CLASS = {
+    "22": Blame.CLIENT,  # data exception: the query's own values
+    "54": Blame.CLIENT,  # program limit exceeded: statement too complex, stack depth
+    "42": Blame.CONFIG,  # syntax error or access rule violation: schema, grants
+    "0A": Blame.CONFIG,  # feature not supported
+}
+_QUERY_CANCELED = "57014"  # statement_timeout (or a cancel we sent at our deadline)
+
+_SQLITE_CLIENT = ("expression tree is too large", "too many sql variables", "too complex")
+_SQLITE_CONFIG = ("no such table", "no such column", "no such function")
+# A Python function the query calls (REGEXP) raised: the client's pattern is at fault.
+_SQLITE_USER_FUNCTION = "user-defined function raised exception"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    for candidate in (exc, exc.__cause__):
+        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(code, str) and len(code) == 5:
+            return code
+    return None
+
+
+def _sqlite(exc: sqlite3.Error) -> Blame:
+    name = getattr(exc, "sqlite_errorname", "")
+    if name == "SQLITE_INTERRUPT":
+        return Blame.SLOW
+    if name in ("SQLITE_TOOBIG", "SQLITE_RANGE"):
+        return Blame.CLIENT
+    lowered = str(exc).lower()
+    if any(text in lowered for text in _SQLITE_CLIENT) or _SQLITE_USER_FUNCTION in lowered:
+        return Blame.CLIENT
+    if any(text in lowered for text in _SQLITE_CONFIG):
+        return Blame.CONFIG
+    if "interrupted" in lowered:  # older sqlite3 modules carry no error name
+        return Blame.SLOW
+    return Blame.CELL
+
+
+def blame(exc: Exception) -> Fault:
+    """Classify an exception raised by a cell call (SQLAlchemy-wrapped or raw driver)."""
+    driver = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    message = _first_line(driver)
+    if isinstance(driver, sqlite3.Error):
+        return Fault(_sqlite(driver), message)
+    # aiosqlite and SQLAlchemy's adapters may wrap the sqlite3 error once more.
+    if isinstance(driver.__cause__, sqlite3.Error):
+        return Fault(_sqlite(driver.__cause__), _first_line(driver.__cause__))
+    code = _sqlstate(driver)
+    if code is not None:
+        if code == _QUERY_CANCELED:
+            return Fault(Blame.SLOW, message)
+        return Fault(_BY_SQLSTATE_CLASS.get(code[:2], Blame.CELL), message)
+    return Fault(Blame.CELL, message)

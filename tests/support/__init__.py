@@ -1,0 +1,1 @@
+"""Test support: in-memory merge sources and other shared helpers."""
