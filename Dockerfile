@@ -21,4 +21,7 @@ WORKDIR /tmp
 EXPOSE 8774
 HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=10 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8774/healthz', timeout=2)"]
+# Deliberately no CELLGATE_ALLOW_INSECURE_NOAUTH here: on 0.0.0.0 the image needs a real
+# CELLGATE_AUTH_MODE (jwt, trusted-headers) or that opt-in (docker-compose.yml sets it),
+# else `cellgate serve` exits 2 with the reason instead of serving noauth to the network.
 CMD ["cellgate", "serve", "--host", "0.0.0.0", "--port", "8774"]

@@ -2,11 +2,18 @@
 
 - ``noauth`` (demo, tests): ``X-Auth-Token: user:project`` (a bare ``name`` means
   ``name:name``, as Nova's noauth); the project ``admin`` is an administrator.
-- ``jwt``: a signed token (PyJWT) with ``project_id``, ``sub`` or ``user_id``, and
-  ``roles`` claims; the role ``admin`` is an administrator.
+- ``jwt``: a signed token (PyJWT) with ``exp``, ``project_id``, ``sub`` or ``user_id``,
+  and ``roles`` claims; the role ``admin`` is an administrator. With ``jwt_audience`` or
+  ``jwt_issuer`` set, the ``aud`` or ``iss`` claim is required and must match.
 - ``trusted-headers``: behind a proxy that already validated Keystone tokens, read
   ``X-Project-Id``, ``X-User-Id`` and ``X-Roles``. Off unless configured, since anyone who
   reaches the gateway directly could forge them.
+
+A 401 carries ``WWW-Authenticate: Keystone uri="..."``, the challenge keystonemiddleware
+sends in front of Nova, so clients know where to authenticate
+(:func:`www_authenticate`): the ``www_authenticate_uri`` setting when set, else
+``<base URL>/identity/v3`` — the identity discovery document this gateway serves, with
+the base URL from ``public_base_url`` or the request.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import jwt
 from gateway.errors import Unauthorized
 from gateway.settings import Settings
 
-__all__ = ["Principal", "authenticate"]
+__all__ = ["Principal", "authenticate", "www_authenticate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +49,19 @@ def _noauth(token: str) -> Principal:
 def _jwt(token: str, settings: Settings) -> Principal:
     if settings.jwt_secret is None:
         raise Unauthorized("Authentication required")
+    required = ["exp"]
+    if settings.jwt_audience is not None:
+        required.append("aud")
+    if settings.jwt_issuer is not None:
+        required.append("iss")
     try:
         claims = jwt.decode(
             token,
             settings.jwt_secret.get_secret_value(),
             algorithms=settings.jwt_algorithms,
-            options={"require": ["exp"]},
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={"require": required},
         )
     except jwt.PyJWTError as exc:
         raise Unauthorized("Authentication required") from exc
@@ -78,3 +92,9 @@ def authenticate(headers: Mapping[str, str], settings: Settings) -> Principal:
     if settings.auth_mode == "jwt":
         return _jwt(token, settings)
     return _noauth(token)
+
+
+def www_authenticate(settings: Settings, base_url: str) -> str:
+    """The ``WWW-Authenticate`` challenge of a 401 (see the module docstring)."""
+    uri = settings.www_authenticate_uri or f"{base_url.rstrip('/')}/identity/v3"
+    return f'Keystone uri="{uri}"'

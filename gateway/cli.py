@@ -1,29 +1,100 @@
-"""``cellgate demo | serve | seed``."""
+"""``cellgate demo | serve | seed``.
+
+``noauth`` trusts any ``X-Auth-Token: user:project`` (``admin`` included), so ``serve`` and
+``demo`` refuse to bind it to anything but loopback (exit status 2) unless
+``allow_insecure_noauth`` is set, and log a warning whenever it is active.
+
+The server is uvicorn with its httptools parser; a request that parser rejects before the
+app sees it (a URL over 64 KiB, or garbage) is answered in Nova's fault shape too.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import http
+import ipaddress
 import json
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from cells.seed import SeedCell, SeedPlan, seed
 from gateway.app import create_app
+from gateway.errors import fault_name
 from gateway.logs import configure_logging
+from gateway.params import MAX_URL_BYTES
 from gateway.settings import Settings, load_settings
 
-__all__ = ["main"]
+__all__ = ["check_bind", "is_loopback", "main"]
+
+log = logging.getLogger(__name__)
 
 _DEMO_STAMP = "seeded.json"
+_USAGE_ERROR = 2
 
 
-def _demo_commands(host: str, port: int) -> str:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only listens on this machine: 127.0.0.0/8, ``::1``, ``localhost``."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # any other name may resolve to anything
+        return False
+
+
+def check_bind(settings: Settings, host: str) -> str | None:
+    """Why serving ``settings`` on ``host`` is refused, or ``None`` when it is allowed."""
+    if settings.auth_mode != "noauth" or settings.allow_insecure_noauth or is_loopback(host):
+        return None
+    return (
+        f"cellgate: refusing to serve auth_mode=noauth on {host}: anyone who can reach it "
+        "may act as any project, admin included. Bind a loopback address (127.0.0.1, ::1), "
+        "choose another CELLGATE_AUTH_MODE, or set CELLGATE_ALLOW_INSECURE_NOAUTH=true on a "
+        "trusted network."
+    )
+
+
+class NovaHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, answering a request its parser rejects with a Nova
+    fault instead of plain text: a 414 ``computeFault`` for a URL past
+    :data:`~gateway.params.MAX_URL_BYTES` (httptools cannot parse one over 64 KiB, so the
+    app's own check never sees it), else a 400 ``badRequest``."""
+
+    def send_400_response(self, msg: str) -> None:
+        url: bytes = getattr(self, "url", b"")  # unset when the request line itself is garbage
+        status, message = 400, msg
+        if len(url) > MAX_URL_BYTES:
+            status = 414
+            message = (
+                f"Request URI too long: at most {MAX_URL_BYTES} bytes of path and query "
+                "string are allowed."
+            )
+        body = orjson.dumps({fault_name(status): {"code": status, "message": message}})
+        head = (
+            f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n"
+            "content-type: application/json\r\n"
+            f"content-length: {len(body)}\r\n"
+            "connection: close\r\n\r\n"
+        )
+        self.transport.write(head.encode("latin-1") + body)
+        self.transport.close()
+
+
+def _demo_commands(host: str, port: int, auth_mode: str = "noauth") -> str:
     url = f"http://{host}:{port}"
+    if auth_mode != "noauth":
+        return (
+            f"cellgate demo serving on {url}  (auth_mode={auth_mode}; "
+            "the noauth example tokens do not apply; Ctrl-C stops it)"
+        )
     return "\n".join(
         [
             f"cellgate demo serving on {url}  (Ctrl-C stops it)",
@@ -64,8 +135,20 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
+def _refuse_unsafe_bind(settings: Settings, host: str) -> None:
+    if (refusal := check_bind(settings, host)) is not None:
+        print(refusal, file=sys.stderr)
+        sys.exit(_USAGE_ERROR)
+
+
 def _serve(settings: Settings, host: str, port: int, banner: str | None) -> None:
     configure_logging(settings.log_level)
+    if settings.auth_mode == "noauth":
+        log.warning(
+            "auth_mode=noauth: any X-Auth-Token 'user:project' is trusted, project 'admin' "
+            "is an administrator; for development and tests only (bound to %s)",
+            host,
+        )
     config = uvicorn.Config(
         create_app(settings),
         host=host,
@@ -74,6 +157,7 @@ def _serve(settings: Settings, host: str, port: int, banner: str | None) -> None
         log_config=None,  # keep our JSON handler
         access_log=False,
         proxy_headers=True,
+        http=NovaHttpProtocol,
     )
     server = uvicorn.Server(config)
 
@@ -99,17 +183,19 @@ def _serve(settings: Settings, host: str, port: int, banner: str | None) -> None
 
 def _cmd_demo(args: argparse.Namespace) -> None:
     data_dir = Path(args.data_dir).resolve()
-    _seed_demo(data_dir, args.cells, args.instances)
-    settings = Settings(
-        api_database_url=f"sqlite:///{data_dir / 'api.db'}",
-        auth_mode="noauth",
-        redis_url=None,
+    # The demo's own cells and no Redis; auth and everything else from CELLGATE_* (noauth
+    # when unset).
+    settings = load_settings(
+        api_database_url=f"sqlite:///{data_dir / 'api.db'}", cells=[], redis_url=None
     )
-    _serve(settings, args.host, args.port, _demo_commands(args.host, args.port))
+    _refuse_unsafe_bind(settings, args.host)
+    _seed_demo(data_dir, args.cells, args.instances)
+    _serve(settings, args.host, args.port, _demo_commands(args.host, args.port, settings.auth_mode))
 
 
 def _cmd_serve(args: argparse.Namespace) -> None:
     settings = load_settings(Path(args.config) if args.config else None)
+    _refuse_unsafe_bind(settings, args.host)
     _serve(settings, args.host, args.port, f"cellgate serving on http://{args.host}:{args.port}")
 
 

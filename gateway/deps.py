@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from gateway.auth import Principal, authenticate
-from gateway.errors import BadRequest, NotAcceptable
+from gateway.auth import Principal, authenticate, www_authenticate
+from gateway.errors import BadRequest, NotAcceptable, Unauthorized
 from gateway.settings import Settings
 from gateway.state import AppState
 from gateway.versions import VersionNotAcceptable, negotiate
@@ -29,7 +29,12 @@ async def _state(request: Request) -> AppState:
 
 
 async def _caller(request: Request) -> Principal:
-    return authenticate(request.headers, _settings(request))
+    settings = _settings(request)
+    try:
+        return authenticate(request.headers, settings)
+    except Unauthorized as exc:
+        exc.headers.setdefault("WWW-Authenticate", www_authenticate(settings, base_url(request)))
+        raise
 
 
 async def _microversion(request: Request) -> tuple[int, int]:

@@ -4,15 +4,20 @@
 
     GatewayError                    status  fault name
     ├── BadRequest                  400     badRequest
-    ├── Unauthorized                401     unauthorized
+    ├── Unauthorized                401     unauthorized   (+ WWW-Authenticate)
     ├── Forbidden                   403     forbidden
     ├── NotFound                    404     itemNotFound
     ├── MethodNotAllowed            405     badMethod
-    ├── NotAcceptable               406     notAcceptable
+    ├── NotAcceptable               406     computeFault
+    ├── UriTooLong                  414     computeFault
     └── ServiceUnavailable          503     serviceUnavailable   (+ Retry-After)
 
-Anything else that escapes is a bug: it becomes a bare 500 ``computeFault`` with no detail
-(the traceback goes to the log, never to the client).
+Fault names come from one table, Nova's ``Fault._fault_names``
+(``nova/api/openstack/wsgi.py``); a status it does not list — 406, 414, 500 — is a
+``computeFault``, as in Nova. Anything else that escapes is a bug: :class:`FaultBarrier`
+turns it into a bare 500 ``computeFault`` with no detail (the traceback goes to the log,
+never to the client), passing through the middleware that adds the request id and the
+version headers.
 """
 
 from __future__ import annotations
@@ -23,9 +28,12 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
+    "FAULT_NAMES",
     "BadRequest",
+    "FaultBarrier",
     "Forbidden",
     "GatewayError",
     "MethodNotAllowed",
@@ -33,60 +41,87 @@ __all__ = [
     "NotFound",
     "ServiceUnavailable",
     "Unauthorized",
+    "UriTooLong",
+    "fault_name",
     "fault_response",
     "install_error_handlers",
 ]
 
 log = logging.getLogger(__name__)
 
+# Nova's Fault._fault_names; every other status is a computeFault.
+FAULT_NAMES: dict[int, str] = {
+    400: "badRequest",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "itemNotFound",
+    405: "badMethod",
+    409: "conflictingRequest",
+    413: "overLimit",
+    415: "badMediaType",
+    429: "overLimit",
+    501: "notImplemented",
+    503: "serviceUnavailable",
+}
+_UNEXPECTED = (
+    "Unexpected API Error. Please report this at the gateway's operators and attach the "
+    "request id if possible."
+)
+
+
+def fault_name(status: int) -> str:
+    """Nova's fault name for an HTTP status."""
+    return FAULT_NAMES.get(status, "computeFault")
+
 
 class GatewayError(Exception):
     """Base of every client-visible error."""
 
     status = 500
-    fault = "computeFault"
 
     def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.headers = headers or {}
 
+    @property
+    def fault(self) -> str:
+        return fault_name(self.status)
+
 
 class BadRequest(GatewayError):
-    status, fault = 400, "badRequest"
+    status = 400
 
 
 class Unauthorized(GatewayError):
-    status, fault = 401, "unauthorized"
+    status = 401
 
 
 class Forbidden(GatewayError):
-    status, fault = 403, "forbidden"
+    status = 403
 
 
 class NotFound(GatewayError):
-    status, fault = 404, "itemNotFound"
+    status = 404
 
 
 class MethodNotAllowed(GatewayError):
-    status, fault = 405, "badMethod"
+    status = 405
 
 
 class NotAcceptable(GatewayError):
-    status, fault = 406, "notAcceptable"
+    status = 406
+
+
+class UriTooLong(GatewayError):
+    status = 414
 
 
 class ServiceUnavailable(GatewayError):
-    status, fault = 503, "serviceUnavailable"
+    status = 503
 
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message, {"Retry-After": str(retry_after_s)})
-
-
-_BY_STATUS: dict[int, type[GatewayError]] = {
-    cls.status: cls
-    for cls in (BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, NotAcceptable)
-}
 
 
 def fault_response(
@@ -106,21 +141,52 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        cls = _BY_STATUS.get(exc.status_code, GatewayError)
+        status = exc.status_code
         message = exc.detail if isinstance(exc.detail, str) else "Error"
-        if exc.status_code == 404:
+        if status == 404:
             message = "The resource could not be found."
-        return fault_response(exc.status_code, cls.fault, message, dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        allow = headers.get("Allow", "")
+        if "GET" in allow.split(", ") and "HEAD" not in allow:
+            headers["Allow"] = f"{allow}, HEAD"  # HEAD is served wherever GET is
+        return fault_response(status, fault_name(status), message, headers)
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
+        # Only what escapes the middleware itself lands here; see FaultBarrier.
         log.exception("unexpected error serving %s", request.url.path)
-        return fault_response(
-            500,
-            "computeFault",
-            "Unexpected API Error. Please report this at the gateway's "
-            "operators and attach the request id if possible.",
-        )
+        return fault_response(500, "computeFault", _UNEXPECTED)
 
     app.add_exception_handler(GatewayError, on_gateway_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+class FaultBarrier:
+    """Turn an exception escaping the routes into a 500 ``computeFault``, logged.
+
+    Starlette hands an ``Exception`` handler to its outermost middleware, so its response
+    would skip every other middleware (no request id, no version headers); this one sits
+    inside them. After the response has started there is nothing to send: re-raise.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            if started:
+                raise
+            log.exception("unexpected error serving %s", scope["path"])
+            await fault_response(500, "computeFault", _UNEXPECTED)(scope, receive, send)

@@ -10,7 +10,14 @@ __all__ = [
     "IGNORED_SORT_KEYS",
     "JOINED_TABLES",
     "KNOWN_PARAMS",
+    "MAX_PARAM_REPEATS",
+    "MAX_REGEX_LENGTH",
+    "MAX_SORT_KEYS",
+    "MAX_TAGS",
+    "MAX_TAG_LENGTH",
+    "MAX_URL_BYTES",
     "REGEX_FILTERS",
+    "TAG_FILTERS",
     "UNSUPPORTED_FILTERS",
     "USER_FILTERS",
     "VALID_SORT_KEYS",
@@ -18,6 +25,15 @@ __all__ = [
 ]
 
 Version = tuple[int, int]
+
+# Bounds on costly input: past them a request is a 400 naming the bound, before any cell
+# is asked. Nova's own limits where it has them.
+MAX_TAGS = 50  # tags in one tags/tags-any/not-tags/not-tags-any (Nova's MAX_TAG_COUNT)
+MAX_TAG_LENGTH = 60  # characters in one tag (Nova's tags.tag column)
+MAX_REGEX_LENGTH = 255  # characters in one regex filter (the widest filtered column)
+MAX_SORT_KEYS = 16  # sort_key values (and so sort_dir values)
+MAX_PARAM_REPEATS = 1000  # values of any one parameter (uuid, status, ...): max_limit's default
+MAX_URL_BYTES = 8192  # path plus query string; 414 past it (eventlet's and Apache's request line)
 
 VALID_SORT_KEYS = frozenset(
     [
@@ -207,6 +223,7 @@ REGEX_FILTERS = {
     "access_ip_v6": "access_ip_v6",
     "locked_by": "locked_by",
 }
+TAG_FILTERS = ("tags", "tags-any", "not-tags", "not-tags-any")
 # Known to Nova, not served here: refusing beats silently returning unfiltered rows.
 UNSUPPORTED_FILTERS = frozenset(
     [

@@ -6,14 +6,21 @@ Nova's rules, kept because clients rely on them: ``limit`` default and maximum
 non-admins silently lose the filters their microversion does not allow; from 2.75 an
 unknown parameter is a 400. Improvements: directions are padded with ``desc`` one for one
 (Nova misaligns them) and ``uuid asc`` always ends the order.
+
+A single-valued parameter given more than once is read from its last value, as Nova does,
+but every value is validated: ``limit=x&limit=2`` is a 400, not a page of two. Costly input
+is bounded (:mod:`gateway.params`: tags per filter and their length, regex length, sort
+keys, values of one parameter) with a 400 before any cell is asked.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 from cells.filters import SOFT_DELETED, InstanceFilters
 from cells.order import Direction
@@ -24,7 +31,13 @@ from gateway.params import (
     IGNORED_SORT_KEYS,
     JOINED_TABLES,
     KNOWN_PARAMS,
+    MAX_PARAM_REPEATS,
+    MAX_REGEX_LENGTH,
+    MAX_SORT_KEYS,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
     REGEX_FILTERS,
+    TAG_FILTERS,
     UNSUPPORTED_FILTERS,
     USER_FILTERS,
     VALID_SORT_KEYS,
@@ -38,6 +51,7 @@ _PAGING = frozenset({"sort_key", "sort_dir", "limit", "marker"})
 _TRUE = frozenset({"1", "t", "true", "on", "y", "yes"})
 _FALSE = frozenset({"0", "f", "false", "off", "n", "no"})
 _DIGITS = re.compile(r"^[0-9]+$")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +96,11 @@ def _timestamp(name: str, value: str) -> dt.datetime:
 
 
 def _regex(name: str, value: str) -> str:
+    if len(value) > MAX_REGEX_LENGTH:
+        raise BadRequest(
+            f"Invalid filter field: {name}. The regular expression has {len(value)} "
+            f"characters; at most {MAX_REGEX_LENGTH} are allowed."
+        )
     try:
         re.compile(value)
     except re.error:
@@ -89,9 +108,15 @@ def _regex(name: str, value: str) -> str:
     return value
 
 
-def _limit(value: str | None, max_limit: int) -> int:
-    if value is None:
-        return max_limit
+def _each(values: dict[str, list[str]], name: str, check: Callable[[str], T]) -> T | None:
+    """``check`` every value of a single-valued parameter; the last one's result wins."""
+    result = None
+    for value in values.get(name, ()):
+        result = check(value)
+    return result
+
+
+def _limit(value: str, max_limit: int) -> int:
     if not _DIGITS.match(value):
         raise BadRequest(
             f"Invalid input for query parameters limit. Value: {value}. "
@@ -106,6 +131,11 @@ def _limit(value: str | None, max_limit: int) -> int:
 def _sort(
     keys: list[str], dirs: list[str], version: Version, principal: Principal
 ) -> tuple[tuple[str, Direction], ...]:
+    if len(keys) > MAX_SORT_KEYS:
+        raise BadRequest(
+            f"Invalid input for query parameters sort_key: {len(keys)} sort keys; "
+            f"at most {MAX_SORT_KEYS} are allowed."
+        )
     keys = [k.strip() for k in keys] or ["created_at"]
     dirs = [d.strip() for d in dirs] or ["desc"]
     valid = VALID_SORT_KEYS | ({"locked"} if version >= (2, 73) else frozenset())
@@ -141,10 +171,19 @@ def _allowed_filters(version: Version) -> frozenset[str]:
     return frozenset(allowed)
 
 
-def _tags(value: str | None) -> frozenset[str]:
-    if not value:
-        return frozenset()
-    return frozenset(tag.strip() for tag in value.split(",") if tag.strip())
+def _tags(name: str, value: str) -> frozenset[str]:
+    tags = [tag.strip() for tag in value.split(",") if tag.strip()]
+    if len(tags) > MAX_TAGS:
+        raise BadRequest(
+            f"Invalid input for query parameters {name}: {len(tags)} tags; "
+            f"at most {MAX_TAGS} are allowed."
+        )
+    if any(len(tag) > MAX_TAG_LENGTH for tag in tags):
+        raise BadRequest(
+            f"Invalid input for query parameters {name}: a tag is longer than "
+            f"{MAX_TAG_LENGTH} characters."
+        )
+    return frozenset(tags)
 
 
 def parse_list_request(
@@ -157,6 +196,12 @@ def parse_list_request(
     values: dict[str, list[str]] = {}
     for name, value in items:
         values.setdefault(name, []).append(value)
+    for name, found in values.items():
+        if len(found) > MAX_PARAM_REPEATS:
+            raise BadRequest(
+                f"Invalid input for query parameters {name}: {len(found)} values; "
+                f"at most {MAX_PARAM_REPEATS} are allowed."
+            )
 
     for name in values:
         if name.startswith("_") or name in JOINED_TABLES:
@@ -174,7 +219,9 @@ def parse_list_request(
         if name in KNOWN_PARAMS and any("\x00" in value for value in found):
             raise BadRequest(f"Invalid input for query parameters {name}: NUL character.")
 
-    limit = _limit(_last(values, "limit"), max_limit)
+    limit = _each(values, "limit", lambda v: _limit(v, max_limit))
+    if limit is None:
+        limit = max_limit
     marker = _last(values, "marker")
     sort = _sort(values.get("sort_key", []), values.get("sort_dir", []), version, principal)
 
@@ -182,9 +229,8 @@ def parse_list_request(
         if name in UNSUPPORTED_FILTERS:
             raise BadRequest(f"Filter {name} is not supported by this gateway.")
 
-    all_tenants_value = _last(values, "all_tenants")
-    all_tenants = all_tenants_value is not None and (
-        all_tenants_value == "" or _bool("all_tenants", all_tenants_value, strict=True)
+    all_tenants = bool(
+        _each(values, "all_tenants", lambda v: v == "" or _bool("all_tenants", v, strict=True))
     )
     if all_tenants and not principal.is_admin:
         raise Forbidden(
@@ -226,17 +272,12 @@ def parse_list_request(
             raise Forbidden("Only administrators may list deleted instances")
         deleted = True
 
-    changes_since = changes_before = None
-    if (since := _last(values, "changes-since")) is not None:
-        changes_since = _timestamp("changes-since", since)
-    if (before := _last(values, "changes-before")) is not None:
-        changes_before = _timestamp("changes-before", before)
+    changes_since = _each(values, "changes-since", partial(_timestamp, "changes-since"))
+    changes_before = _each(values, "changes-before", partial(_timestamp, "changes-before"))
     if changes_since and changes_before and changes_before < changes_since:
         raise BadRequest("The value of changes-since must be less than or equal to changes-before.")
 
-    locked = None
-    if (locked_value := _last(values, "locked")) is not None:
-        locked = _bool("locked", locked_value, strict=True)
+    locked = _each(values, "locked", lambda v: _bool("locked", v, strict=True))
 
     power_states = None
     if "power_state" in values:
@@ -248,10 +289,11 @@ def parse_list_request(
             raise BadRequest("Invalid filter field: power_state.")
 
     regex = tuple(
-        (column, _regex(name, pattern))
+        (column, pattern)
         for name, column in REGEX_FILTERS.items()
-        if (pattern := _last(values, name)) is not None
+        if (pattern := _each(values, name, partial(_regex, name))) is not None
     )
+    tags = {name: _each(values, name, partial(_tags, name)) or frozenset() for name in TAG_FILTERS}
     image = _last(values, "image") or _last(values, "image_ref")
     filters = InstanceFilters(
         project_id=project_id,
@@ -264,10 +306,10 @@ def parse_list_request(
         power_states=power_states,
         uuids=frozenset(values["uuid"]) if "uuid" in values else None,
         regex=regex,
-        tags=_tags(_last(values, "tags")),
-        tags_any=_tags(_last(values, "tags-any")),
-        not_tags=_tags(_last(values, "not-tags")),
-        not_tags_any=_tags(_last(values, "not-tags-any")),
+        tags=tags["tags"],
+        tags_any=tags["tags-any"],
+        not_tags=tags["not-tags"],
+        not_tags_any=tags["not-tags-any"],
         changes_since=changes_since,
         changes_before=changes_before,
         deleted=deleted,

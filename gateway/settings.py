@@ -66,6 +66,21 @@ class Settings(BaseSettings):
     jwt_algorithms: list[str] = Field(
         default_factory=lambda: ["HS256"], description="Accepted JWT algorithms."
     )
+    jwt_audience: str | None = Field(
+        None, description="Required JWT 'aud' claim (auth_mode=jwt); unset = not checked."
+    )
+    jwt_issuer: str | None = Field(
+        None, description="Required JWT 'iss' claim (auth_mode=jwt); unset = not checked."
+    )
+    allow_insecure_noauth: bool = Field(
+        False,
+        description="Let auth_mode=noauth serve on a non-loopback address (trusted networks "
+        "only: anyone reaching it can claim any project, admin included).",
+    )
+    www_authenticate_uri: str | None = Field(
+        None,
+        description="Identity URI a 401's WWW-Authenticate names; unset = <base>/identity/v3.",
+    )
     public_base_url: str | None = Field(
         None, description="Base URL used in links; unset = derived from each request."
     )

@@ -7,6 +7,11 @@ maximum), with a ``self`` link and a status. Only v2.1 is served; v2.0 is not li
 A request picks a microversion with ``OpenStack-API-Version: compute X.Y`` or the legacy
 ``X-OpenStack-Nova-API-Version: X.Y`` (the standard header wins). No header means 2.1,
 ``latest`` means :data:`MAX_VERSION`.
+
+Every response under ``/v2.1`` names its microversion (:class:`VersionHeadersMiddleware`),
+errors included, as Nova's ``Fault`` does: the negotiated version; for a 406 the requested
+one (Nova sets the request's version before its range check fails, and its fault echoes
+it); for a malformed header, where Nova sends none, the default 2.1.
 """
 
 from __future__ import annotations
@@ -16,11 +21,16 @@ from collections.abc import Mapping
 from typing import Final
 
 import microversion_parse
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
     "MAX_VERSION",
     "MIN_VERSION",
+    "VersionHeadersMiddleware",
     "VersionNotAcceptable",
+    "echoed_version",
+    "is_compute_path",
     "negotiate",
     "version_document",
     "version_headers",
@@ -39,10 +49,11 @@ _LEGACY_HEADER: Final = "x-openstack-nova-api-version"
 class VersionNotAcceptable(Exception):
     """A well-formed microversion outside [:data:`MIN_VERSION`, :data:`MAX_VERSION`] (406)."""
 
-    def __init__(self, requested: str) -> None:
-        self.requested = requested
+    def __init__(self, version: tuple[int, int]) -> None:
+        self.version = version
+        self.requested = _format(version)
         super().__init__(
-            f"Version {requested} is not supported by the API. "
+            f"Version {self.requested} is not supported by the API. "
             f"Minimum is {_format(MIN_VERSION)} and maximum is {_format(MAX_VERSION)}."
         )
 
@@ -68,8 +79,23 @@ def negotiate(headers: Mapping[str, str]) -> tuple[int, int]:
         raise _malformed(requested) from exc
     version = (int(parsed.major), int(parsed.minor))
     if not MIN_VERSION <= version <= MAX_VERSION:
-        raise VersionNotAcceptable(_format(version))
+        raise VersionNotAcceptable(version)
     return version
+
+
+def echoed_version(headers: Mapping[str, str]) -> tuple[int, int]:
+    """The microversion a response to these request headers names, whatever its status."""
+    try:
+        return negotiate(headers)
+    except VersionNotAcceptable as exc:
+        return exc.version
+    except ValueError:
+        return MIN_VERSION
+
+
+def is_compute_path(path: str) -> bool:
+    """Whether ``path`` is under the compute API (``/v2.1``), where responses are versioned."""
+    return path == "/v2.1" or path.startswith("/v2.1/")
 
 
 def version_headers(version: tuple[int, int]) -> dict[str, str]:
@@ -80,6 +106,30 @@ def version_headers(version: tuple[int, int]) -> dict[str, str]:
         "X-OpenStack-Nova-API-Version": text,
         "Vary": "OpenStack-API-Version, X-OpenStack-Nova-API-Version",
     }
+
+
+class VersionHeadersMiddleware:
+    """Add the version headers to every compute API response that lacks them (errors,
+    404s and 405s from routing, the 500 of an unexpected error)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_compute_path(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        version = echoed_version(Headers(scope=scope))
+        extra = [(k.lower().encode(), v.encode()) for k, v in version_headers(version).items()]
+
+        async def send_with_version(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if all(name.lower() != b"openstack-api-version" for name, _ in headers):
+                    message["headers"] = headers + extra
+            await send(message)
+
+        await self.app(scope, receive, send_with_version)
 
 
 def versions_document(base_url: str) -> dict[str, object]:

@@ -88,7 +88,7 @@ async def readyz(state: State) -> Response:
             return "circuit breaker open"
         session = CellSession(target.cell, target.engine, target.timeout_s)
         try:
-            outcome = await session.fetch(select(literal(1)), 2)
+            outcome = await session.fetch(select(literal(1)), 2, probe=False)
         finally:
             await session.close()
         match outcome:

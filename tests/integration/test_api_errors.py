@@ -71,7 +71,8 @@ def assert_fault(response: httpx.Response, status: int, contains: str = "") -> s
         401: "unauthorized",
         403: "forbidden",
         404: "itemNotFound",
-        406: "notAcceptable",
+        406: "computeFault",  # Nova's Fault names no 406
+        414: "computeFault",
     }[status]
     assert list(body) == [fault], body
     assert body[fault]["code"] == status
@@ -110,6 +111,21 @@ async def test_huge_limit_is_clamped(sqlite_client: httpx.AsyncClient) -> None:
         )
         assert len(ids(response)) == 1000
         assert response.json()["servers_links"][0]["rel"] == "next"
+
+
+@pytest.mark.parametrize(
+    "values", [["x", "2"], ["2", "x"], ["-1", "5"], ["5", ""]], ids=lambda v: "&".join(v)
+)
+async def test_every_repeat_of_limit_is_validated(
+    sqlite_client: httpx.AsyncClient, values: list[str]
+) -> None:
+    response = await get(sqlite_client, SERVERS, [("limit", v) for v in values])
+    assert_fault(response, 400, "limit")
+
+
+async def test_the_last_limit_wins(sqlite_client: httpx.AsyncClient) -> None:
+    assert len(ids(await get(sqlite_client, SERVERS, [("limit", "5"), ("limit", "2")]))) == 2
+    assert len(ids(await get(sqlite_client, SERVERS, [("limit", "2"), ("limit", "5")]))) == 5
 
 
 async def test_absurdly_long_limit_is_not_a_server_error(sqlite_client: httpx.AsyncClient) -> None:
@@ -624,6 +640,60 @@ async def test_known_hostile_values_never_5xx(
     headers = {"OpenStack-API-Version": "compute 2.90"}
     for path in (SERVERS, DETAIL):
         _assert_not_a_server_error(await get(client, path, params, ADMIN, headers))
+
+
+# --- bounds on costly input ----------------------------------------------------------------
+
+
+def _tags(n: int) -> str:
+    return ",".join(f"t{i}" for i in range(n))
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "contains"),
+    [
+        ([("tags", _tags(1000))], 400, "1000 tags"),  # the hostile query
+        ([("tags-any", _tags(51))], 400, "tags-any"),
+        ([("not-tags", "a" * 61)], 400, "longer than 60"),
+        ([("tags-any", _tags(2000))], 414, "Request URI too long"),
+        ([("name", "a" * 256)], 400, "name"),
+        ([("sort_key", "display_name")] * 17, 400, "sort_key"),
+        ([("uuid", "x")] * 1001, 400, "at most 1000"),
+    ],
+    ids=["tags-1000", "tags-any-51", "tag-61-chars", "tags-any-2000", "regex-256", "sort-17",
+         "uuid-1001"],
+)  # fmt: skip
+@pytest.mark.parametrize("backend", ["sqlite", "pg"])
+async def test_costly_input_is_refused_and_costs_the_others_nothing(
+    sqlite_client: httpx.AsyncClient,
+    pg_client: httpx.AsyncClient,
+    backend: str,
+    params: list[tuple[str, str]],
+    status: int,
+    contains: str,
+) -> None:
+    client = sqlite_client if backend == "sqlite" else pg_client
+    headers = {"OpenStack-API-Version": "compute 2.26"}
+    for _ in range(2):  # twice: the breakers opened on the second
+        assert_fault(
+            await get(client, SERVERS, params, "mallory:proj-05", headers), status, contains
+        )
+    for token, query in ((DEMO, [("limit", "5")]), (ADMIN, [("all_tenants", "1"), ("limit", "5")])):
+        response = await get(client, SERVERS, query, token)
+        assert len(ids(response)) == 5
+        assert "X-Cells-Unavailable" not in response.headers
+
+
+async def test_costly_input_at_its_bounds_is_served(sqlite_client: httpx.AsyncClient) -> None:
+    headers = {"OpenStack-API-Version": "compute 2.26"}
+    for params in (
+        [("tags", _tags(50))],
+        [("not-tags-any", "a" * 60)],
+        [("name", "a" * 255)],
+        [("sort_key", "display_name")] * 16,
+    ):
+        response = await get(sqlite_client, SERVERS, params, ADMIN, headers)
+        assert response.status_code == 200, (params[0], response.text)
 
 
 def test_oracle_timestamps_are_naive_utc() -> None:

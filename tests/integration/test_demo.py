@@ -3,11 +3,13 @@
 The console script runs as a subprocess on SQLite cells under a temporary directory; every
 ``curl`` line of the banner must exit 0 with a JSON ``servers`` body, the ``openstack``
 line must exit 0 (and agree with the first ``curl``), and Ctrl-C (SIGINT) must stop the
-server cleanly.
+server cleanly. The demo honours the auth settings of the environment (``noauth`` only when
+``CELLGATE_AUTH_MODE`` is unset).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -18,9 +20,12 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import jwt
 import pytest
 
 pytestmark = [pytest.mark.integration, pytest.mark.clients]
@@ -48,7 +53,8 @@ def _cellgate() -> str:
 
 
 def _clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    """No OS_* (the openstack CLI) and no CELLGATE_* (the demo reads them) of the caller's."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "CELLGATE_"))}
 
 
 class Demo:
@@ -102,8 +108,8 @@ class Demo:
         return f"stdout={self.output!r}\nstderr={stderr[-4000:]}"
 
 
-@pytest.fixture
-def demo(tmp_path: Path) -> Iterator[Demo]:
+@contextlib.contextmanager
+def _running_demo(tmp_path: Path, instances: int, env: dict[str, str]) -> Iterator[Demo]:
     port = _free_port()
     stderr_path = tmp_path / "stderr.log"
     with stderr_path.open("w") as stderr:
@@ -116,13 +122,13 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
                 "--port",
                 str(port),
                 "--instances",
-                "3000",
+                str(instances),
             ],
             stdout=subprocess.PIPE,
             stderr=stderr,
             stdin=subprocess.DEVNULL,
             text=True,
-            env={**_clean_env(), "PYTHONUNBUFFERED": "1"},
+            env={**_clean_env(), "PYTHONUNBUFFERED": "1", **env},
         )
     running = Demo(process, stderr_path)
     try:
@@ -132,6 +138,12 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
             process.kill()
             process.wait(timeout=10)
         running.close()
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    with _running_demo(tmp_path, 3000, {}) as running:
+        yield running
 
 
 def _run(line: str) -> subprocess.CompletedProcess[str]:
@@ -178,3 +190,36 @@ def test_demo_quick_start(demo: Demo) -> None:
     stderr = demo.stderr_path.read_text(errors="replace")
     assert code == 0, demo.diagnostics()
     assert "Traceback" not in stderr, stderr[-4000:]
+
+
+JWT_SECRET = "demo-test-secret-that-is-long-enough-0123"
+
+
+def _status(url: str, token: str) -> tuple[int, dict[str, object]]:
+    request = urllib.request.Request(url, headers={"X-Auth-Token": token})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_demo_honours_the_auth_mode_of_the_environment(tmp_path: Path) -> None:
+    env = {"CELLGATE_AUTH_MODE": "jwt", "CELLGATE_JWT_SECRET": JWT_SECRET}
+    with _running_demo(tmp_path, 300, env) as demo:
+        deadline = time.monotonic() + BANNER_TIMEOUT_S
+        while "serving on" not in (line := demo.next_line(deadline)):
+            pass
+        assert "auth_mode=jwt" in line
+        url = line.split("serving on ", 1)[1].split()[0] + "/v2.1/servers?limit=3"
+        status, body = _status(url, "demo:demo")  # the noauth token means nothing here
+        assert status == 401, body
+        claims = {"sub": "demo", "project_id": "demo", "roles": [], "exp": time.time() + 60}
+        status, body = _status(url, jwt.encode(claims, JWT_SECRET, algorithm="HS256"))
+        assert status == 200, body
+        servers = body["servers"]
+        assert isinstance(servers, list)
+        assert len(servers) == 3
+        demo.process.send_signal(signal.SIGINT)
+        assert demo.process.wait(timeout=SHUTDOWN_TIMEOUT_S) == 0, demo.diagnostics()
+    assert "noauth" not in demo.stderr_path.read_text()

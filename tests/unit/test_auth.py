@@ -7,7 +7,7 @@ import time
 import jwt
 import pytest
 
-from gateway.auth import Principal, authenticate
+from gateway.auth import Principal, authenticate, www_authenticate
 from gateway.errors import Unauthorized
 from gateway.settings import Settings
 
@@ -72,3 +72,52 @@ def test_trusted_headers() -> None:
     assert authenticate(headers, settings) == Principal("u1", "p9", True)
     with pytest.raises(Unauthorized):
         authenticate({"x-auth-token": "demo:demo"}, settings)
+
+
+def _jwt_checked(**fields: str) -> Settings:
+    return Settings(auth_mode="jwt", jwt_secret=SECRET, **fields)  # type: ignore[arg-type]
+
+
+CLAIMS = {"sub": "bob", "project_id": "p1", "roles": []}
+
+
+def test_jwt_audience_and_issuer_match() -> None:
+    settings = _jwt_checked(jwt_audience="cellgate", jwt_issuer="https://idp.example")
+    token = _token({**CLAIMS, "aud": "cellgate", "iss": "https://idp.example"})
+    assert authenticate({"x-auth-token": token}, settings) == Principal("bob", "p1", False)
+    listed = _token({**CLAIMS, "aud": ["other", "cellgate"], "iss": "https://idp.example"})
+    assert authenticate({"x-auth-token": listed}, settings).project_id == "p1"
+
+
+@pytest.mark.parametrize(
+    ("fields", "claims"),
+    [
+        ({"jwt_audience": "cellgate"}, {}),  # aud required once configured
+        ({"jwt_audience": "cellgate"}, {"aud": "other"}),
+        ({"jwt_issuer": "https://idp.example"}, {}),
+        ({"jwt_issuer": "https://idp.example"}, {"iss": "https://evil.example"}),
+        ({"jwt_audience": "cellgate", "jwt_issuer": "https://idp.example"}, {"aud": "cellgate"}),
+    ],
+)
+def test_jwt_audience_and_issuer_are_enforced(
+    fields: dict[str, str], claims: dict[str, object]
+) -> None:
+    token = _token({**CLAIMS, **claims})
+    with pytest.raises(Unauthorized):
+        authenticate({"x-auth-token": token}, _jwt_checked(**fields))
+
+
+def test_jwt_without_configured_audience_accepts_tokens_without_one() -> None:
+    token = _token({**CLAIMS, "iss": "anyone"})
+    assert authenticate({"x-auth-token": token}, _jwt_settings()).user_id == "bob"
+
+
+def test_www_authenticate_is_derived_from_the_base_url() -> None:
+    challenge = www_authenticate(Settings(), "http://gw.example:8774/")
+    assert challenge == 'Keystone uri="http://gw.example:8774/identity/v3"'
+
+
+def test_www_authenticate_uri_setting_wins() -> None:
+    settings = Settings(www_authenticate_uri="https://keystone.example/identity")
+    challenge = www_authenticate(settings, "http://gw.example:8774")
+    assert challenge == 'Keystone uri="https://keystone.example/identity"'

@@ -98,6 +98,8 @@ def test_gateway_service(services: dict[str, dict[str, Any]]) -> None:
     assert any(str(port).split(":")[-1] == "8774" for port in gateway.get("ports", []))
     env = gateway["environment"]
     assert env["CELLGATE_AUTH_MODE"] == "noauth"
+    # noauth on 0.0.0.0 is refused unless opted into; this stack opts in, visibly.
+    assert str(env["CELLGATE_ALLOW_INSECURE_NOAUTH"]).lower() == "true"
     assert "@apidb:" in env["CELLGATE_API_DATABASE_URL"]
     assert env["CELLGATE_REDIS_URL"].startswith("redis://redis:")
     test = _healthcheck_test(gateway)
@@ -174,3 +176,15 @@ def test_dockerfile_installs_the_package() -> None:
     if isinstance(readme, str):
         assert readme in copied
     assert any("cellgate" in line and "serve" in line for line in lines if line.startswith("CMD"))
+
+
+def test_dockerfile_does_not_opt_into_noauth_on_the_network() -> None:
+    """The image binds 0.0.0.0; it must need a real auth mode or an explicit opt-in."""
+    lines = [
+        line.strip()
+        for line in DOCKERFILE.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    text = "\n".join(lines)
+    assert "CELLGATE_ALLOW_INSECURE_NOAUTH" not in text
+    assert "--host" in text

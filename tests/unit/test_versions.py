@@ -8,6 +8,8 @@ from gateway.versions import (
     MAX_VERSION,
     MIN_VERSION,
     VersionNotAcceptable,
+    echoed_version,
+    is_compute_path,
     negotiate,
     version_document,
     version_headers,
@@ -74,6 +76,7 @@ def test_out_of_range(value: str) -> None:
     with pytest.raises(VersionNotAcceptable) as caught:
         negotiate({"OpenStack-API-Version": f"compute {value}"})
     assert caught.value.requested == value
+    assert caught.value.version == tuple(int(part) for part in value.split("."))
     assert str(caught.value) == (
         f"Version {value} is not supported by the API. Minimum is 2.1 and maximum is 2.90."
     )
@@ -95,6 +98,42 @@ def test_malformed_standard_header() -> None:
 def test_version_not_acceptable_is_not_a_value_error() -> None:
     # The caller maps ValueError to 400 and this to 406; they must not overlap.
     assert not issubclass(VersionNotAcceptable, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("headers", "echoed"),
+    [
+        ({}, (2, 1)),
+        ({"OpenStack-API-Version": "compute 2.60"}, (2, 60)),
+        ({"OpenStack-API-Version": "compute latest"}, MAX_VERSION),
+        # Nova sets the request's version before its range check fails; the fault echoes it.
+        ({"OpenStack-API-Version": "compute 2.999"}, (2, 999)),
+        ({"X-OpenStack-Nova-API-Version": "3.0"}, (3, 0)),
+        # Malformed: Nova has no version to echo; cellgate names the default.
+        ({"OpenStack-API-Version": "compute 2.x"}, MIN_VERSION),
+        ({"X-OpenStack-Nova-API-Version": "2.01"}, MIN_VERSION),
+    ],
+)
+def test_echoed_version(headers: dict[str, str], echoed: tuple[int, int]) -> None:
+    assert echoed_version(headers) == echoed
+
+
+@pytest.mark.parametrize(
+    ("path", "compute"),
+    [
+        ("/v2.1", True),
+        ("/v2.1/", True),
+        ("/v2.1/servers", True),
+        ("/v2.1/demo/servers/detail", True),
+        ("/", False),
+        ("/v2.10", False),
+        ("/v2.1x/servers", False),
+        ("/healthz", False),
+        ("/identity/v3", False),
+    ],
+)
+def test_is_compute_path(path: str, compute: bool) -> None:
+    assert is_compute_path(path) is compute
 
 
 def test_version_headers() -> None:
