@@ -106,6 +106,9 @@ class ListResult:
     stats: list[CellStats] = field(default_factory=list)
     # Per cell id, the cursor after this page (only when every cell answered).
     frontier: dict[int, CellResume] | None = None
+    # Instance uuid -> id of the cell that returned it (not for stubs): where the page's
+    # detail data lives (cells.details).
+    cell_of: dict[str, int] = field(default_factory=dict)
 
 
 def first_batch_size(limit: int, k: int) -> int:
@@ -245,6 +248,8 @@ async def list_instances(
         match outcome:
             case CellRows(rows=rows, exhausted=exhausted):
                 keyed: list[Keyed] = [(key_of(row), row) for row in rows]
+                if i < len(targets):
+                    result.cell_of.update((str(row["uuid"]), cursor.target.cell.id) for row in rows)
                 if rows:
                     cursor.position = query.spec.position_of(rows[-1])
                 merge.feed(i, keyed, exhausted=exhausted)
@@ -262,6 +267,7 @@ async def list_instances(
     if resume is not None:
         for i, cursor in enumerate(cursors):
             saved = resume[cursor.target.cell.id]
+            result.cell_of.update((str(row["uuid"]), cursor.target.cell.id) for row in saved.rows)
             cursor.position = saved.position
             cursor.batch = firsts[i] // 2
             merge.feed(i, [(key_of(row), row) for row in saved.rows], exhausted=saved.exhausted)

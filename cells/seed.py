@@ -42,11 +42,12 @@ from cells.seeddata import (
     FLAVOR_COLUMNS,
     INSTANCE_COLUMNS,
     MAPPING_COLUMNS,
+    SIDE_COLUMNS,
     Row,
     SeedPlan,
     flavor_rows,
-    iter_chunks,
 )
+from cells.seedgen import iter_chunks
 
 __all__ = [
     "SeedCell",
@@ -135,7 +136,9 @@ async def seed(
     """Create the databases and tables, then replace their rows with generated data.
 
     Writes ``cell_mappings`` (one per cell, ``id`` = position + 1, in order), the flavor
-    catalog and ``instance_mappings`` into the API database, and each cell's ``instances``.
+    catalog and ``instance_mappings`` into the API database, and each cell's ``instances``
+    with their side tables (``instance_extra``, ``instance_info_caches``, metadata, tags,
+    faults, block device mappings).
     Cells must have distinct names and URLs, none equal to ``api_url``.
     """
     started = time.perf_counter()
@@ -156,7 +159,7 @@ async def seed(
                 group.create_task(api.write(instance_mappings, MAPPING_COLUMNS, chunk.mappings))
                 for position, rows in enumerate(chunk.instances):
                     if rows:
-                        group.create_task(dbs[position].write(instances, INSTANCE_COLUMNS, rows))
+                        group.create_task(_write_cell(dbs[position], rows, chunk.side[position]))
                         counts[position] += len(rows)
             mappings += len(chunk)
             bar.update(len(chunk))
@@ -165,6 +168,13 @@ async def seed(
         mappings=mappings,
         elapsed_s=time.perf_counter() - started,
     )
+
+
+async def _write_cell(db: _Loader, rows: list[Row], side: dict[str, list[Row]]) -> None:
+    """Instances first: the side tables' foreign keys point at them."""
+    await db.write(instances, INSTANCE_COLUMNS, rows)
+    for name, columns in SIDE_COLUMNS.items():
+        await db.write(cell_metadata.tables[name], columns, side[name])
 
 
 _CELL_COLUMNS = (
@@ -235,7 +245,7 @@ async def _loading(url: str, metadata: MetaData) -> AsyncIterator[_Loader]:
                 await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
                 raw = await conn.get_raw_connection()
                 yield _Loader(conn, raw.driver_connection)
-                for table in tables:
+                for table in (t.name for t in metadata.sorted_tables if "id" in t.c):
                     # Ids were written explicitly: move each serial past them.
                     await conn.execute(
                         text(
