@@ -57,7 +57,7 @@ class IPAddress(TypeDecorator[str]):
     Read back as text on every backend (without a prefix length).
     """
 
-    impl = String(39)
+    impl = String  # no length, as Nova declares it; VARCHAR(39) comes from the dialect impl
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
