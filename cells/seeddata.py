@@ -121,8 +121,8 @@ def project_weights(plan: SeedPlan) -> list[tuple[str, float]]:
     width = max(2, len(str(plan.projects)))
     zipf = [1.0 / k**1.1 for k in range(1, plan.projects + 1)]
     total = sum(zipf) or 1.0
-    others = [(f"proj-{k:0{width}d}", 0.699 * w / total) for k, w in enumerate(zipf, 1)]
-    return [("demo", 0.30), ("admin", 0.001), *others]
+    others = [(f"proj-{k:0{width}d}", 0.695 * w / total) for k, w in enumerate(zipf, 1)]
+    return [("demo", 0.30), ("admin", 0.005), *others]
 
 
 def flavor_rows() -> list[Row]:
