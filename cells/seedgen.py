@@ -178,13 +178,15 @@ class _Generator:
         return bisect(self.cell_cum, self.rng.random() * self.cell_cum[-1])
 
     def _hostname(self, name: str, uuid: str) -> str:
-        """Nova-like sanitising: lowercase ASCII; ``server-<uuid>`` when no letter survives."""
+        """Nova's ``sanitize_hostname`` of the display name: Latin-1 only, ``[ _.]`` → ``-``,
+        other non-word characters dropped (accented Latin letters stay), lowercased;
+        ``Server-<uuid>`` (Nova's default, capital S) when nothing is left."""
         hostname = self.hostnames.get(name)
         if hostname is None:
-            hostname = re.sub(r"[^a-z0-9-]", "", name.lower()).strip("-")
-            hostname = hostname if re.search("[a-z]", hostname) else ""
+            latin = name.encode("latin-1", "ignore").decode("latin-1")
+            hostname = re.sub(r"[^\w.-]+", "", re.sub(r"[ _.]", "-", latin)).lower().strip(".-")
             self.hostnames[name] = hostname
-        return hostname or f"server-{uuid}"
+        return hostname or f"Server-{uuid}"
 
     def _instance(
         self,
