@@ -94,7 +94,7 @@ def compare(nova: Shape, ours: Shape) -> list[str]:
         for column in sorted(set(theirs["columns"]) | set(table["columns"])):
             a, b = theirs["columns"].get(column), table["columns"].get(column)
             if a is None:
-                problems.append(f"{name}.{column}: not in Nova (invented column)")
+                problems.append(f"{name}.{column}: not in Nova's models")
             elif b is None:
                 problems.append(f"{name}.{column}: missing (Nova has {_column(a)})")
             elif a != b:
