@@ -4,6 +4,7 @@ Never imports FastAPI or :mod:`gateway`; testable without HTTP.
 """
 
 from cells.breaker import Breaker, BreakerState
+from cells.details import Details, fetch_details
 from cells.fanout import CellFailed, CellOutcome, CellRows, CellSession, CellTimedOut, InvalidQuery
 from cells.filters import InstanceFilters
 from cells.lister import (
@@ -41,6 +42,7 @@ __all__ = [
     "CellStats",
     "CellTarget",
     "CellTimedOut",
+    "Details",
     "Direction",
     "EngineOptions",
     "InstanceFilters",
@@ -59,6 +61,7 @@ __all__ = [
     "UnsupportedDatabase",
     "async_url",
     "create_engine_for",
+    "fetch_details",
     "key_function",
     "list_instances",
     "resolve_marker",
