@@ -4,6 +4,7 @@ Never imports FastAPI or :mod:`gateway`; testable without HTTP.
 """
 
 from cells.breaker import Breaker, BreakerState
+from cells.details import Details, fetch_details
 from cells.fanout import (
     CellFailed,
     CellOutcome,
@@ -49,6 +50,7 @@ __all__ = [
     "CellStats",
     "CellTarget",
     "CellTimedOut",
+    "Details",
     "Direction",
     "EngineOptions",
     "Frontier",
@@ -73,6 +75,7 @@ __all__ = [
     "create_engine_for",
     "decode_frontier",
     "encode_frontier",
+    "fetch_details",
     "key_function",
     "list_instances",
     "merge_sources",

@@ -47,6 +47,7 @@ __all__ = [
     "CellSkipped",
     "CellSlow",
     "CellTimedOut",
+    "drop_connection",
     "run_all",
 ]
 
@@ -58,6 +59,8 @@ T = TypeVar("T")
 _ABORT_GRACE_S = 0.05
 # The probe starts when this share of the deadline is left, and must answer by the deadline.
 _PROBE_SHARE = 0.25
+# ...but never less than this: a new connection to a live, loaded cell takes tens of ms.
+_PROBE_MIN_S = 0.25
 # What a driver may raise for a cell-side problem; anything else is a bug (a 500).
 _DATABASE_ERRORS = (
     DBAPIError,
@@ -185,16 +188,21 @@ class CellSession:
         timers: list[asyncio.TimerHandle] = []
         liveness: asyncio.Task[bool] | None = None
 
+        # The probe starts with a share of the deadline left and gets at least
+        # _PROBE_MIN_S: on a tiny deadline it may end a little after the deadline.
+        lead = self.timeout_s * _PROBE_SHARE
+        probe_timeout = max(lead, _PROBE_MIN_S)
+
         def start_probe() -> None:
             nonlocal liveness
-            liveness = asyncio.ensure_future(self._probe(self.timeout_s * _PROBE_SHARE))
+            liveness = asyncio.ensure_future(self._probe(probe_timeout))
 
         try:
             async with asyncio.timeout(self.timeout_s) as deadline:
                 when = deadline.when()
                 assert when is not None
                 if probe:
-                    timers.append(loop.call_at(when - self.timeout_s * _PROBE_SHARE, start_probe))
+                    timers.append(loop.call_at(when - lead, start_probe))
                 if self._conn is None:
                     self._conn = await self.engine.connect()
                 driver = (await self._conn.get_raw_connection()).driver_connection
@@ -295,19 +303,9 @@ class CellSession:
         return CellFailed(f"{kind}: {message}", elapsed)
 
     async def _discard(self) -> None:
-        """Drop the connection for good: terminate the driver's, then tell the pool."""
         conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        try:
-            raw = await conn.get_raw_connection()
-            terminate = getattr(raw.driver_connection, "terminate", None)
-            if terminate is not None:
-                terminate()  # asyncpg: abort the transport now, no graceful close
-            await conn.invalidate()
-            await conn.close()
-        except Exception:  # the connection is already broken; nothing more to release
-            log.debug("discarding a broken connection to %s", self.cell.label, exc_info=True)
+        if conn is not None:
+            await drop_connection(conn)
 
     async def close(self) -> None:
         """Return the connection to the pool (only ever idle here: a call that failed or
@@ -315,6 +313,21 @@ class CellSession:
         conn, self._conn = self._conn, None
         if conn is not None:
             await conn.close()
+
+
+async def drop_connection(conn: AsyncConnection) -> None:
+    """Drop a connection for good — after a failure or a cancellation, when it may still be
+    mid-query: terminate the driver's connection (asyncpg: abort the transport now, no
+    graceful close), then tell the pool, which never hands it out again."""
+    try:
+        raw = await conn.get_raw_connection()
+        terminate = getattr(raw.driver_connection, "terminate", None)
+        if terminate is not None:
+            terminate()
+        await conn.invalidate()
+        await conn.close()
+    except Exception:  # the connection is already broken; nothing more to release
+        log.debug("discarding a broken connection", exc_info=True)
 
 
 def _nothing() -> None:

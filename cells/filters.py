@@ -5,6 +5,10 @@ renames: ``name`` → a ``display_name`` regex, ``image`` → ``image_ref``, ``f
 ``instance_type_id`` and so on). It is frozen and hashable so it can be part of a cache
 fingerprint. :func:`where_clauses` is the only place that knows how each field is spelled
 in SQL.
+
+Tags live in Nova's ``tags`` table (``resource_id`` = the instance uuid), read through
+``EXISTS`` subqueries as Nova does: ``tags`` needs all, ``tags-any`` at least one,
+``not-tags`` excludes instances having all, ``not-tags-any`` those having any.
 """
 
 from __future__ import annotations
@@ -12,10 +16,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import orjson
-from sqlalchemy import ColumnElement, Table, and_, func, not_, or_
+from sqlalchemy import ColumnElement, Table, and_, exists, not_, or_, select
 
-from cells.schema import instances
+from cells.schema import instances, tags
+from cells.sqltypes import text_of
 
 __all__ = ["SOFT_DELETED", "InstanceFilters", "where_clauses"]
 
@@ -65,14 +69,8 @@ class InstanceFilters:
         )
 
 
-def _like_literal(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _has_tag(table: Table, tag: str) -> ColumnElement[bool]:
-    # Tags are stored as a compact JSON list, so a tag appears as its JSON string literal.
-    needle = _like_literal(orjson.dumps(tag).decode())
-    return func.coalesce(table.c.tags, "[]").like(f"%{needle}%", escape="\\")
+    return exists(select(tags.c.tag).where(tags.c.resource_id == table.c.uuid, tags.c.tag == tag))
 
 
 def where_clauses(filters: InstanceFilters, table: Table = instances) -> list[ColumnElement[bool]]:
@@ -102,7 +100,7 @@ def where_clauses(filters: InstanceFilters, table: Table = instances) -> list[Co
             out.append(or_(c.task_state.in_(named), c.task_state.is_(None)))
         else:
             out.append(c.task_state.in_(named))
-    out.extend(c[column].regexp_match(pattern) for column, pattern in filters.regex)
+    out.extend(text_of(c[column]).regexp_match(pattern) for column, pattern in filters.regex)
     if filters.changes_since is not None:
         out.append(c.updated_at >= filters.changes_since)
     if filters.changes_before is not None:

@@ -12,27 +12,51 @@ where ``≡`` is NULL-safe equality and ``≻`` is "strictly later in this key's
 both spelled out per NULL case. A redundant, index-friendly bound on the first key
 (``k1 <= p1`` for a descending key, say) is ANDed in front so PostgreSQL turns it into an
 index condition instead of filtering every row before the position.
+
+String keys are compared through :func:`~cells.sqltypes.code_point` everywhere (ORDER BY,
+bound and terms alike): ``COLLATE "C"`` in the query on PostgreSQL, whatever the column's
+or database's collation. The bound stays sargable for every non-string first key; for a
+string first key an index on ``(col COLLATE "C")`` serves it (Nova creates none).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, false, literal, or_, true
+from sqlalchemy import ColumnElement, String, and_, bindparam, false, literal, or_, true
 from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.types import TypeEngine
 
 from cells.order import Direction, SortKey, SortSpec, SqlValue
+from cells.sqltypes import code_point
 
-__all__ = ["Param", "after_position", "order_by", "position_binds"]
+__all__ = ["Param", "after_position", "order_by", "position_binds", "sort_expression"]
 
 Param = ColumnElement[object]
+
+
+def sort_expression(key: SortKey, columns: object) -> ColumnElement[object]:
+    """The expression ``key`` sorts and compares on: the column, or for a string its
+    code-point form (:func:`~cells.sqltypes.code_point`)."""
+    column: ColumnElement[object] = columns[key.name]  # type: ignore[index]
+    if key.kind == "str":
+        return code_point(column)  # type: ignore[return-value]
+    return column
+
+
+def _bind_type(key: SortKey, columns: object) -> TypeEngine[Any]:
+    # A string key compares as text: never bind it as the column's ENUM or INET type.
+    if key.kind == "str":
+        return String()
+    return columns[key.name].type  # type: ignore[index,no-any-return]
 
 
 def order_by(spec: SortSpec, columns: object) -> list[UnaryExpression[object]]:
     """ORDER BY clauses for ``spec`` over a column collection (``table.c``)."""
     clauses: list[UnaryExpression[object]] = []
     for key in spec.keys:
-        column = columns[key.name]  # type: ignore[index]
+        column = sort_expression(key, columns)
         if key.direction is Direction.ASC:
             clause = column.asc()
             clauses.append(clause.nulls_first() if key.nullable else clause)
@@ -46,10 +70,10 @@ def _same(column: ColumnElement[object], value: SqlValue, param: Param) -> Colum
     return column.is_(None) if value is None else column == param
 
 
-def _param(column: ColumnElement[object], value: SqlValue) -> ColumnElement[object]:
+def _param(type_: TypeEngine[Any], value: SqlValue) -> ColumnElement[object]:
     # Always a bound parameter: SQLAlchemy turns a bare True/False into a constant that only
     # = and != accept, so ``locked > True`` would not even build.
-    return literal(value, column.type)
+    return literal(value, type_)
 
 
 def _later(
@@ -84,7 +108,7 @@ def position_binds(spec: SortSpec, columns: object, position: Sequence[SqlValue]
     """Named bind parameters ``k0..kn`` carrying ``position``: the SQL text then depends on
     which values are NULL but not on the values, so it can be compiled once and reused."""
     return [
-        bindparam(f"k{i}", value=value, type_=columns[key.name].type)  # type: ignore[index]
+        bindparam(f"k{i}", value=value, type_=_bind_type(key, columns))
         for i, (key, value) in enumerate(zip(spec.keys, position, strict=True))
     ]
 
@@ -101,11 +125,14 @@ def after_position(
     """
     if len(position) != len(spec.keys):
         raise ValueError("position does not match the sort spec")
-    cols: list[ColumnElement[object]] = [columns[key.name] for key in spec.keys]  # type: ignore[index]
+    cols = [sort_expression(key, columns) for key in spec.keys]
     params = (
         list(binds)
         if binds is not None
-        else [_param(col, value) for col, value in zip(cols, position, strict=True)]
+        else [
+            _param(_bind_type(key, columns), value)
+            for key, value in zip(spec.keys, position, strict=True)
+        ]
     )
     terms: list[ColumnElement[bool]] = []
     for i, key in enumerate(spec.keys):

@@ -90,6 +90,9 @@ class ListResult:
     stats: list[CellStats] = field(default_factory=list)
     # Per cell id, the cursor after this page (only when every cell answered).
     frontier: dict[int, CellCursor] | None = None
+    # Instance uuid -> id of the cell that returned it (not for stubs): where the page's
+    # detail data lives (cells.details).
+    cell_of: dict[str, int] = field(default_factory=dict)
 
 
 def first_batch_size(limit: int, k: int) -> int:
@@ -192,6 +195,9 @@ async def merge_sources(
         stats.elapsed_ms += outcome.elapsed_ms
         match outcome:
             case CellRows(rows=rows, exhausted=exhausted):
+                if i < k:
+                    cell_id = source.source.cell.id
+                    result.cell_of.update((str(row["uuid"]), cell_id) for row in rows)
                 if rows:
                     source.position = spec.position_of(rows[-1])
                 merge.feed(i, [(key_of(row), row) for row in rows], exhausted=exhausted)
@@ -218,6 +224,8 @@ async def merge_sources(
             saved = resume[source.source.cell.id]
             source.position = saved.position
             source.batch = firsts[i] // 2
+            cell_id = source.source.cell.id
+            result.cell_of.update((str(row["uuid"]), cell_id) for row in saved.rows)
             merge.feed(i, [(key_of(row), row) for row in saved.rows], exhausted=saved.exhausted)
     try:
         await run_all([fetch(i, firsts[i]) for i in merge.starved()])

@@ -1,8 +1,8 @@
 """Sort specifications and the one total order shared by SQL and Python.
 
 NULL rule: **NULL sorts as the lowest value** of every key, so it comes first in ``asc`` and
-last in ``desc``. Strings compare by code point (the schema gives PostgreSQL the ``"C"``
-collation), booleans as ``False < True``, datetimes chronologically.
+last in ``desc``. Strings compare by code point (the queries say ``COLLATE "C"`` on
+PostgreSQL, :mod:`cells.sqltypes`), booleans as ``False < True``, datetimes chronologically.
 
 :func:`key_function` turns a row into a plain tuple that Python compares natively (no
 ``__lt__`` chains): descending values are *negated* (numbers, datetimes) or byte-inverted
@@ -81,7 +81,9 @@ class SortSpec:
                 continue
             seen.add(name)
             column = table.c[name]
-            keys.append(SortKey(name, direction, bool(column.nullable), _kind_of(column.type)))
+            # A column Nova always fills (``info["sort_not_null"]``) sorts as NOT NULL.
+            nullable = bool(column.nullable) and not column.info.get("sort_not_null", False)
+            keys.append(SortKey(name, direction, nullable, _kind_of(column.type)))
         return cls(tuple(keys))
 
     @property

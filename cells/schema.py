@@ -1,24 +1,32 @@
-"""SQLAlchemy Core tables with Nova's column names.
+"""SQLAlchemy Core tables: Nova's own, as ``nova`` 34.0.0's models define them.
 
-Two metadata objects: :data:`api_metadata` (the ``nova_api`` subset: ``cell_mappings`` and
-``instance_mappings``) and :data:`cell_metadata` (one ``instances`` table per cell database).
+Two metadata objects: :data:`api_metadata` (the ``nova_api`` tables cellgate reads:
+``cell_mappings``, ``instance_mappings``, ``flavors``) and :data:`cell_metadata` (the cell
+database tables the listing and the detail view read: ``instances``, ``instance_extra``,
+``instance_info_caches``, ``instance_metadata``, ``tags``, ``instance_faults``,
+``block_device_mapping``).
 
-String columns that can be sort keys use the ``"C"`` collation on PostgreSQL, so the
-database orders them by code point exactly like Python's ``str`` comparison (and SQLite's
-default ``BINARY`` collation). Without it, a cluster created with ``en_US.UTF-8`` orders
-``"a" < "B"`` while Python orders ``"B" < "a"``, and the merge would skip or repeat rows.
+Names, types, nullability and indexes (with Nova's index names) follow Nova's models, so
+an operator's databases match and ``scripts/nova_conformance`` can check it against any
+Nova release. cellgate adds no column and no index: strings carry no collation (the queries
+say ``COLLATE "C"``, :mod:`cells.sqltypes`), and indexes Nova lacks are only ever
+*recommended*. Nova's ``MediumText`` is ``TEXT`` (it differs on MySQL only).
 
-The detail-view data Nova keeps in side tables (``instance_extra.flavor``,
-``instance_info_caches.network_info``, ``instance_metadata``, ``tags``) is denormalised here
-into JSON text columns on ``instances``, so one keyset query returns everything a page needs.
+One deviation in meaning, not in schema: ``instances.created_at`` is nullable in Nova's
+models, but Nova always writes it (oslo.db's ``TimestampMixin`` default), so the sort
+order treats it as NOT NULL (``info["sort_not_null"]``), which lets Nova's
+``(deleted, created_at)`` index serve the default order.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
+    Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -26,26 +34,39 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    Unicode,
+    UniqueConstraint,
 )
-from sqlalchemy.types import TypeEngine
+
+from cells.sqltypes import IPAddress
 
 __all__ = [
     "CELL0_UUID",
     "api_metadata",
+    "block_device_mapping",
     "cell_mappings",
     "cell_metadata",
     "flavors",
+    "instance_extra",
+    "instance_faults",
+    "instance_info_caches",
     "instance_mappings",
+    "instance_metadata",
     "instances",
-    "sortable_string",
+    "tags",
 ]
 
 CELL0_UUID = "00000000-0000-0000-0000-000000000000"
 
 
-def sortable_string(length: int) -> TypeEngine[str]:
-    """A ``VARCHAR`` that sorts by code point on every supported backend."""
-    return String(length).with_variant(String(length, collation="C"), "postgresql")
+def _timestamps() -> list[Column[object]]:
+    """oslo.db's ``TimestampMixin``."""
+    return [Column("created_at", DateTime), Column("updated_at", DateTime)]
+
+
+def _soft_delete() -> list[Column[object]]:
+    """oslo.db's ``SoftDeleteMixin``: ``deleted`` is 0, or the row's id once deleted."""
+    return [Column("deleted_at", DateTime), Column("deleted", Integer, default=0)]
 
 
 api_metadata = MetaData()
@@ -53,106 +74,232 @@ api_metadata = MetaData()
 cell_mappings = Table(
     "cell_mappings",
     api_metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("uuid", String(36), nullable=False, unique=True),
+    Column("id", Integer, primary_key=True),
+    Column("uuid", String(36), nullable=False),
     Column("name", String(255)),
     Column("transport_url", Text),
     Column("database_connection", Text),
     Column("disabled", Boolean, default=False),
-    Column("created_at", DateTime),
-    Column("updated_at", DateTime),
+    *_timestamps(),
+    Index("uuid_idx", "uuid"),
+    UniqueConstraint("uuid", name="uniq_cell_mappings0uuid"),
 )
 
 instance_mappings = Table(
     "instance_mappings",
     api_metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("instance_uuid", String(36), nullable=False, unique=True),
+    Column("id", Integer, primary_key=True),
+    Column("instance_uuid", String(36), nullable=False),
     Column("cell_id", Integer, ForeignKey("cell_mappings.id"), nullable=True),
     Column("project_id", String(255), nullable=False),
     Column("user_id", String(255), nullable=True),
-    Column("queued_for_delete", Boolean, default=False),
-    Column("created_at", DateTime),
-    Column("updated_at", DateTime),
-    Index("project_id_idx", "project_id", "cell_id"),
-    Index("instance_mappings_cell_created_idx", "cell_id", "created_at", "instance_uuid"),
+    Column("queued_for_delete", Boolean),
+    *_timestamps(),
+    Index("project_id_idx", "project_id"),
+    Index("instance_uuid_idx", "instance_uuid"),
+    UniqueConstraint("instance_uuid", name="uniq_instance_mappings0instance_uuid"),
+    Index("instance_mappings_user_id_project_id_idx", "user_id", "project_id"),
 )
 
 flavors = Table(
     "flavors",
     api_metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("flavorid", String(255), nullable=False, unique=True),
+    Column("id", Integer, primary_key=True),
     Column("name", String(255), nullable=False),
     Column("memory_mb", Integer, nullable=False),
     Column("vcpus", Integer, nullable=False),
     Column("root_gb", Integer),
     Column("ephemeral_gb", Integer),
+    Column("flavorid", String(255), nullable=False),
     Column("swap", Integer, nullable=False, default=0),
+    Column("rxtx_factor", Float, default=1),
+    Column("vcpu_weight", Integer),
     Column("disabled", Boolean, default=False),
     Column("is_public", Boolean, default=True),
-    Column("created_at", DateTime),
-    Column("updated_at", DateTime),
+    Column("description", Text),
+    *_timestamps(),
+    UniqueConstraint("flavorid", name="uniq_flavors0flavorid"),
+    UniqueConstraint("name", name="uniq_flavors0name"),
 )
 
 cell_metadata = MetaData()
+
+_S = String(255)
 
 instances = Table(
     "instances",
     cell_metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("uuid", sortable_string(36), nullable=False, unique=True),
-    Column("project_id", sortable_string(255)),
-    Column("user_id", sortable_string(255)),
-    Column("display_name", sortable_string(255)),
-    Column("display_description", sortable_string(255)),
-    Column("hostname", sortable_string(255)),
-    Column("host", sortable_string(255)),
-    Column("node", sortable_string(255)),
-    Column("vm_state", sortable_string(255)),
-    Column("task_state", sortable_string(255)),
-    Column("power_state", Integer),
-    Column("image_ref", sortable_string(255)),
-    Column("kernel_id", sortable_string(255)),
-    Column("ramdisk_id", sortable_string(255)),
-    Column("instance_type_id", Integer),
-    Column("availability_zone", sortable_string(255)),
-    Column("key_name", sortable_string(255)),
+    Column("user_id", _S),
+    Column("project_id", _S),
+    Column("image_ref", _S),
+    Column("kernel_id", _S),
+    Column("ramdisk_id", _S),
+    Column("hostname", _S),
     Column("launch_index", Integer),
-    Column("locked", Boolean),
-    Column("locked_by", sortable_string(255)),
-    Column("auto_disk_config", Boolean),
-    Column("root_device_name", sortable_string(255)),
-    Column("access_ip_v4", sortable_string(39)),
-    Column("access_ip_v6", sortable_string(39)),
-    Column("config_drive", sortable_string(255)),
-    Column("progress", Integer),
+    Column("key_name", _S),
+    Column("key_data", Text),
+    Column("power_state", Integer),
+    Column("vm_state", _S),
+    Column("task_state", _S),
+    Column("memory_mb", Integer),
+    Column("vcpus", Integer),
+    Column("root_gb", Integer),
+    Column("ephemeral_gb", Integer),
+    Column("ephemeral_key_uuid", String(36)),
+    Column("host", _S),
+    Column("node", _S),
+    Column("compute_id", BigInteger),
+    Column("instance_type_id", Integer),
+    Column("user_data", Text),
+    Column("reservation_id", _S),
     Column("launched_at", DateTime),
     Column("terminated_at", DateTime),
-    Column("created_at", DateTime, nullable=False),
+    Column("availability_zone", _S),
+    Column("display_name", _S),
+    Column("display_description", _S),
+    Column("launched_on", Text),
+    Column("locked", Boolean),
+    Column("locked_by", Enum("owner", "admin", name="instances0locked_by")),
+    Column("os_type", _S),
+    Column("architecture", _S),
+    Column("vm_mode", _S),
+    Column("uuid", String(36), nullable=False),
+    Column("root_device_name", _S),
+    Column("default_ephemeral_device", _S),
+    Column("default_swap_device", _S),
+    Column("config_drive", _S),
+    Column("access_ip_v4", IPAddress()),
+    Column("access_ip_v6", IPAddress()),
+    Column("auto_disk_config", Boolean),
+    Column("progress", Integer),
+    Column("shutdown_terminate", Boolean, default=False),
+    Column("disable_terminate", Boolean, default=False),
+    Column("cell_name", _S),
+    Column("cleaned", Integer, default=0),
+    Column("hidden", Boolean, default=False),
+    Column("created_at", DateTime, info={"sort_not_null": True}),
     Column("updated_at", DateTime),
-    Column("deleted_at", DateTime),
-    Column("deleted", Integer, nullable=False, default=0),
-    # Detail-view data, JSON text (see module docstring).
-    Column("flavor", Text),
-    Column("network_info", Text),
-    Column("metadata", Text),
-    Column("tags", Text),
+    *_soft_delete(),
+    Index("instances_project_id_idx", "project_id"),
+    Index("instances_project_id_deleted_idx", "project_id", "deleted"),
+    Index("instances_reservation_id_idx", "reservation_id"),
+    Index("instances_terminated_at_launched_at_idx", "terminated_at", "launched_at"),
+    Index("instances_uuid_deleted_idx", "uuid", "deleted"),
+    Index("instances_task_state_updated_at_idx", "task_state", "updated_at"),
+    Index("instances_host_node_deleted_idx", "host", "node", "deleted"),
+    Index("instances_host_deleted_cleaned_idx", "host", "deleted", "cleaned"),
+    Index("instances_deleted_created_at_idx", "deleted", "created_at"),
+    Index("instances_updated_at_project_id_idx", "updated_at", "project_id"),
+    Index("instances_compute_id_deleted_idx", "compute_id", "deleted"),
+    UniqueConstraint("uuid", name="uniq_instances0uuid"),
 )
 
-# The default listing order (`created_at desc, uuid asc`), scoped and unscoped; Nova has
-# neither composite. `created_at` is NOT NULL, so the plain `DESC` (PostgreSQL's NULLS FIRST)
-# matches the ORDER BY the query builder emits for non-nullable keys.
-Index(
-    "instances_project_deleted_created_uuid_idx",
-    instances.c.project_id,
-    instances.c.deleted,
-    instances.c.created_at.desc(),
-    instances.c.uuid,
+
+def _instance_uuid(nullable: bool = True) -> Column[str]:
+    return Column("instance_uuid", String(36), ForeignKey("instances.uuid"), nullable=nullable)
+
+
+_EXTRA_TEXT_COLUMNS = (
+    "device_metadata", "numa_topology", "pci_requests", "flavor", "vcpu_model",
+    "migration_context", "keypairs", "trusted_certs", "resources",
+)  # fmt: skip
+
+instance_extra = Table(
+    "instance_extra",
+    cell_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _instance_uuid(nullable=False),
+    *(Column(name, Text) for name in _EXTRA_TEXT_COLUMNS),
+    *_timestamps(),
+    *_soft_delete(),
+    Index("instance_extra_idx", "instance_uuid"),
 )
-Index(
-    "instances_deleted_created_uuid_idx",
-    instances.c.deleted,
-    instances.c.created_at.desc(),
-    instances.c.uuid,
+
+instance_info_caches = Table(
+    "instance_info_caches",
+    cell_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("network_info", Text),
+    _instance_uuid(nullable=False),
+    *_timestamps(),
+    *_soft_delete(),
+    UniqueConstraint("instance_uuid", name="uniq_instance_info_caches0instance_uuid"),
+)
+
+instance_metadata = Table(
+    "instance_metadata",
+    cell_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", _S),
+    Column("value", _S),
+    _instance_uuid(),
+    *_timestamps(),
+    *_soft_delete(),
+    Index("instance_metadata_instance_uuid_idx", "instance_uuid"),
+)
+
+tags = Table(
+    "tags",
+    cell_metadata,
+    Column("resource_id", String(36), primary_key=True, nullable=False),
+    Column("tag", Unicode(80), primary_key=True, nullable=False),
+    Index("tags_tag_idx", "tag"),
+)
+
+instance_faults = Table(
+    "instance_faults",
+    cell_metadata,
+    Column("id", Integer, primary_key=True, nullable=False),
+    _instance_uuid(),
+    Column("code", Integer, nullable=False),
+    Column("message", _S),
+    Column("details", Text),
+    Column("host", _S),
+    *_timestamps(),
+    *_soft_delete(),
+    Index("instance_faults_host_idx", "host"),
+    Index(
+        "instance_faults_instance_uuid_deleted_created_at_idx",
+        "instance_uuid",
+        "deleted",
+        "created_at",
+    ),
+)
+
+block_device_mapping = Table(
+    "block_device_mapping",
+    cell_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _instance_uuid(),
+    Column("uuid", String(36)),
+    Column("source_type", _S),
+    Column("destination_type", _S),
+    Column("guest_format", _S),
+    Column("device_type", _S),
+    Column("disk_bus", _S),
+    Column("boot_index", Integer),
+    Column("device_name", _S),
+    Column("delete_on_termination", Boolean, default=False),
+    Column("snapshot_id", String(36)),
+    Column("volume_id", String(36)),
+    Column("volume_size", Integer),
+    Column("volume_type", _S),
+    Column("image_id", String(36)),
+    Column("no_device", Boolean),
+    Column("connection_info", Text),
+    Column("tag", _S),
+    Column("attachment_id", String(36)),
+    Column("encrypted", Boolean, default=False),
+    Column("encryption_secret_uuid", String(36)),
+    Column("encryption_format", String(128)),
+    Column("encryption_options", String(4096)),
+    *_timestamps(),
+    *_soft_delete(),
+    Index("snapshot_id", "snapshot_id"),
+    Index("volume_id", "volume_id"),
+    Index("block_device_mapping_instance_uuid_device_name_idx", "instance_uuid", "device_name"),
+    Index("block_device_mapping_instance_uuid_volume_id_idx", "instance_uuid", "volume_id"),
+    Index("block_device_mapping_instance_uuid_idx", "instance_uuid"),
+    UniqueConstraint("uuid", name="uniq_block_device_mapping0uuid"),
 )

@@ -4,7 +4,8 @@ The rows come from :mod:`cells.seeddata` (pure); this module owns the I/O. Each 
 written in one transaction that first empties the seeded tables, so re-seeding is
 idempotent and a failed run leaves the previous data in place. PostgreSQL is loaded with
 ``COPY`` (asyncpg ``copy_records_to_table``) and analysed afterwards; SQLite with
-``executemany`` inserts.
+``executemany`` inserts. On PostgreSQL, secondary indexes and foreign keys are dropped
+before the load and recreated after it (:mod:`cells.bulkload`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 from tqdm import tqdm
 
+from cells.bulkload import drop_secondary_structures
 from cells.registry import async_url
 from cells.schema import (
     CELL0_UUID,
@@ -42,11 +44,12 @@ from cells.seeddata import (
     FLAVOR_COLUMNS,
     INSTANCE_COLUMNS,
     MAPPING_COLUMNS,
+    SIDE_COLUMNS,
     Row,
     SeedPlan,
     flavor_rows,
-    iter_chunks,
 )
+from cells.seedgen import iter_chunks
 
 __all__ = [
     "SeedCell",
@@ -135,7 +138,9 @@ async def seed(
     """Create the databases and tables, then replace their rows with generated data.
 
     Writes ``cell_mappings`` (one per cell, ``id`` = position + 1, in order), the flavor
-    catalog and ``instance_mappings`` into the API database, and each cell's ``instances``.
+    catalog and ``instance_mappings`` into the API database, and each cell's ``instances``
+    with their side tables (``instance_extra``, ``instance_info_caches``, metadata, tags,
+    faults, block device mappings).
     Cells must have distinct names and URLs, none equal to ``api_url``.
     """
     started = time.perf_counter()
@@ -151,20 +156,37 @@ async def seed(
         bar = stack.enter_context(
             tqdm(total=plan.instances, unit="inst", file=sys.stderr, disable=not progress)
         )
-        for chunk in iter_chunks(len(cells), plan, _CHUNK_ROWS):
-            async with asyncio.TaskGroup() as group:
-                group.create_task(api.write(instance_mappings, MAPPING_COLUMNS, chunk.mappings))
-                for position, rows in enumerate(chunk.instances):
-                    if rows:
-                        group.create_task(dbs[position].write(instances, INSTANCE_COLUMNS, rows))
-                        counts[position] += len(rows)
-            mappings += len(chunk)
-            bar.update(len(chunk))
+        # The next chunk is generated in a thread while this one is written: generation is
+        # Python work, the COPY mostly PostgreSQL's.
+        chunks = iter_chunks(len(cells), plan, _CHUNK_ROWS)
+        pending = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
+        try:
+            while (chunk := await pending) is not None:
+                pending = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(api.write(instance_mappings, MAPPING_COLUMNS, chunk.mappings))
+                    for position, rows in enumerate(chunk.instances):
+                        if rows:
+                            side = chunk.side[position]
+                            group.create_task(_write_cell(dbs[position], rows, side))
+                            counts[position] += len(rows)
+                mappings += len(chunk)
+                bar.update(len(chunk))
+        finally:
+            await asyncio.gather(pending, return_exceptions=True)
+        await asyncio.gather(api.finish(), *(db.finish() for db in dbs))
     return SeedSummary(
         instances_per_cell={c.name: n for c, n in zip(cells, counts, strict=True)},
         mappings=mappings,
         elapsed_s=time.perf_counter() - started,
     )
+
+
+async def _write_cell(db: _Loader, rows: list[Row], side: dict[str, list[Row]]) -> None:
+    """Instances first: the side tables' foreign keys point at them."""
+    await db.write(instances, INSTANCE_COLUMNS, rows)
+    for name, columns in SIDE_COLUMNS.items():
+        await db.write(cell_metadata.tables[name], columns, side[name])
 
 
 _CELL_COLUMNS = (
@@ -204,9 +226,36 @@ def _check_targets(api_url: str, cells: Sequence[SeedCell]) -> None:
 class _Loader:
     """One database being seeded: a connection that holds the seeding transaction."""
 
-    def __init__(self, conn: AsyncConnection, copy_conn: asyncpg.Connection | None) -> None:
+    def __init__(
+        self,
+        conn: AsyncConnection,
+        copy_conn: asyncpg.Connection | None,
+        metadata: MetaData,
+        recreate: Sequence[str] = (),
+    ) -> None:
         self._conn = conn
         self._copy_conn = copy_conn
+        self._metadata = metadata
+        self._recreate = recreate
+
+    async def finish(self) -> None:
+        """After the last write: rebuild indexes and foreign keys, move the id sequences
+        past the written ids, analyse (still inside the transaction)."""
+        conn = self._conn
+        for statement in self._recreate:  # built once, after the COPY
+            await conn.execute(text(statement))
+        tables = [t.name for t in self._metadata.sorted_tables]
+        if self._copy_conn is not None:
+            for table in (t.name for t in self._metadata.sorted_tables if "id" in t.c):
+                # Ids were written explicitly: move each serial past them.
+                await conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"coalesce(max(id), 0) + 1, false) FROM {table}"
+                    )
+                )
+        for table in tables:
+            await conn.execute(text(f"ANALYZE {table}"))
 
     async def write(self, table: Table, columns: Sequence[str], rows: list[Row]) -> None:
         """Append ``rows`` (tuples in ``columns`` order) to ``table``."""
@@ -224,33 +273,22 @@ class _Loader:
 
 @asynccontextmanager
 async def _loading(url: str, metadata: MetaData) -> AsyncIterator[_Loader]:
-    """Create ``metadata``'s tables, empty them, yield a loader; commit and analyse on exit."""
+    """Create ``metadata``'s tables, empty them, yield a loader; commit on exit (the
+    caller runs :meth:`_Loader.finish` first)."""
     engine = create_async_engine(async_url(url), poolclass=NullPool)
     try:
         async with engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
-            postgres = conn.dialect.name == "postgresql"
             tables = [t.name for t in metadata.sorted_tables]
-            if postgres:
+            if conn.dialect.name == "postgresql":
                 await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                recreate = await drop_secondary_structures(conn, tables)
                 raw = await conn.get_raw_connection()
-                yield _Loader(conn, raw.driver_connection)
-                for table in tables:
-                    # Ids were written explicitly: move each serial past them.
-                    await conn.execute(
-                        text(
-                            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                            f"coalesce(max(id), 0) + 1, false) FROM {table}"
-                        )
-                    )
+                yield _Loader(conn, raw.driver_connection, metadata, recreate)
             else:
                 for table in reversed(tables):
                     await conn.execute(text(f"DELETE FROM {table}"))
-                yield _Loader(conn, None)
-        async with engine.connect() as conn:
-            for table in tables:
-                await conn.execute(text(f"ANALYZE {table}"))
-            await conn.commit()
+                yield _Loader(conn, None, metadata)
     finally:
         await engine.dispose()
 

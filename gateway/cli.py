@@ -1,8 +1,12 @@
-"""``cellgate demo | serve | seed``.
+"""``cellgate demo | serve | seed | doctor``.
 
 ``noauth`` trusts any ``X-Auth-Token: user:project`` (``admin`` included), so ``serve`` and
 ``demo`` refuse to bind it to anything but loopback (exit status 2) unless
 ``allow_insecure_noauth`` is set, and log a warning whenever it is active.
+
+``serve`` stops with exit status 2 and a message naming the cell, table and column when a
+database lacks one cellgate reads (the lifespan's schema check; see
+:mod:`cells.schemacheck`). ``doctor`` is read-only (:mod:`gateway.doctor`).
 
 The server is uvicorn with its httptools parser; a request that parser rejects before the
 app sees it (a URL over 64 KiB, or garbage) is answered in Nova's fault shape too.
@@ -23,10 +27,14 @@ from pathlib import Path
 
 import orjson
 import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from cells.indexes import DEFAULT_STRING_KEYS, listing_orders
+from cells.schemacheck import SchemaMismatch
 from cells.seed import SeedCell, SeedPlan, seed
 from gateway.app import create_app
+from gateway.doctor import run_doctor
 from gateway.errors import fault_name
 from gateway.logs import configure_logging
 from gateway.params import MAX_URL_BYTES
@@ -86,6 +94,33 @@ class NovaHttpProtocol(HttpToolsProtocol):
         )
         self.transport.write(head.encode("latin-1") + body)
         self.transport.close()
+
+
+class _StartupFailure:
+    """The app, remembering a :class:`SchemaMismatch` its lifespan raised: uvicorn only logs
+    a startup failure, and ``serve`` must name the problem and exit with status 2."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.mismatch: SchemaMismatch | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except SchemaMismatch as exc:
+            self.mismatch = exc
+            raise
+
+
+def _schema_message(mismatch: SchemaMismatch) -> str:
+    return "\n".join(
+        [
+            "cellgate: the databases lack tables or columns cellgate reads:",
+            *(f"  {problem}" for problem in mismatch.problems),
+            "Point cellgate at Nova's databases (see 'cellgate doctor'), or set "
+            "CELLGATE_CHECK_SCHEMA_AT_STARTUP=false to serve anyway.",
+        ]
+    )
 
 
 def _demo_commands(host: str, port: int, auth_mode: str = "noauth") -> str:
@@ -149,8 +184,9 @@ def _serve(settings: Settings, host: str, port: int, banner: str | None) -> None
             "is an administrator; for development and tests only (bound to %s)",
             host,
         )
+    app = _StartupFailure(create_app(settings))
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
@@ -161,8 +197,11 @@ def _serve(settings: Settings, host: str, port: int, banner: str | None) -> None
     )
     server = uvicorn.Server(config)
 
+    tasks: list[asyncio.Task[None]] = []
+
     async def run() -> None:
         task = asyncio.create_task(server.serve())
+        tasks.append(task)
         # uvicorn offers no "started" event to await; poll its flag briefly.
         while not server.started and not task.done():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
@@ -172,11 +211,23 @@ def _serve(settings: Settings, host: str, port: int, banner: str | None) -> None
 
     # uvicorn shuts down gracefully on SIGINT, then re-raises the signal; swallow it as
     # uvicorn.run does, so Ctrl-C is a clean exit (status 0), not a traceback.
-    with (
-        contextlib.suppress(KeyboardInterrupt),
-        asyncio.Runner(loop_factory=_loop_factory()) as runner,
-    ):
-        runner.run(run())
+    try:
+        with (
+            contextlib.suppress(KeyboardInterrupt),
+            asyncio.Runner(loop_factory=_loop_factory()) as runner,
+        ):
+            runner.run(run())
+    except SystemExit:
+        # uvicorn exits (status 3) from inside its task when the lifespan fails; the task
+        # keeps that exit as its exception: collect it so asyncio does not log it again.
+        for task in tasks:
+            if task.done() and not task.cancelled():
+                task.exception()
+        if app.mismatch is None:
+            raise
+    if app.mismatch is not None:
+        print(_schema_message(app.mismatch), file=sys.stderr)
+        sys.exit(_USAGE_ERROR)
     if not server.started:
         sys.exit(1)
 
@@ -197,6 +248,16 @@ def _cmd_serve(args: argparse.Namespace) -> None:
     settings = load_settings(Path(args.config) if args.config else None)
     _refuse_unsafe_bind(settings, args.host)
     _serve(settings, args.host, args.port, f"cellgate serving on http://{args.host}:{args.port}")
+
+
+def _cmd_doctor(args: argparse.Namespace) -> None:
+    settings = load_settings(Path(args.config) if args.config else None)
+    try:
+        orders = listing_orders(args.sort_key or DEFAULT_STRING_KEYS)
+    except ValueError as exc:  # a --sort-key the doctor cannot check
+        print(f"cellgate doctor: {exc}", file=sys.stderr)
+        sys.exit(_USAGE_ERROR)
+    sys.exit(run_doctor(settings, as_json=args.json, orders=orders, timeout_s=args.timeout))
 
 
 def _cmd_seed(args: argparse.Namespace) -> None:
@@ -240,6 +301,26 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8774)
     serve.add_argument("--config", help="TOML configuration file")
     serve.set_defaults(func=_cmd_serve)
+
+    doctor = sub.add_parser(
+        "doctor",
+        help="read-only report per cell: reachable, latency, instances, collation, schema, "
+        "listing orders lacking an index (with CREATE INDEX statements)",
+    )
+    doctor.add_argument("--config", help="TOML configuration file")
+    doctor.add_argument("--json", action="store_true", help="one JSON document")
+    doctor.add_argument(
+        "--sort-key",
+        action="append",
+        metavar="KEY",
+        help="string sort key to check (repeatable; default: "
+        + ", ".join(DEFAULT_STRING_KEYS)
+        + ")",
+    )
+    doctor.add_argument(
+        "--timeout", type=float, default=10.0, help="deadline of each step, seconds"
+    )
+    doctor.set_defaults(func=_cmd_doctor)
 
     seed_cmd = sub.add_parser("seed", help="create tables and write realistic instances")
     seed_cmd.add_argument("--api-database-url", required=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from sqlalchemy import literal, select
@@ -22,11 +22,13 @@ from cells import (
     create_engine_for,
 )
 from cells.breaker import Breaker
+from cells.schema import api_metadata, cell_metadata
+from cells.schemacheck import SchemaMismatch, Unreachable, check_cell, check_schema
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 from gateway.state import AppState, ProjectCells
 
-__all__ = ["build_state"]
+__all__ = ["build_state", "check_schemas"]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,7 @@ async def _static_cells(settings: Settings, api: ApiDatabase) -> list[Cell]:
     ]
 
 
-async def _warm(target: CellTarget) -> None:
+async def _warm(target: CellTarget) -> bool:
     """Open one connection per cell at start-up, so SQLAlchemy's first-connect dialect
     set-up (several round trips) is not paid inside the first request's cell deadline.
     A cell that cannot be reached now counts against its breaker (a hung one opens it, so
@@ -65,11 +67,36 @@ async def _warm(target: CellTarget) -> None:
     if not isinstance(outcome, CellRows):
         log.warning("cell %s not reachable at start-up: %s", target.cell.label, outcome)
         target.breaker.record_failure(timed_out=isinstance(outcome, CellTimedOut))
+        return False
+    return True
+
+
+async def check_schemas(
+    api_engine: AsyncEngine, targets: Sequence[CellTarget], timeout_s: float
+) -> None:
+    """Raise :class:`SchemaMismatch` naming every missing table and column of the API
+    database and of ``targets`` (the reachable cells). A cell that stops answering during
+    the check is an outage, handled per request, not a mismatch."""
+    async with asyncio.timeout(timeout_s):
+        problems = await check_schema(api_engine, api_metadata, "API database")
+    outcomes = await asyncio.gather(
+        *(check_cell(t.engine, cell_metadata, f"cell {t.cell.label}", timeout_s) for t in targets)
+    )
+    for target, outcome in zip(targets, outcomes, strict=True):
+        match outcome:
+            case Unreachable(reason):
+                log.warning("cell %s: schema not checked: %s", target.cell.label, reason)
+            case list():
+                problems.extend(outcome)
+    if problems:
+        raise SchemaMismatch(problems)
 
 
 @asynccontextmanager
 async def build_state(settings: Settings) -> AsyncIterator[AppState]:
-    """Open the API DB and one engine per cell; dispose them all on exit."""
+    """Open the API DB and one engine per cell, check their tables and columns (unless
+    ``check_schema_at_startup`` is off: :class:`~cells.schemacheck.SchemaMismatch`), and
+    dispose them all on exit."""
     options = _engine_options(settings)
     engines: list[AsyncEngine] = []
     try:
@@ -84,7 +111,10 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
             breaker = Breaker(settings.breaker_failures, settings.breaker_cooldown_s)
             targets[cell.id] = CellTarget(cell, engine, settings.cell_timeout_s, breaker)
         log.info("serving %d cells: %s", len(cells), ", ".join(c.label for c in cells))
-        await asyncio.gather(*(_warm(t) for t in targets.values()))
+        reachable = await asyncio.gather(*(_warm(t) for t in targets.values()))
+        if settings.check_schema_at_startup:
+            live = [t for t, up in zip(targets.values(), reachable, strict=True) if up]
+            await check_schemas(api_engine, live, settings.cell_timeout_s)
         store = create_store(
             settings.redis_url,
             cluster=settings.redis_cluster,

@@ -31,11 +31,13 @@ from cells import (
     list_instances,
     resolve_marker,
 )
+from cells.details import VIEW_COLUMNS, Details
 from cells.filters import InstanceFilters
 from cells.schema import instances
 from cells.stubs import stubs_possible
 from gateway.auth import Principal
 from gateway.errors import BadRequest, GatewayError, ServiceUnavailable
+from gateway.pagedetails import fetch_page_details
 from gateway.request import ListRequest
 from gateway.state import AppState, ProjectCells
 
@@ -54,6 +56,7 @@ class Page:
     queried: list[Cell] = field(default_factory=list)
     slow: list[Cell] = field(default_factory=list)  # of the unavailable: alive, too slow
     stubbed: list[Cell] = field(default_factory=list)  # of the unavailable: shown as stubs
+    details: dict[str, Details] = field(default_factory=dict)  # detail view: per uuid
 
 
 async def _cells_to_ask(
@@ -88,7 +91,7 @@ def _unavailable_error(cells: list[Cell], state: AppState) -> ServiceUnavailable
     )
 
 
-_ALL_COLUMNS = tuple(c.name for c in instances.columns)
+_ALL_COLUMNS = VIEW_COLUMNS
 _DATETIME_COLUMNS = frozenset(c.name for c in instances.columns if isinstance(c.type, DateTime))
 
 
@@ -260,7 +263,7 @@ async def _list(
     _observe(state, result)
     if result.has_more and result.frontier is not None and result.rows:
         await _save_frontier(state, walk, result.rows[-1], result.frontier, columns)
-    return Page(
+    page = Page(
         result.rows,
         result.has_more,
         result.unavailable,
@@ -268,6 +271,9 @@ async def _list(
         result.slow,
         result.stubbed,
     )
+    if detail:  # late materialization: side data for this page's rows only
+        page.details = await fetch_page_details(state, result.rows, result.cell_of, version)
+    return page
 
 
 def _observe(state: AppState, result: ListResult) -> None:

@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     )
     cell_pool_size: int = Field(5, ge=1, description="Connections kept per cell.")
     cell_pool_max_overflow: int = Field(5, ge=0, description="Extra connections per cell.")
+    check_schema_at_startup: bool = Field(
+        True,
+        description="Check the API DB's and every reachable cell's tables and columns at "
+        "start-up; a missing one stops the gateway.",
+    )
     retry_after_s: int = Field(30, ge=1, description="Retry-After sent with a 503.")
     log_level: str = Field("INFO", description="Python logging level.")
 

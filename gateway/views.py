@@ -1,27 +1,18 @@
-"""Nova's v2.1 server representations, built from ``instances`` rows.
+"""Nova's v2.1 server representations, built from narrow ``instances`` rows and the
+side data of :mod:`cells.details` (rendered by :mod:`gateway.sideviews`).
 
 A row is a mapping keyed by the column names of :data:`cells.schema.instances`. The detail
 view follows Nova's ``GET /servers/detail`` field by field for the negotiated microversion
-(2.1 to 2.90). Where Nova reads a side table or another service that the gateway does not
-have, the field keeps its key with a fixed value so clients that index it still work:
+(2.1 to 2.90). Where Nova reads another service that the gateway does not have, the field
+keeps its key with a fixed value so clients that index it still work:
 
-* ``fault`` is never shown (there is no ``instance_faults`` table);
-* ``os-extended-volumes:volumes_attached`` is ``[]`` (no block device mappings);
 * ``security_groups`` is always ``[{"name": "default"}]`` (no Neutron);
 * ``host_status`` (2.16, admin) is ``""`` without a host and ``"UNKNOWN"`` with one (no
   service records to tell ``UP`` from ``DOWN``);
-* ``OS-EXT-SRV-ATTR:reservation_id`` and ``OS-EXT-SRV-ATTR:user_data`` (2.3, admin),
-  ``trusted_image_certificates`` (2.63) and ``locked_reason`` (2.73) are ``None``;
+* ``OS-EXT-SRV-ATTR:user_data`` (2.3, admin), ``trusted_image_certificates`` (2.63) and
+  ``locked_reason`` (2.73) are ``None``;
 * ``updated`` falls back to ``created`` when ``updated_at`` is NULL (Nova prints the time
   of the request, which would make identical pages differ).
-
-The JSON text columns are read leniently; a NULL or unparseable value shows as empty:
-
-* ``flavor``: an object with Nova's ``Flavor`` field names (``flavorid, name, vcpus,
-  memory_mb, root_gb, ephemeral_gb, swap, extra_specs``), or Nova's own
-  ``instance_extra.flavor`` form (``{"cur": {"nova_object.data": {...}}}``);
-* ``network_info``: already in the API's ``addresses`` shape, shown as is;
-* ``metadata``: an object of strings; ``tags``: an array of strings.
 """
 
 from __future__ import annotations
@@ -33,8 +24,8 @@ from datetime import UTC, datetime
 from typing import Final
 from urllib.parse import urlencode, urlsplit
 
-import orjson
-
+from cells.details import Details
+from gateway import sideviews
 from gateway.states import UNKNOWN_STATUS, status_from_state
 
 __all__ = [
@@ -78,8 +69,15 @@ def server_summary(row: Row, ctx: ViewContext) -> dict[str, object]:
     return {"id": uuid, "name": row.get("display_name"), "links": _links(ctx, uuid)}
 
 
-def server_detail(row: Row, ctx: ViewContext) -> dict[str, object]:
-    """``GET /servers/detail`` item for ``ctx.version``, as Nova shows it."""
+_NO_DETAILS = Details()
+
+
+def server_detail(row: Row, ctx: ViewContext, details: Details | None = None) -> dict[str, object]:
+    """``GET /servers/detail`` item for ``ctx.version``, as Nova shows it.
+
+    ``details`` is the instance's side data (:func:`cells.details.fetch_details`).
+    """
+    side = details or _NO_DETAILS
     uuid = str(row["uuid"])
     status = _status(row)
     created = _isotime(row.get("created_at"))
@@ -91,18 +89,21 @@ def server_detail(row: Row, ctx: ViewContext) -> dict[str, object]:
         "status": status,
         "tenant_id": row.get("project_id") or "",
         "user_id": row.get("user_id") or "",
-        "metadata": _json_object(row.get("metadata")),
+        "metadata": dict(side.metadata),
         "hostId": _host_id(row),
         "image": _image(row, ctx),
-        "flavor": _flavor(row, ctx),
+        "flavor": sideviews.flavor(side, ctx.version, lambda kind, i: _bookmark(ctx, kind, i)),
         "created": created,
         "updated": _isotime(row.get("updated_at")) or created,
-        "addresses": _json_object(row.get("network_info")),
+        "addresses": sideviews.addresses(side),
         "accessIPv4": "" if access_v4 is None else str(access_v4),
         "accessIPv6": "" if access_v6 is None else str(access_v6),
         "links": _links(ctx, uuid),
         "OS-DCF:diskConfig": "AUTO" if row.get("auto_disk_config") else "MANUAL",
     }
+    fault = sideviews.fault(side, status, ctx.is_admin)
+    if fault is not None:
+        server["fault"] = fault
     if status in _PROGRESS_STATUSES:
         progress = row.get("progress")
         server["progress"] = progress if isinstance(progress, int) else 0
@@ -117,7 +118,7 @@ def server_detail(row: Row, ctx: ViewContext) -> dict[str, object]:
     server["OS-EXT-STS:task_state"] = row.get("task_state")
     server["OS-EXT-STS:vm_state"] = row.get("vm_state")
     server["OS-EXT-STS:power_state"] = row.get("power_state")
-    server["os-extended-volumes:volumes_attached"] = []
+    server["os-extended-volumes:volumes_attached"] = sideviews.volumes_attached(side, ctx.version)
     if ctx.version >= (2, 16) and ctx.is_admin:
         server["host_status"] = "UNKNOWN" if row.get("host") else ""
     if ctx.version >= (2, 9):
@@ -129,7 +130,7 @@ def server_detail(row: Row, ctx: ViewContext) -> dict[str, object]:
     if ctx.version >= (2, 19):
         server["description"] = row.get("display_description")
     if ctx.version >= (2, 26):
-        server["tags"] = _json_strings(row.get("tags"))
+        server["tags"] = list(side.tags)
     if ctx.version >= (2, 63):
         server["trusted_image_certificates"] = None
     if ctx.version >= (2, 90) and not ctx.is_admin:
@@ -222,35 +223,6 @@ def _image(row: Row, ctx: ViewContext) -> dict[str, object] | str:
     return {"id": image_id, "links": _bookmark(ctx, "images", image_id)}
 
 
-def _flavor(row: Row, ctx: ViewContext) -> dict[str, object]:
-    fields = _flavor_fields(row.get("flavor"))
-    if fields is None:
-        return {}
-    if ctx.version >= (2, 47):
-        return {
-            "vcpus": fields.get("vcpus"),
-            "ram": fields.get("memory_mb"),
-            "disk": fields.get("root_gb"),
-            "ephemeral": fields.get("ephemeral_gb"),
-            "swap": fields.get("swap"),
-            "original_name": fields.get("name"),
-            "extra_specs": _as_object(fields.get("extra_specs")),
-        }
-    flavor_id = fields.get("flavorid")
-    if flavor_id is None:
-        return {}
-    return {"id": str(flavor_id), "links": _bookmark(ctx, "flavors", str(flavor_id))}
-
-
-def _flavor_fields(value: object) -> dict[str, object] | None:
-    """The flavor's fields from either accepted form of the ``flavor`` column."""
-    fields = _as_object(_load_json(value))
-    current = fields.get("cur")
-    if isinstance(current, dict):
-        fields = _as_object(current.get("nova_object.data", current))
-    return fields or None
-
-
 def _extended_attributes(row: Row, version: tuple[int, int]) -> dict[str, object]:
     """The admin-only ``OS-EXT-SRV-ATTR:*`` fields."""
     instance_id = row.get("id")
@@ -264,7 +236,7 @@ def _extended_attributes(row: Row, version: tuple[int, int]) -> dict[str, object
     if version >= (2, 3):
         attributes.update(
             {
-                "OS-EXT-SRV-ATTR:reservation_id": None,
+                "OS-EXT-SRV-ATTR:reservation_id": row.get("reservation_id"),
                 "OS-EXT-SRV-ATTR:launch_index": row.get("launch_index"),
                 "OS-EXT-SRV-ATTR:hostname": row.get("hostname"),
                 "OS-EXT-SRV-ATTR:kernel_id": row.get("kernel_id"),
@@ -274,36 +246,6 @@ def _extended_attributes(row: Row, version: tuple[int, int]) -> dict[str, object
             }
         )
     return attributes
-
-
-def _load_json(value: object) -> object:
-    """Decode a JSON text column; ``None`` when NULL or not JSON.
-
-    A value the driver already decoded (a dict or list) is returned unchanged.
-    """
-    if isinstance(value, str | bytes):
-        try:
-            return orjson.loads(value)
-        except orjson.JSONDecodeError:
-            return None
-    return value
-
-
-def _as_object(value: object) -> dict[str, object]:
-    if isinstance(value, dict):
-        return {str(key): item for key, item in value.items()}
-    return {}
-
-
-def _json_object(value: object) -> dict[str, object]:
-    return _as_object(_load_json(value))
-
-
-def _json_strings(value: object) -> list[str]:
-    decoded = _load_json(value)
-    if not isinstance(decoded, list):
-        return []
-    return [item for item in decoded if isinstance(item, str)]
 
 
 def _str_or_none(value: object) -> str | None:

@@ -52,12 +52,15 @@ async def _render(
     parsed = parse_list_request(items, caller, version, state.settings.max_limit)
     page = await list_page(state, caller, parsed, detail=detail, version=version)
     ctx = ViewContext(base_url(request), project_id, version, caller.is_admin)
-    render = server_detail if detail else server_summary
-    body: dict[str, object] = {
-        "servers": [
-            _stub(row, ctx, detail) if row.get(STUB_FLAG) else render(row, ctx) for row in page.rows
-        ]
-    }
+
+    def render(row: Row) -> dict[str, object]:
+        if row.get(STUB_FLAG):
+            return _stub(row, ctx, detail)
+        if detail:
+            return server_detail(row, ctx, page.details.get(str(row["uuid"])))
+        return server_summary(row, ctx)
+
+    body: dict[str, object] = {"servers": [render(row) for row in page.rows]}
     if page.has_more and page.rows:
         collection = "servers/detail" if detail else "servers"
         body["servers_links"] = [next_link(ctx, collection, items, str(page.rows[-1]["uuid"]))]

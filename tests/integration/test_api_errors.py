@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from cells.registry import async_url
-from cells.schema import instance_mappings, instances
+from cells.schema import cell_metadata, instance_mappings, instances, tags
 
 pytestmark = pytest.mark.integration
 
@@ -232,6 +232,11 @@ async def test_purged_marker_is_400(postgres: str) -> None:
             engine = create_async_engine(async_url(cell_url), poolclass=NullPool)
             try:
                 async with engine.begin() as conn:
+                    # A purge (nova-manage db purge) removes the side rows, then the instance.
+                    await conn.execute(delete(tags).where(tags.c.resource_id == marker))
+                    for table in cell_metadata.sorted_tables:
+                        if "instance_uuid" in table.c:
+                            await conn.execute(delete(table).where(table.c.instance_uuid == marker))
                     gone = await conn.execute(delete(instances).where(instances.c.uuid == marker))
                     assert gone.rowcount == 1
             finally:

@@ -6,7 +6,8 @@ Python sort of all rows gives. The oracle compares rows with explicit per-key ru
 ``functools.cmp_to_key``; it never calls :func:`cells.order.key_function`.
 
 The PostgreSQL databases are created with an ICU ``en-US`` default collation (where
-``"a" < "B"``), so the schema's ``COLLATE "C"`` is what makes SQL agree with Python.
+``"a" < "B"``) and columns without a collation (as Nova creates them), so the queries'
+``COLLATE "C"`` is what makes SQL agree with Python.
 
 Rows come from ``random.Random``; the seed is printed and can be pinned with
 ``CELLGATE_TEST_SEED=<n>``.
@@ -324,7 +325,7 @@ async def test_rows_round_trip_unchanged(dbs: Databases) -> None:
     assert stored == {row["uuid"]: {k: row[k] for k in KINDS} for row in dbs.rows}
 
 
-async def test_postgres_sort_columns_use_the_c_collation(dbs: Databases) -> None:
+async def test_postgres_columns_carry_no_collation_the_queries_do(dbs: Databases) -> None:
     if dbs.backend != "postgresql":
         pytest.skip("collations are PostgreSQL's")
     url = dbs.cells[0].cell.url
@@ -341,10 +342,21 @@ async def test_postgres_sort_columns_use_the_c_collation(dbs: Databases) -> None
         )
     finally:
         await conn.close()
+    # As Nova creates them: no column collation. The walks above agree with Python because
+    # every ORDER BY and comparison on a string says COLLATE "C" itself.
     assert collations
-    assert set(collations.values()) == {"C"}, collations
+    assert set(collations.values()) == {None}, collations
+    spec = SortSpec.build([("display_name", Direction.ASC)])
+    sql = str(
+        select(instances.c.uuid)
+        .where(after_position(spec, instances.c, ("x", "u")))
+        .order_by(*order_by(spec, instances.c))
+        .compile(dialect=postgresql.dialect())
+    )
+    assert sql.count('display_name COLLATE "C"') >= 4, sql
+    assert 'uuid COLLATE "C"' in sql, sql
     if dbs.icu_default_collation:
-        # Without the column collation this database would sort "a" before "B".
+        # Without the query's collation this database would sort "a" before "B".
         assert default == "a,B"
 
 

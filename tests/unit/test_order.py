@@ -42,7 +42,8 @@ KINDS: dict[str, str] = {
         "uuid",
     )
 }
-NOT_NULL = {"deleted", "created_at", "uuid"}
+# `deleted` is nullable in Nova's models; `created_at` sorts as NOT NULL (Nova always sets it).
+NOT_NULL = {"created_at", "uuid"}
 SORT_COLUMNS = sorted(KINDS)
 
 

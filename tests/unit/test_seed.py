@@ -5,23 +5,22 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-import orjson
 import pytest
 
-from cells.schema import flavors, instance_mappings, instances
+from cells.novajson import decode_flavor, decode_network_info
+from cells.schema import cell_metadata, flavors, instance_mappings, instances
 from cells.seed import SeedCell, seed
 from cells.seeddata import (
     FLAVOR_COLUMNS,
     INSTANCE_COLUMNS,
     MAPPING_COLUMNS,
-    Chunk,
+    SIDE_COLUMNS,
     Row,
     SeedPlan,
     cell_weights,
     flavor_rows,
-    generate,
-    iter_chunks,
 )
+from cells.seedgen import Chunk, generate, iter_chunks
 
 PLAN = SeedPlan(instances=5_000, seed=7)
 COL = {name: i for i, name in enumerate(INSTANCE_COLUMNS)}
@@ -40,10 +39,25 @@ def column(chunk: Chunk, name: str) -> list[object]:
     return [row[COL[name]] for row in all_rows(chunk)]
 
 
+def _required(table_columns: object) -> set[str]:
+    """Columns Nova always writes: NOT NULL ones, and those with a default."""
+    return {
+        c.name
+        for c in table_columns  # type: ignore[attr-defined]
+        if (not c.nullable or c.default is not None) and c.autoincrement is not True
+    }
+
+
 def test_columns_match_schema() -> None:
-    assert set(INSTANCE_COLUMNS) == set(instances.c.keys())
+    assert set(INSTANCE_COLUMNS) <= set(instances.c.keys())
     assert set(MAPPING_COLUMNS) == set(instance_mappings.c.keys())
-    assert set(FLAVOR_COLUMNS) == set(flavors.c.keys())
+    assert set(FLAVOR_COLUMNS) <= set(flavors.c.keys())
+    for table, columns in [(instances, INSTANCE_COLUMNS), (flavors, FLAVOR_COLUMNS)]:
+        assert _required(table.c) <= set(columns), table.name
+    for name, columns in SIDE_COLUMNS.items():
+        table = cell_metadata.tables[name]
+        assert set(columns) <= set(table.c.keys()), name
+        assert _required(table.c) <= set(columns), name
 
 
 def test_deterministic_for_a_seed(data: Chunk) -> None:
@@ -57,6 +71,8 @@ def test_chunk_size_does_not_change_the_data(data: Chunk) -> None:
     assert [m for c in chunks for m in c.mappings] == data.mappings
     for cell in range(4):
         assert [r for c in chunks for r in c.instances[cell]] == data.instances[cell]
+        for name in SIDE_COLUMNS:
+            assert [r for c in chunks for r in c.side[cell][name]] == data.side[cell][name]
 
 
 def test_every_instance_has_one_mapping_in_its_cell(data: Chunk) -> None:
@@ -110,7 +126,7 @@ def test_datetimes_are_naive_and_ordered(data: Chunk) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["task_state", "launched_at", "host", "node", "key_name", "availability_zone", "hostname"],
+    ["task_state", "launched_at", "host", "node", "key_name", "availability_zone"],
 )
 def test_nullable_sort_keys_hold_nulls_and_values(data: Chunk, name: str) -> None:
     values = column(data, name)
@@ -128,7 +144,6 @@ def test_states_are_consistent(data: Chunk) -> None:
             assert row[COL["launched_at"]] is None
         if vm_state == "building":
             assert row[COL["task_state"]] in ("spawning", "scheduling")
-            assert row[COL["network_info"]] == "{}"
         if row[COL["locked"]]:
             assert row[COL["locked_by"]] in ("owner", "admin")
         else:
@@ -170,17 +185,104 @@ def test_names_mix_case_unicode_and_duplicates(data: Chunk) -> None:
     assert max(lowered.values()) > 1  # "Web-1" and "web-1"
 
 
-def test_json_columns(data: Chunk) -> None:
-    flavor_ids = {row[0] for row in flavor_rows()}
-    for row in all_rows(data)[:500]:
-        flavor = orjson.loads(str(row[COL["flavor"]]))
-        assert flavor["id"] == row[COL["instance_type_id"]] in flavor_ids
-        assert isinstance(orjson.loads(str(row[COL["metadata"]])), dict)
-        assert isinstance(orjson.loads(str(row[COL["tags"]])), list)
-        addresses = orjson.loads(str(row[COL["network_info"]]))
-        for entry in addresses.get("private", []):
-            assert entry["OS-EXT-IPS:type"] in ("fixed", "floating")
-            assert entry["OS-EXT-IPS-MAC:mac_addr"].startswith("fa:16:3e:")
+def test_only_values_nova_writes(data: Chunk) -> None:
+    for row in all_rows(data):
+        assert isinstance(row[COL["hostname"]], str)
+        assert row[COL["hostname"]]
+        assert isinstance(row[COL["created_at"]], datetime)
+        assert row[COL["deleted"]] in (0, row[COL["id"]])
+
+
+def side(chunk: Chunk, name: str) -> list[Row]:
+    return [row for cell in chunk.side for row in cell[name]]
+
+
+def by_instance(chunk: Chunk, name: str, key: int = 1) -> dict[object, list[Row]]:
+    out: dict[object, list[Row]] = {}
+    for row in side(chunk, name):
+        out.setdefault(row[key], []).append(row)
+    return out
+
+
+def test_flavor_in_instance_extra(data: Chunk) -> None:
+    catalog = {row[0]: row[1] for row in flavor_rows()}
+    extra = {row[1]: row for row in side(data, "instance_extra")}
+    assert len(extra) == PLAN.instances
+    for row in all_rows(data):
+        flavor = decode_flavor(extra[row[COL["uuid"]]][2])
+        assert flavor is not None
+        assert flavor.flavorid == catalog[row[COL["instance_type_id"]]]
+        assert flavor.memory_mb == row[COL["memory_mb"]]
+
+
+def test_network_model(data: Chunk) -> None:
+    caches = {row[1]: row[2] for row in side(data, "instance_info_caches")}
+    kinds: Counter[tuple[str, int]] = Counter()
+    vifs = Counter()
+    for row in all_rows(data):
+        networks = decode_network_info(caches[row[COL["uuid"]]])
+        if row[COL["launched_at"]] is None or row[COL["deleted"]]:
+            assert networks == ()
+            continue
+        assert networks
+        macs = {a.mac for _, addresses in networks for a in addresses}
+        vifs[len(macs)] += 1
+        for _, addresses in networks:
+            kinds.update((a.type, a.version) for a in addresses)
+            types = [a.type for a in addresses]
+            assert types == sorted(types)  # fixed before floating
+    assert set(vifs) == {1, 2}
+    assert {("fixed", 4), ("fixed", 6), ("floating", 4)} <= set(kinds)
+
+
+def test_metadata_and_tags(data: Chunk) -> None:
+    metadata = by_instance(data, "instance_metadata")
+    tags = by_instance(data, "tags", key=0)
+    live_keys = Counter(
+        len([m for m in metadata.get(row[COL["uuid"]], []) if m[-1] == 0])
+        for row in all_rows(data)
+        if not row[COL["deleted"]]
+    )
+    assert set(live_keys) == {0, 1, 2, 3}
+    assert any(m[-1] == m[0] for rows in metadata.values() for m in rows)  # soft-deleted keys
+    assert {len(v) for v in tags.values()} == {1, 2, 3}
+    deleted = {row[COL["uuid"]] for row in all_rows(data) if row[COL["deleted"]]}
+    assert not deleted & set(tags)  # Nova drops a deleted instance's tags
+
+
+def test_faults_on_error_instances(data: Chunk) -> None:
+    faults = by_instance(data, "instance_faults")
+    errors = [row[COL["uuid"]] for row in all_rows(data) if row[COL["vm_state"]] == "error"]
+    assert errors
+    assert all(uuid in faults for uuid in errors)
+    assert max(len(faults[uuid]) for uuid in errors) >= 2
+    for rows in faults.values():
+        assert [r[6] for r in rows] == sorted(r[6] for r in rows)  # the highest id is latest
+
+
+def test_volumes_and_boot_from_volume(data: Chunk) -> None:
+    bdms = by_instance(data, "block_device_mapping")
+    col = {name: i for i, name in enumerate(SIDE_COLUMNS["block_device_mapping"])}
+    from_volume = [row for row in all_rows(data) if row[COL["image_ref"]] == ""]
+    assert from_volume
+    for row in from_volume:
+        roots = [b for b in bdms[row[COL["uuid"]]] if b[col["boot_index"]] == 0]
+        assert roots
+        assert roots[0][col["destination_type"]] == "volume"
+    counts = Counter(len(v) for v in bdms.values())
+    assert {1, 2} <= set(counts)
+    assert any(b[col["deleted"]] for rows in bdms.values() for b in rows)  # detached
+
+
+def test_deleted_instances_side_rows_are_soft_deleted(data: Chunk) -> None:
+    deleted = {row[COL["uuid"]] for row in all_rows(data) if row[COL["deleted"]]}
+    assert deleted
+    for name in ("instance_extra", "instance_info_caches", "instance_faults"):
+        columns = SIDE_COLUMNS[name]
+        d, i = columns.index("deleted"), columns.index("id")
+        for row in side(data, name):
+            if row[1] in deleted:
+                assert row[d] == row[i]
 
 
 def test_flavor_catalog() -> None:
@@ -195,6 +297,7 @@ def test_zero_instances() -> None:
     empty = generate(3, SeedPlan(instances=0))
     assert len(empty) == 0
     assert empty.instances == ([], [], [])
+    assert all(not rows for cell in empty.side for rows in cell.values())
 
 
 def test_invalid_plan() -> None:

@@ -9,6 +9,8 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 import pytest
 
+from cells.details import Details, collect
+from cells.seedside import FlavorSpec, serialized_flavor
 from gateway.views import (
     ViewContext,
     next_link,
@@ -43,6 +45,7 @@ def make_row(**changes: object) -> dict[str, object]:
         "availability_zone": "az1",
         "key_name": "mykey",
         "launch_index": 0,
+        "reservation_id": "r-0000002a",
         "locked": False,
         "locked_by": None,
         "auto_disk_config": True,
@@ -57,26 +60,42 @@ def make_row(**changes: object) -> dict[str, object]:
         "updated_at": datetime(2024, 5, 2, 8, 30, 0),
         "deleted_at": None,
         "deleted": 0,
-        "flavor": orjson.dumps(
-            {
-                "flavorid": "m1.small",
-                "name": "small",
-                "vcpus": 1,
-                "memory_mb": 2048,
-                "root_gb": 20,
-                "ephemeral_gb": 0,
-                "swap": 0,
-                "extra_specs": {"hw:cpu_policy": "shared"},
-            }
-        ).decode(),
-        "network_info": orjson.dumps(
-            {"private": [{"version": 4, "addr": "10.0.0.5", "OS-EXT-IPS:type": "fixed"}]}
-        ).decode(),
-        "metadata": '{"role": "web"}',
-        "tags": '["prod", "web"]',
     }
     row.update(changes)
     return row
+
+
+FLAVOR_JSON = serialized_flavor(
+    FlavorSpec(7, "m1.small", "small", 2048, 1, 20, extra_specs=(("hw:cpu_policy", "shared"),))
+)
+NETWORK_JSON = orjson.dumps(
+    [
+        {
+            "address": "fa:16:3e:00:00:01",
+            "network": {
+                "label": "private",
+                "subnets": [
+                    {"ips": [{"address": "10.0.0.5", "type": "fixed", "version": 4}]},
+                ],
+            },
+        }
+    ]
+).decode()
+
+
+def make_details(**tables: list[tuple[object, ...]]) -> Details:
+    """Side data as :func:`cells.details.collect` builds it from the side tables' rows."""
+    rows: dict[str, list[tuple[object, ...]]] = {
+        "flavor": [(UUID, FLAVOR_JSON)],
+        "network": [(UUID, NETWORK_JSON)],
+        "metadata": [(UUID, "role", "web")],
+        "tags": [(UUID, "prod"), (UUID, "web")],
+    }
+    rows.update(tables)
+    return collect(rows, [UUID])[UUID]
+
+
+DETAILS = make_details()
 
 
 def ctx(
@@ -210,7 +229,7 @@ def test_detail_keys_2_90_hostname_for_everyone() -> None:
 
 
 def test_detail_values_2_1() -> None:
-    server = server_detail(make_row(), ctx((2, 1)))
+    server = server_detail(make_row(), ctx((2, 1)), DETAILS)
     assert server["id"] == UUID
     assert server["name"] == "web-1"
     assert server["status"] == "ACTIVE"
@@ -231,7 +250,14 @@ def test_detail_values_2_1() -> None:
     assert server["created"] == "2024-05-01T12:00:00Z"
     assert server["updated"] == "2024-05-02T08:30:00Z"
     assert server["addresses"] == {
-        "private": [{"version": 4, "addr": "10.0.0.5", "OS-EXT-IPS:type": "fixed"}]
+        "private": [
+            {
+                "version": 4,
+                "addr": "10.0.0.5",
+                "OS-EXT-IPS:type": "fixed",
+                "OS-EXT-IPS-MAC:mac_addr": "fa:16:3e:00:00:01",
+            }
+        ]
     }
     assert server["accessIPv4"] == "192.0.2.10"
     assert server["accessIPv6"] == ""
@@ -258,7 +284,7 @@ def test_detail_admin_values() -> None:
     assert server["OS-EXT-SRV-ATTR:host"] == "compute-3"
     assert server["OS-EXT-SRV-ATTR:hypervisor_hostname"] == "compute-3.example.org"
     assert server["OS-EXT-SRV-ATTR:instance_name"] == "instance-0000002a"
-    assert server["OS-EXT-SRV-ATTR:reservation_id"] is None
+    assert server["OS-EXT-SRV-ATTR:reservation_id"] == "r-0000002a"
     assert server["OS-EXT-SRV-ATTR:launch_index"] == 0
     assert server["OS-EXT-SRV-ATTR:hostname"] == "web-1"
     assert server["OS-EXT-SRV-ATTR:kernel_id"] == ""
@@ -275,7 +301,7 @@ def test_host_status_empty_without_host() -> None:
 
 
 def test_later_microversion_values() -> None:
-    server = server_detail(make_row(), ctx((2, 73)))
+    server = server_detail(make_row(), ctx((2, 73)), DETAILS)
     assert server["locked"] is False
     assert server["locked_reason"] is None
     assert server["description"] == "front end"
@@ -293,7 +319,7 @@ def test_locked(locked: bool | None, locked_by: str | None, expected: bool) -> N
 
 
 def test_flavor_from_2_47() -> None:
-    assert server_detail(make_row(), ctx((2, 47)))["flavor"] == {
+    assert server_detail(make_row(), ctx((2, 47)), DETAILS)["flavor"] == {
         "vcpus": 1,
         "ram": 2048,
         "disk": 20,
@@ -304,51 +330,48 @@ def test_flavor_from_2_47() -> None:
     }
 
 
-def test_flavor_in_novas_instance_extra_form() -> None:
+def test_flavor_before_2_47_is_the_flavorid_with_a_link() -> None:
     data = {"flavorid": "42", "name": "tiny", "vcpus": 2, "memory_mb": 512, "root_gb": 1}
     column = orjson.dumps(
         {"cur": {"nova_object.name": "Flavor", "nova_object.data": data}, "old": None}
     ).decode()
-    row = make_row(flavor=column)
-    assert server_detail(row, ctx((2, 46)))["flavor"] == {
+    details = make_details(flavor=[(UUID, column)])
+    assert server_detail(make_row(), ctx((2, 46)), details)["flavor"] == {
         "id": "42",
         "links": [{"rel": "bookmark", "href": f"{BASE}/flavors/42"}],
     }
-    flavor = server_detail(row, ctx((2, 47)))["flavor"]
+    flavor = server_detail(make_row(), ctx((2, 47)), details)["flavor"]
     assert isinstance(flavor, dict)
     assert flavor["ram"] == 512
     assert flavor["ephemeral"] is None
     assert flavor["extra_specs"] == {}
-
-
-@pytest.mark.parametrize("garbage", [None, "", "not json", "[1, 2]", "42", "null", "{", b"\xff"])
-@pytest.mark.parametrize("version", [(2, 1), (2, 26), (2, 47)], ids=["2.1", "2.26", "2.47"])
-def test_garbage_json_columns(garbage: object, version: tuple[int, int]) -> None:
-    row = make_row(flavor=garbage, network_info=garbage, metadata=garbage)
-    server = server_detail(row, ctx(version))
-    assert server["flavor"] == {}
-    assert server["addresses"] == {}
-    assert server["metadata"] == {}
+    assert "id" not in flavor
 
 
 @pytest.mark.parametrize(
-    ("tags", "expected"),
-    [(None, []), ("garbage", []), ('{"a": 1}', []), ('["a", 1, null, "b"]', ["a", "b"])],
+    "garbage",
+    [None, "", "not json", "[1, 2]", "42", "null", "{", b"\xff", '{"cur": {"name": "x"}}'],
 )
-def test_tags_column(tags: object, expected: list[str]) -> None:
-    assert server_detail(make_row(tags=tags), ctx((2, 26)))["tags"] == expected
+@pytest.mark.parametrize("version", [(2, 1), (2, 26), (2, 47)], ids=["2.1", "2.26", "2.47"])
+def test_garbage_json_columns(garbage: object, version: tuple[int, int]) -> None:
+    details = make_details(flavor=[(UUID, garbage)], network=[(UUID, garbage)])
+    server = server_detail(make_row(), ctx(version), details)
+    assert server["flavor"] == {}
+    assert server["addresses"] == {}
 
 
-def test_flavor_without_flavorid_below_2_47() -> None:
-    assert server_detail(make_row(flavor='{"name": "x"}'), ctx((2, 1)))["flavor"] == {}
+def test_no_side_data() -> None:
+    server = server_detail(make_row(), ctx((2, 26)))
+    assert server["flavor"] == {}
+    assert server["addresses"] == {}
+    assert server["metadata"] == {}
+    assert server["tags"] == []
+    assert server["os-extended-volumes:volumes_attached"] == []
 
 
-def test_already_decoded_json_columns() -> None:
-    row = make_row(metadata={"k": "v"}, tags=["t"], network_info={"n": []})
-    server = server_detail(row, ctx((2, 26)))
-    assert server["metadata"] == {"k": "v"}
-    assert server["tags"] == ["t"]
-    assert server["addresses"] == {"n": []}
+def test_tags_from_2_26() -> None:
+    assert "tags" not in server_detail(make_row(), ctx((2, 25)), DETAILS)
+    assert server_detail(make_row(), ctx((2, 26)), DETAILS)["tags"] == ["prod", "web"]
 
 
 @pytest.mark.parametrize("image_ref", [None, ""])
@@ -452,7 +475,7 @@ def test_links_keep_the_project_from_the_url() -> None:
         {"rel": "self", "href": f"{BASE}/v2.1/p1/servers/{UUID}"},
         {"rel": "bookmark", "href": f"{BASE}/p1/servers/{UUID}"},
     ]
-    server = server_detail(make_row(), context)
+    server = server_detail(make_row(), context, DETAILS)
     image = server["image"]
     assert isinstance(image, dict)
     assert image["links"] == [

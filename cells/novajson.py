@@ -1,0 +1,125 @@
+"""Decoding of the JSON Nova stores in its side tables (pure: no I/O).
+
+* ``instance_extra.flavor``: a serialized versioned object,
+  ``{"cur": {"nova_object.name": "Flavor", "nova_object.data": {...}}, "old": ..., "new": ...}``;
+  the detail view shows ``cur``.
+* ``instance_info_caches.network_info``: Nova's network model, a list of VIFs
+  (``address`` is the MAC, ``network.label``, ``network.subnets[].ips[]`` with ``address``,
+  ``type``, ``version`` and ``floating_ips[]``).
+
+Both are read leniently: NULL, malformed JSON or a missing part gives ``None``/empty, as a
+half-written row must not break a whole listing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import orjson
+
+__all__ = ["Address", "FlavorInfo", "decode_flavor", "decode_network_info"]
+
+
+@dataclass(frozen=True, slots=True)
+class FlavorInfo:
+    """The fields of an instance's current flavor that the API shows."""
+
+    flavorid: str
+    name: str | None
+    vcpus: int | None
+    memory_mb: int | None
+    root_gb: int | None
+    ephemeral_gb: int | None
+    swap: int | None
+    extra_specs: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """One address of a server, as Nova's ``addresses`` view lists it."""
+
+    version: int
+    addr: str
+    type: str
+    mac: str
+
+
+def _load(value: object) -> object:
+    if isinstance(value, str | bytes):
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return None
+    return value
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def decode_flavor(value: object) -> FlavorInfo | None:
+    """The current flavor from ``instance_extra.flavor``; ``None`` if absent or unreadable."""
+    document = _load(value)
+    if not isinstance(document, Mapping):
+        return None
+    current = document.get("cur")
+    if not isinstance(current, Mapping):
+        return None
+    data = current.get("nova_object.data")
+    if not isinstance(data, Mapping) or data.get("flavorid") is None:
+        return None
+    specs = data.get("extra_specs")
+    extra = tuple((str(k), str(v)) for k, v in specs.items()) if isinstance(specs, Mapping) else ()
+    name = data.get("name")
+    return FlavorInfo(
+        flavorid=str(data["flavorid"]),
+        name=name if isinstance(name, str) else None,
+        vcpus=_int(data.get("vcpus")),
+        memory_mb=_int(data.get("memory_mb")),
+        root_gb=_int(data.get("root_gb")),
+        ephemeral_gb=_int(data.get("ephemeral_gb")),
+        swap=_int(data.get("swap")),
+        extra_specs=extra,
+    )
+
+
+def _ip(ip: Mapping[str, object], default_type: str, mac: str) -> Address | None:
+    address = ip.get("address")
+    version = _int(ip.get("version"))
+    if not isinstance(address, str) or version is None:
+        return None
+    kind = ip.get("type")
+    return Address(version, address, kind if isinstance(kind, str) else default_type, mac)
+
+
+def decode_network_info(value: object) -> tuple[tuple[str, tuple[Address, ...]], ...]:
+    """``addresses`` per network label, in VIF order: each label's fixed IPs, then the
+    floating IPs attached to them (Nova's ``get_networks_for_instance_from_nw_info``)."""
+    vifs = _load(value)
+    if not isinstance(vifs, list):
+        return ()
+    fixed: dict[str, list[Address]] = {}
+    floating: dict[str, list[Address]] = {}
+    for vif in vifs:
+        if not isinstance(vif, Mapping):
+            continue
+        network = vif.get("network")
+        if not isinstance(network, Mapping):
+            continue
+        label = str(network.get("label"))
+        mac = str(vif.get("address") or "")
+        fixed.setdefault(label, [])
+        floating.setdefault(label, [])
+        subnets = network.get("subnets")
+        for subnet in subnets if isinstance(subnets, list) else ():
+            ips = subnet.get("ips") if isinstance(subnet, Mapping) else None
+            for ip in ips if isinstance(ips, list) else ():
+                if not isinstance(ip, Mapping) or (address := _ip(ip, "fixed", mac)) is None:
+                    continue
+                fixed[label].append(address)
+                floats = ip.get("floating_ips")
+                for fip in floats if isinstance(floats, list) else ():
+                    if isinstance(fip, Mapping) and (f := _ip(fip, "floating", mac)) is not None:
+                        floating[label].append(f)
+    return tuple((label, (*fixed[label], *floating[label])) for label in fixed)

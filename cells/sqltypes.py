@@ -1,0 +1,127 @@
+"""Column types of Nova's schema that need care, and code-point comparison of strings.
+
+Nova's cell databases may use any collation (libc ``en_US.UTF-8``, ICU ``en-US``...), and
+their string columns carry no collation of their own. The merge compares strings by code
+point, so every ORDER BY and keyset comparison on a string key goes through
+:func:`code_point`, which says ``COLLATE "C"`` in the query itself on PostgreSQL. SQLite's
+default ``BINARY`` collation already is code-point order (UTF-8 bytes sort as code points).
+
+Two of Nova's string-like columns are not text on PostgreSQL: ``access_ip_v4/v6``
+(:class:`IPAddress`, ``INET``) and ``locked_by`` (a native ``ENUM``). Neither accepts a
+collation, and both sort differently from their text (``INET`` numerically, an ``ENUM`` by
+declaration order), so :func:`code_point` compares their text instead. ``INET`` columns are
+also *read* as text (``host(col)``), so rows carry plain strings on every backend.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Enum, String, cast
+from sqlalchemy.dialects.postgresql import INET
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+__all__ = ["IPAddress", "code_point", "text_of"]
+
+_Kind = Literal["text", "inet", "cast"]
+
+
+class _HostText(ColumnElement[str]):
+    """An ``INET`` column's address as text (``host(col)``); the column itself elsewhere."""
+
+    inherit_cache = True
+    _traverse_internals = [("inner", InternalTraversal.dp_clauseelement)]  # noqa: RUF012
+
+    def __init__(self, inner: ColumnElement[object]) -> None:
+        self.inner = inner
+        self.type = String()
+
+
+@compiles(_HostText)
+def _host_text(element: _HostText, compiler: SQLCompiler, **kw: object) -> str:
+    return compiler.process(element.inner, **kw)
+
+
+@compiles(_HostText, "postgresql")
+def _host_text_pg(element: _HostText, compiler: SQLCompiler, **kw: object) -> str:
+    return f"host({compiler.process(element.inner, **kw)})"
+
+
+class IPAddress(TypeDecorator[str]):
+    """Nova's ``IPAddress`` column type: ``INET`` on PostgreSQL, ``VARCHAR(39)`` elsewhere.
+
+    Read back as text on every backend (without a prefix length).
+    """
+
+    impl = String  # no length, as Nova declares it; VARCHAR(39) comes from the dialect impl
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """``INET`` on PostgreSQL, the ``VARCHAR(39)`` implementation elsewhere."""
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(INET())
+        return dialect.type_descriptor(String(39))
+
+    def column_expression(self, colexpr: ColumnElement[str]) -> ColumnElement[str]:
+        """Select the address as text, whatever the backend's column type."""
+        return _HostText(colexpr)  # type: ignore[arg-type]
+
+
+class _CodePoint(ColumnElement[str]):
+    """A string expression compared by code point (see the module docstring)."""
+
+    inherit_cache = True
+    _traverse_internals = [  # noqa: RUF012
+        ("inner", InternalTraversal.dp_clauseelement),
+        ("kind", InternalTraversal.dp_string),
+    ]
+
+    def __init__(self, inner: ColumnElement[object], kind: _Kind) -> None:
+        self.inner = inner
+        self.kind = kind
+        self.type = String()
+
+
+@compiles(_CodePoint)
+def _code_point(element: _CodePoint, compiler: SQLCompiler, **kw: object) -> str:
+    return compiler.process(element.inner, **kw)
+
+
+@compiles(_CodePoint, "postgresql")
+def _code_point_pg(element: _CodePoint, compiler: SQLCompiler, **kw: object) -> str:
+    inner = compiler.process(element.inner, **kw)
+    if element.kind == "inet":
+        inner = f"host({inner})"
+    elif element.kind == "cast":
+        inner = f"CAST({inner} AS TEXT)"
+    return f'{inner} COLLATE "C"'
+
+
+def code_point(column: ColumnElement[object]) -> ColumnElement[str]:
+    """``column`` as text that compares and sorts by code point on every backend.
+
+    On PostgreSQL: ``col COLLATE "C"`` (``host(col)`` for ``INET``, ``CAST(col AS TEXT)``
+    for an ``ENUM``), so an index created with ``COLLATE "C"`` on the same expression
+    serves the ORDER BY and the keyset bound alike.
+    """
+    kind: _Kind = "text"
+    if isinstance(column.type, IPAddress):
+        kind = "inet"
+    elif isinstance(column.type, Enum):
+        kind = "cast"
+    return _CodePoint(column, kind)
+
+
+def text_of(column: ColumnElement[object]) -> ColumnElement[str]:
+    """``column`` as text in the database's own collation (for regular expressions, whose
+    character classes follow the collation): ``host(col)`` for ``INET``, a cast for an
+    ``ENUM``, the column itself otherwise."""
+    if isinstance(column.type, IPAddress):
+        return _HostText(column)
+    if isinstance(column.type, Enum):
+        return cast(column, String)
+    return column  # type: ignore[return-value]

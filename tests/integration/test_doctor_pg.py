@@ -1,0 +1,197 @@
+"""``cellgate doctor`` and the start-up schema check against real PostgreSQL.
+
+Two small seeded sets of their own: a healthy one (API DB + 2 cells) and a broken one whose
+single cell lost ``instances.display_name``. The doctor must report each cell's true count
+and collation and the recommended statements; on the broken set it exits 1 naming the
+table and column, the app's lifespan raises ``SchemaMismatch``, and ``cellgate serve``
+exits 2 with the same words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import asyncpg
+import pytest
+from asgi_lifespan import LifespanManager
+from conftest import PG_BASE, CellSet, app_client, drop_postgres, free_port, seed_postgres
+
+from cells.schemacheck import SchemaMismatch
+from gateway.app import create_app
+
+pytestmark = pytest.mark.integration
+
+MISSING = "cell cell1: table instances lacks column display_name"
+
+
+def _env(api_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CELLGATE_")}
+    return {**env, "PYTHONUNBUFFERED": "1", "CELLGATE_API_DATABASE_URL": api_url, **extra}
+
+
+@dataclass(frozen=True)
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def _cellgate(api_url: str, *args: str, **env: str) -> Run:
+    """``cellgate ARGS`` as a process, within 120 s."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        *args,
+        env=_env(api_url, **env),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(120):
+            out, err = await process.communicate()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode is not None
+    return Run(process.returncode, out.decode(), err.decode())
+
+
+@pytest.fixture(scope="module")
+async def healthy(postgres: str) -> AsyncIterator[CellSet]:
+    cell_set = await seed_postgres(f"cg_doctor_{os.getpid()}", cells=2, instances=400)
+    yield cell_set
+    await drop_postgres(cell_set)
+
+
+@pytest.fixture(scope="module")
+async def broken(postgres: str) -> AsyncIterator[CellSet]:
+    cell_set = await seed_postgres(f"cg_docbad_{os.getpid()}", cells=1, instances=40)
+    conn = await asyncpg.connect(cell_set.cells[0].url)
+    try:
+        await conn.execute("ALTER TABLE instances DROP COLUMN display_name")
+    finally:
+        await conn.close()
+    yield cell_set
+    await drop_postgres(cell_set)
+
+
+async def _fetchval(url: str, query: str) -> object:
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval(query)
+    finally:
+        await conn.close()
+
+
+async def test_doctor_reports_each_cell(healthy: CellSet) -> None:
+    result = await _cellgate(healthy.api_url, "doctor", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    assert report["api"]["reachable"]
+    assert report["api"]["schema_ok"]
+    assert [c["name"] for c in report["cells"]] == ["cell1", "cell2"]
+    for cell, seeded in zip(report["cells"], healthy.cells, strict=True):
+        count = await _fetchval(seeded.url, "SELECT count(*) FROM instances WHERE deleted = 0")
+        collate = await _fetchval(
+            seeded.url,
+            "SELECT datcollate FROM pg_database WHERE datname = current_database()",
+        )
+        assert cell["reachable"] is True
+        assert cell["instances"] == count
+        assert cell["collation"].startswith(str(collate))
+        assert cell["schema_ok"] is True
+        assert cell["schema_problems"] == []
+        assert cell["latency_ms"] >= 0
+        orders = {o["order"]: o for o in cell["orders"]}
+        assert orders["created_at desc"]["serving"] == "partial"
+        assert orders["created_at desc"]["index"] == "instances_deleted_created_at_idx"
+        assert orders["project: created_at desc"]["statement"] == (
+            "CREATE INDEX CONCURRENTLY instances_project_id_deleted_created_at_desc_uuid_idx "
+            'ON instances (project_id, deleted, created_at DESC, uuid COLLATE "C")'
+        )
+        assert orders["display_name asc"]["statement"] == (
+            "CREATE INDEX CONCURRENTLY instances_deleted_display_name_uuid_idx "
+            'ON instances (deleted, display_name COLLATE "C" NULLS FIRST, uuid COLLATE "C")'
+        )
+
+
+async def test_doctor_text_output(healthy: CellSet) -> None:
+    result = await _cellgate(healthy.api_url, "doctor")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "cell1" in out
+    assert "cell2" in out
+    assert "-- cell1, cell2\nCREATE INDEX CONCURRENTLY instances_deleted_display_name" in out
+    assert "schema: ok" in out
+
+
+async def test_doctor_never_wrote_and_sees_a_created_index(healthy: CellSet) -> None:
+    url = healthy.cells[0].url
+    indexes_before = await _fetchval(url, "SELECT count(*) FROM pg_indexes")
+    statement = (
+        "CREATE INDEX instances_project_id_deleted_created_at_desc_uuid_idx "
+        'ON instances (project_id, deleted, created_at DESC, uuid COLLATE "C")'
+    )
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+    report = json.loads((await _cellgate(healthy.api_url, "doctor", "--json")).stdout)
+    orders = {o["order"]: o for o in report["cells"][0]["orders"]}
+    assert orders["project: created_at desc"]["serving"] == "served"
+    assert orders["project: created_at desc"]["statement"] is None
+    other = {o["order"]: o for o in report["cells"][1]["orders"]}
+    assert other["project: created_at desc"]["serving"] == "missing"
+    assert await _fetchval(url, "SELECT count(*) FROM pg_indexes") == indexes_before + 1
+
+
+async def test_doctor_reports_an_unreachable_cell_without_failing(healthy: CellSet) -> None:
+    static = json.dumps(
+        [
+            {"name": "cell1", "uuid": "u1", "database_url": healthy.cells[0].url},
+            {"name": "gone", "uuid": "u2", "database_url": f"{PG_BASE}/cg_doctor_no_such_db"},
+        ]
+    )
+    result = await _cellgate(healthy.api_url, "doctor", "--json", CELLGATE_CELLS=static)
+    assert result.returncode == 0, result.stderr
+    cells = {c["name"]: c for c in json.loads(result.stdout)["cells"]}
+    assert cells["gone"]["reachable"] is False
+    assert "does not exist" in cells["gone"]["errors"][0]
+    assert cells["cell1"]["reachable"] is True
+
+
+async def test_doctor_names_the_missing_column(broken: CellSet) -> None:
+    result = await _cellgate(broken.api_url, "doctor")
+    assert result.returncode == 1, result.stdout
+    assert MISSING in result.stdout
+    assert "schema: PROBLEMS" in result.stdout
+
+
+async def test_startup_refuses_a_cell_without_a_column(broken: CellSet) -> None:
+    app = create_app(broken.settings())
+    with pytest.raises(SchemaMismatch) as caught:
+        async with LifespanManager(app):
+            pass
+    assert caught.value.problems == (MISSING,)
+
+
+async def test_startup_check_can_be_turned_off(broken: CellSet) -> None:
+    async with app_client(broken.settings(check_schema_at_startup=False)) as client:
+        assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_serve_exits_2_naming_cell_table_and_column(broken: CellSet) -> None:
+    result = await _cellgate(broken.api_url, "serve", "--port", str(free_port()))
+    assert result.returncode == 2, result.stderr
+    assert MISSING in result.stderr
+    assert "CELLGATE_CHECK_SCHEMA_AT_STARTUP=false" in result.stderr
