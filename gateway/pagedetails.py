@@ -50,17 +50,18 @@ async def fetch_page_details(
             if fault.blame is Blame.CONFIG:
                 raise CellMisconfigured(target.cell.label, fault.message) from exc
             log.warning("detail fetch failed in %s: %s", target.cell.label, fault.message)
-            raise ServiceUnavailable(
-                f"Cell(s) {target.cell.label} not responding; the listing would be incomplete.",
-                state.settings.retry_after_s,
-            ) from None
+            raise _unavailable(state, target.cell.label) from None
         except TimeoutError:
             log.warning("detail fetch timed out in %s", target.cell.label)
-            raise ServiceUnavailable(
-                f"Cell(s) {target.cell.label} not responding; the listing would be incomplete.",
-                state.settings.retry_after_s,
-            ) from None
+            raise _unavailable(state, target.cell.label) from None
 
     # One task group: a failing cell cancels the others' reads (cells.fanout.run_all).
     found = await run_all([one(cell_id, uuids) for cell_id, uuids in by_cell.items()])
     return {uuid: details for part in found for uuid, details in part.items()}
+
+
+def _unavailable(state: AppState, label: str) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        f"Cell(s) {label} not responding; the listing would be incomplete.",
+        state.settings.retry_after_s,
+    )
