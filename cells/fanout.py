@@ -23,19 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar, cast
 
-import asyncpg
 from sqlalchemy import Select, literal, select
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from cells.faults import Blame, CellMisconfigured, InvalidQuery, blame
+from cells.faults import DATABASE_ERRORS, Blame, CellMisconfigured, InvalidQuery, blame
 from cells.order import Row, SqlValue
 from cells.registry import Cell
 
@@ -61,16 +57,6 @@ _ABORT_GRACE_S = 0.05
 _PROBE_SHARE = 0.25
 # ...but never less than this: a new connection to a live, loaded cell takes tens of ms.
 _PROBE_MIN_S = 0.25
-# What a driver may raise for a cell-side problem; anything else is a bug (a 500).
-_DATABASE_ERRORS = (
-    DBAPIError,
-    PoolTimeout,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-    sqlite3.Error,
-    OSError,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +202,7 @@ class CellSession:
         except asyncio.CancelledError:
             await asyncio.shield(self._discard())
             raise
-        except _DATABASE_ERRORS as exc:
+        except DATABASE_ERRORS as exc:
             await self._discard()
             fault = blame(exc)
             match fault.blame:

@@ -31,9 +31,24 @@ import sqlite3
 from dataclasses import dataclass
 from enum import StrEnum
 
+import asyncpg
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-__all__ = ["Blame", "CellMisconfigured", "Fault", "InvalidQuery", "blame"]
+__all__ = ["DATABASE_ERRORS", "Blame", "CellMisconfigured", "Fault", "InvalidQuery", "blame"]
+
+
+# What a driver may raise for a database-side problem, to be classified by :func:`blame`;
+# anything else is a bug (a 500).
+DATABASE_ERRORS = (
+    DBAPIError,
+    PoolTimeout,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    sqlite3.Error,
+    OSError,
+)
 
 
 class Blame(StrEnum):

@@ -24,7 +24,7 @@ from cells.fanout import (
 from cells.order import SortSpec, SqlValue
 from cells.registry import ApiDatabase, Cell
 from cells.schema import instances
-from cells.sources import CellTarget
+from cells.sources import CellTarget, record
 
 __all__ = ["MarkerNotFound", "MarkerUnavailable", "resolve_marker"]
 
@@ -73,11 +73,7 @@ async def resolve_marker(
             outcome = await session.fetch(statement.limit(1), 1)
         finally:
             await session.close()
-        match outcome:
-            case CellRows() | CellSlow():
-                target.breaker.record_success()
-            case CellFailed() | CellTimedOut():
-                target.breaker.record_failure(timed_out=isinstance(outcome, CellTimedOut))
+        record(target.breaker, outcome)
     match outcome:
         case CellRows(rows=[row]):
             if project_id is not None and row["project_id"] != project_id:

@@ -28,7 +28,7 @@ from cells.plan import Position, QueryPlan
 from cells.registry import Cell
 from cells.stubs import stub_statement
 
-__all__ = ["CellTarget", "InstanceSource", "Source", "StubRows"]
+__all__ = ["CellTarget", "InstanceSource", "Source", "StubRows", "record"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,20 @@ class CellTarget:
     engine: AsyncEngine
     timeout_s: float
     breaker: Breaker = field(default_factory=Breaker)
+
+
+def record(breaker: Breaker, outcome: CellOutcome) -> None:
+    """Tell ``breaker`` what a call found out about its cell: rows or a slow-but-alive
+    answer close it, an error of the cell's own or a confirmed hang count against it."""
+    match outcome:
+        case CellRows() | CellSlow():
+            breaker.record_success()
+        case CellFailed():
+            breaker.record_failure(timed_out=False)
+        case CellTimedOut():
+            breaker.record_failure(timed_out=True)
+        case CellSkipped():
+            pass
 
 
 class Source(Protocol):
@@ -113,15 +127,7 @@ class InstanceSource(_SessionSource):
             outcome = await session.fetch(None, n, raw)
         else:
             outcome = await session.fetch(self.plan.select(position, n), n)
-        match outcome:
-            case CellRows() | CellSlow():
-                breaker.record_success()
-            case CellFailed():
-                breaker.record_failure(timed_out=False)
-            case CellTimedOut():
-                breaker.record_failure(timed_out=True)
-            case CellSkipped():
-                pass
+        record(breaker, outcome)
         return outcome
 
 

@@ -10,6 +10,7 @@
     ├── MethodNotAllowed            405     badMethod
     ├── NotAcceptable               406     computeFault
     ├── UriTooLong                  414     computeFault
+    ├── CellConfigurationError      500     computeFault   (a cell's schema; details logged)
     └── ServiceUnavailable          503     serviceUnavailable   (+ Retry-After)
 
 Fault names come from one table, Nova's ``Fault._fault_names``
@@ -33,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = [
     "FAULT_NAMES",
     "BadRequest",
+    "CellConfigurationError",
     "FaultBarrier",
     "Forbidden",
     "GatewayError",
@@ -115,6 +117,17 @@ class NotAcceptable(GatewayError):
 
 class UriTooLong(GatewayError):
     status = 414
+
+
+class CellConfigurationError(GatewayError):
+    """A cell's schema does not match what cellgate reads: the operator's problem, shown as
+    Nova's generic 500 ``computeFault`` (details only in the log)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Unexpected API Error. A cell database is misconfigured; the gateway's "
+            "operators have the details in its log."
+        )
 
 
 class ServiceUnavailable(GatewayError):

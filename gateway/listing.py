@@ -36,7 +36,7 @@ from cells.filters import InstanceFilters
 from cells.schema import instances
 from cells.stubs import stubs_possible
 from gateway.auth import Principal
-from gateway.errors import BadRequest, GatewayError, ServiceUnavailable
+from gateway.errors import BadRequest, CellConfigurationError, ServiceUnavailable
 from gateway.pagedetails import fetch_page_details
 from gateway.request import ListRequest
 from gateway.state import AppState, ProjectCells
@@ -154,17 +154,6 @@ async def _save_frontier(
     key = frontier_key(state.settings.redis_prefix, walk, str(last["uuid"]))
     blob = encode_frontier(saved, columns, _DATETIME_COLUMNS)
     await state.store.set(key, blob, state.settings.frontier_ttl_s)
-
-
-class CellConfigurationError(GatewayError):
-    """A cell's schema does not match what cellgate reads: the operator's problem, shown as
-    Nova's generic 500 ``computeFault`` (details only in the log)."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "Unexpected API Error. A cell database is misconfigured; the gateway's "
-            "operators have the details in its log."
-        )
 
 
 async def list_page(

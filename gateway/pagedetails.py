@@ -11,11 +11,9 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 
-import asyncpg
-from sqlalchemy.exc import SQLAlchemyError
-
 from cells import Blame, CellMisconfigured, Row, blame, run_all
 from cells.details import Details, fetch_details
+from cells.faults import DATABASE_ERRORS
 from gateway.errors import ServiceUnavailable
 from gateway.state import AppState
 
@@ -43,7 +41,7 @@ async def fetch_page_details(
         try:
             async with asyncio.timeout(target.timeout_s):
                 return await fetch_details(target.engine, uuids, version)
-        except (SQLAlchemyError, asyncpg.PostgresError, OSError) as exc:
+        except DATABASE_ERRORS as exc:
             # Whose fault, as for the keyset query (cells.faults): a schema mismatch is a
             # 500, never an outage.
             fault = blame(exc)
