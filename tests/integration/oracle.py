@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
@@ -36,6 +36,7 @@ __all__ = [
     "OracleQuery",
     "Snapshot",
     "auth",
+    "compare_rows",
     "expected_uuids",
     "load_snapshot",
     "query_from_params",
@@ -238,6 +239,11 @@ def _comparator(sort: Sequence[tuple[str, str]]) -> functools.partial[int]:
         return _compare_values(a["uuid"], b["uuid"])
 
     return functools.partial(compare, tuple(sort))
+
+
+def compare_rows(q: OracleQuery) -> Callable[[Record, Record], int]:
+    """The listing order of ``q`` as a three-way comparison of two rows (uuid breaks ties)."""
+    return _comparator(q.sort)
 
 
 def expected_uuids(snapshot: Snapshot, q: OracleQuery, after: str | None = None) -> list[str]:

@@ -17,17 +17,33 @@ match a Python evaluation over the ``tags`` table.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import itertools
 import os
+import random
+import re
 import subprocess
 import sys
+import uuid as uuid_module
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
 from conftest import PG_BASE, CellSet, app_client, drop_postgres
-from oracle import Snapshot, expected_uuids, load_snapshot, query_from_params, walk
+from oracle import (
+    BASE,
+    Snapshot,
+    compare_rows,
+    expected_uuids,
+    load_snapshot,
+    query_from_params,
+    walk,
+    with_query,
+)
 from pgservers import PgServers, pg_unavailable_reason
 
 from cells.seed import SeedCell, SeedPlan, seed
@@ -93,11 +109,11 @@ def private_pg() -> Iterator[PgServers | None]:
         yield servers
 
 
-@pytest.fixture(scope="module")
-async def nova_cells(
-    postgres: str, nova_python: Path, private_pg: PgServers | None
-) -> AsyncIterator[CellSet]:
-    prefix = f"cg_nova_{os.getpid()}"
+async def _nova_cell_set(
+    prefix: str, nova_python: Path, private_pg: PgServers | None, instances: int
+) -> CellSet:
+    """An API database and three cells (ICU, libc when possible, default) created from
+    Nova's own DDL, seeded with ``instances`` instances."""
     main = nova_conformance.nova_ddl(nova_python, "main")
     api_ddl = nova_conformance.nova_ddl(nova_python, "api")
     api = await _create(PG_BASE, f"{prefix}_api", "")
@@ -110,8 +126,15 @@ async def nova_cells(
     await nova_conformance.create_db(api, api_ddl)
     await asyncio.gather(*(nova_conformance.create_db(url, main) for url in urls))
     cells = [SeedCell(f"cell{i}", url) for i, url in enumerate(urls, 1)]
-    await seed(api, cells, SeedPlan(instances=3_000, seed=5), progress=False)
-    cell_set = CellSet(api, cells, 3_000)
+    await seed(api, cells, SeedPlan(instances=instances, seed=5), progress=False)
+    return CellSet(api, cells, instances)
+
+
+@pytest.fixture(scope="module")
+async def nova_cells(
+    postgres: str, nova_python: Path, private_pg: PgServers | None
+) -> AsyncIterator[CellSet]:
+    cell_set = await _nova_cell_set(f"cg_nova_{os.getpid()}", nova_python, private_pg, 3_000)
     yield cell_set
     await drop_postgres(cell_set)
 
@@ -261,3 +284,183 @@ async def test_tag_filters_read_the_tags_table(
     expected = [uuid for uuid in everything if keep(uuid)]
     assert 0 < len(expected) < len(everything)
     assert got.uuids == expected
+
+
+# --- walks while Nova writes ---------------------------------------------------------------
+
+# Names that disagree between code-point order and ICU/libc collations: case, accents,
+# punctuation, digits first.
+WRITE_NAMES = ["Zeta", "zeta", "Émile", "émile", "_tmp", "10-node", "ärger", "Ångström", "b", "B"]
+
+
+@dataclass
+class Writer:
+    """Inserts and soft-deletes instances the way Nova does, between the pages of a walk.
+
+    An insert writes the ``instance_mappings`` row first, then the instance and its
+    ``instance_extra`` / ``instance_info_caches`` rows (cloned from a live instance of the
+    same cell, with a new uuid, name, hostname and, half the time, a new ``created_at``).
+    A soft-delete sets ``deleted = id``, ``vm_state = 'deleted'`` and queues the mapping
+    for delete. Sort-key values never change, so a row's position is fixed.
+    """
+
+    rng: random.Random
+    api: asyncpg.Connection
+    cells: list[tuple[int, asyncpg.Connection]]
+    inserted: set[str] = field(default_factory=set)
+    deleted: set[str] = field(default_factory=set)
+
+    async def _clone(self, conn: asyncpg.Connection, table: str, old: str, new: str) -> None:
+        columns = [
+            r["column_name"]
+            for r in await conn.fetch(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = $1 "
+                "AND column_name NOT IN ('id', 'instance_uuid') ORDER BY ordinal_position",
+                table,
+            )
+        ]
+        listed = ", ".join(columns)
+        await conn.execute(
+            f"INSERT INTO {table} (instance_uuid, {listed}) "
+            f"SELECT $2, {listed} FROM {table} WHERE instance_uuid = $1 AND deleted = 0",
+            old,
+            new,
+        )
+
+    async def insert(self) -> None:
+        cell_id, conn = self.rng.choice(self.cells)
+        source = await conn.fetchrow(
+            "SELECT * FROM instances WHERE deleted = 0 ORDER BY random() LIMIT 1"
+        )
+        if source is None:
+            return
+        uuid = str(uuid_module.UUID(int=self.rng.getrandbits(128), version=4))
+        name = f"{self.rng.choice(WRITE_NAMES)}-{self.rng.randrange(1000)}"
+        created = source["created_at"]
+        if self.rng.random() < 0.5:
+            created += dt.timedelta(seconds=self.rng.randint(-86_400 * 30, 86_400 * 30))
+        await self.api.execute(
+            "INSERT INTO instance_mappings (instance_uuid, cell_id, project_id, user_id, "
+            "queued_for_delete, created_at) VALUES ($1, $2, $3, $4, false, now())",
+            uuid,
+            cell_id,
+            source["project_id"],
+            source["user_id"],
+        )
+        row = dict(source)
+        del row["id"]
+        row.update(
+            uuid=uuid,
+            display_name=name,
+            hostname=re.sub(r"[ _.]", "-", name).lower(),
+            created_at=created,
+            updated_at=None,
+        )
+        names = list(row)
+        placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
+        async with conn.transaction():
+            await conn.execute(
+                f"INSERT INTO instances ({', '.join(names)}) VALUES ({placeholders})",
+                *row.values(),
+            )
+            for table in ("instance_extra", "instance_info_caches"):
+                await self._clone(conn, table, str(source["uuid"]), uuid)
+        self.inserted.add(uuid)
+
+    async def soft_delete(self) -> None:
+        _, conn = self.rng.choice(self.cells)
+        uuid = await conn.fetchval(
+            "UPDATE instances SET deleted = id, deleted_at = now(), updated_at = now(), "
+            "vm_state = 'deleted', task_state = NULL "
+            "WHERE id = (SELECT id FROM instances WHERE deleted = 0 ORDER BY random() LIMIT 1) "
+            "RETURNING uuid"
+        )
+        if uuid is None:
+            return
+        await self.api.execute(
+            "UPDATE instance_mappings SET queued_for_delete = true WHERE instance_uuid = $1",
+            uuid,
+        )
+        self.deleted.add(str(uuid))
+
+
+@pytest.fixture(scope="module")
+async def written_cells(
+    postgres: str, nova_python: Path, private_pg: PgServers | None
+) -> AsyncIterator[CellSet]:
+    """A second set of Nova-DDL cells, for the tests that write to them."""
+    cell_set = await _nova_cell_set(f"cg_novaw_{os.getpid()}", nova_python, private_pg, 2_000)
+    yield cell_set
+    await drop_postgres(cell_set)
+
+
+@asynccontextmanager
+async def _writer(cell_set: CellSet, seed_value: int) -> AsyncIterator[Writer]:
+    api = await asyncpg.connect(cell_set.api_url)
+    ids = {r["name"]: r["id"] for r in await api.fetch("SELECT id, name FROM cell_mappings")}
+    conns = [(ids[cell.name], await asyncpg.connect(cell.url)) for cell in cell_set.cells[:-1]]
+    try:
+        yield Writer(random.Random(seed_value), api, conns)
+    finally:
+        await api.close()
+        for _, conn in conns:
+            await conn.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "sort", "store"),
+    [
+        ("/v2.1/servers", [("display_name", "asc")], "memory"),
+        ("/v2.1/servers", [("hostname", "desc"), ("display_name", "asc")], "redis"),
+        ("/v2.1/servers/detail", [], "redis"),
+    ],
+)
+async def test_walks_under_concurrent_inserts_and_soft_deletes(
+    written_cells: CellSet,
+    redis_url: str,
+    path: str,
+    sort: list[tuple[str, str]],
+    store: str,
+) -> None:
+    """Nova keeps writing while a client pages: between every two pages three instances
+    are created and three soft-deleted, in random cells, ahead of and behind the walk's
+    position. Every instance live throughout appears exactly once; every row returned is
+    one that was live at some point; and the walk is in exact code-point order."""
+    params = [("all_tenants", "1"), ("limit", "47")]
+    for key, direction in sort:
+        params += [("sort_key", key), ("sort_dir", direction)]
+    query = query_from_params(params, "admin")
+    before = set(expected_uuids(await load_snapshot(written_cells), query))
+    overrides: dict[str, object] = {"page_cache_ttl_s": 0}
+    if store == "redis":
+        overrides |= {"redis_url": redis_url, "redis_prefix": f"cgw{os.getpid()}{len(sort)}"}
+    seen: list[str] = []
+    async with (
+        app_client(written_cells.settings(**overrides)) as http,
+        _writer(written_cells, seed_value=len(path) + len(sort)) as writer,
+    ):
+        target: str | None = with_query(path, params)
+        while target is not None:
+            response = await http.get(target, headers={"X-Auth-Token": ADMIN})
+            assert response.status_code == 200, response.text
+            body = response.json()
+            seen.extend(server["id"] for server in body["servers"])
+            links = body.get("servers_links")
+            target = links[0]["href"].removeprefix(BASE) if links else None
+            for _ in range(3):
+                await writer.insert()
+                await writer.soft_delete()
+    after = await load_snapshot(written_cells)
+    assert len(writer.inserted) > 60
+    assert len(writer.deleted) > 60
+    assert len(seen) == len(set(seen)), "a server appeared twice"
+    assert before - writer.deleted - set(seen) == set(), "a server live throughout is missing"
+    assert set(seen) - before - writer.inserted == set(), "a server that was never live"
+    compare = compare_rows(query)
+    rows = [after.by_uuid(uuid) for uuid in seen]
+    out_of_order = [
+        (a["uuid"], b["uuid"]) for a, b in itertools.pairwise(rows) if compare(a, b) >= 0
+    ]
+    assert out_of_order == []
+    # The walk really interleaved with the writes: some inserted rows landed ahead of it.
+    assert set(seen) & writer.inserted
