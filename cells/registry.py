@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
@@ -21,10 +22,14 @@ __all__ = [
     "Cell",
     "EngineOptions",
     "InstanceMapping",
+    "PlanCacheMode",
     "UnsupportedDatabase",
     "async_url",
     "create_engine_for",
 ]
+
+PlanCacheMode = Literal["auto", "force_custom_plan", "force_generic_plan"]
+"""PostgreSQL's ``plan_cache_mode`` for the cell connections."""
 
 _DRIVERS = {
     "postgresql": "postgresql+asyncpg",
@@ -66,15 +71,18 @@ class EngineOptions:
     pool_timeout_s: float = 2.0
     connect_timeout_s: float = 2.0
     command_timeout_s: float = 5.0
+    plan_cache_mode: PlanCacheMode = "force_custom_plan"
 
 
 def create_engine_for(url: str, options: EngineOptions, owner: str = "database") -> AsyncEngine:
     """One async engine for a cell (or the API DB): read-only use, autocommit, no resets.
 
     Autocommit avoids a BEGIN/ROLLBACK pair around every read; the gateway never writes.
-    On PostgreSQL, ``statement_timeout`` is the call deadline, and
-    ``plan_cache_mode = force_generic_plan`` stops the planner from
-    re-planning the ``LIMIT $n`` keyset query on every execution (see perf notes).
+    On PostgreSQL, ``statement_timeout`` is the call deadline, and ``plan_cache_mode``
+    the option's, ``force_custom_plan`` by default: a generic plan of the keyset query,
+    chosen without seeing the project or the position (and ``auto`` switches to one after
+    five runs of a prepared statement), was measured slower on Nova's own index set
+    (BENCHMARKS.md, "Plans on Nova's indexes").
     """
     target = async_url(url, owner)
     connect_args: dict[str, object] = {"timeout": options.command_timeout_s}  # aiosqlite
@@ -84,7 +92,7 @@ def create_engine_for(url: str, options: EngineOptions, owner: str = "database")
             "command_timeout": options.command_timeout_s,
             "server_settings": {
                 "application_name": "cellgate",
-                "plan_cache_mode": "force_generic_plan",
+                "plan_cache_mode": options.plan_cache_mode,
                 # The server's own backstop: a listing query never outlives its deadline,
                 # even if the cancel request sent at the deadline is lost.
                 "statement_timeout": str(max(1, round(options.command_timeout_s * 1000))),

@@ -195,3 +195,53 @@ async def test_serve_exits_2_naming_cell_table_and_column(broken: CellSet) -> No
     assert result.returncode == 2, result.stderr
     assert MISSING in result.stderr
     assert "CELLGATE_CHECK_SCHEMA_AT_STARTUP=false" in result.stderr
+
+
+def _nodes(plan: dict[str, object]) -> list[dict[str, object]]:
+    out = [plan]
+    for child in plan.get("Plans", []):  # type: ignore[attr-defined]
+        out += _nodes(child)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("direction", "position_value", "bounded"),
+    [("desc", "host-00", "<="), ("asc", None, "IS NULL")],
+)
+async def test_doctor_index_bounds_a_page_across_the_nulls(
+    healthy: CellSet, direction: str, position_value: str | None, bounded: str
+) -> None:
+    """With the doctor's index for ``host`` (nullable), the page after a position whose
+    remaining rows straddle the NULLs (after a value descending, after a NULL ascending) is
+    a bounded range of that index: the position's side is an Index Cond on ``host``, not a
+    filter over every row before it (``host <= $v OR host IS NULL`` bounds no range)."""
+    from sqlalchemy.dialects import postgresql
+
+    from cells.filters import InstanceFilters
+    from cells.indexes import ListingOrder, create_statement
+    from cells.order import Direction, SortSpec
+    from cells.plan import QueryPlan
+
+    spec = SortSpec.build([("host", Direction(direction))])
+    url = healthy.cells[1].url
+    name = f"instances_deleted_host{'_desc' if direction == 'desc' else ''}_uuid_idx"
+    statement = create_statement(ListingOrder("host", ("deleted",), spec), "postgresql")
+    assert name in statement
+    plan = QueryPlan(spec, InstanceFilters(), ("uuid", "host", "created_at"))
+    sql, args = plan.raw((position_value, "8" * 8), 10, postgresql.asyncpg.dialect())
+    assert "UNION ALL" in sql
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(statement.replace(" CONCURRENTLY", ""))
+        await conn.execute("ANALYZE instances")
+        await conn.execute("SET enable_seqscan = off")
+        explained = json.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args))
+        rows = await conn.fetch(sql, *args)
+        await conn.execute(f"DROP INDEX {name}")
+    finally:
+        await conn.close()
+    scans = [n for n in _nodes(explained[0]["Plan"]) if n.get("Index Name") == name]
+    assert len(scans) == 2, explained  # both branches read the doctor's index
+    conds = [str(n.get("Index Cond", "")) for n in scans]
+    assert any("host" in c and bounded in c for c in conds), conds
+    assert len(rows) == 10
