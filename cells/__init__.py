@@ -31,6 +31,16 @@ from cells.registry import (
     async_url,
     create_engine_for,
 )
+from cells.show import (
+    CellDown,
+    DownCellView,
+    Found,
+    Missing,
+    ShowOutcome,
+    down_cell_view,
+    find_instance,
+    server_group,
+)
 from cells.sources import CellTarget, InstanceSource, Source, StubRows
 
 __all__ = [
@@ -40,6 +50,7 @@ __all__ = [
     "BreakerState",
     "Cell",
     "CellCursor",
+    "CellDown",
     "CellFailed",
     "CellMisconfigured",
     "CellOutcome",
@@ -52,7 +63,9 @@ __all__ = [
     "CellTimedOut",
     "Details",
     "Direction",
+    "DownCellView",
     "EngineOptions",
+    "Found",
     "Frontier",
     "InstanceFilters",
     "InstanceMapping",
@@ -63,7 +76,9 @@ __all__ = [
     "MarkerNotFound",
     "MarkerUnavailable",
     "Merge",
+    "Missing",
     "Row",
+    "ShowOutcome",
     "SortKey",
     "SortSpec",
     "Source",
@@ -74,11 +89,14 @@ __all__ = [
     "blame",
     "create_engine_for",
     "decode_frontier",
+    "down_cell_view",
     "encode_frontier",
     "fetch_details",
+    "find_instance",
     "key_function",
     "list_instances",
     "merge_sources",
     "resolve_marker",
     "run_all",
+    "server_group",
 ]

@@ -6,8 +6,11 @@
 * ``instance_info_caches.network_info``: Nova's network model, a list of VIFs
   (``address`` is the MAC, ``network.label``, ``network.subnets[].ips[]`` with ``address``,
   ``type``, ``version`` and ``floating_ips[]``).
+* ``request_specs.spec`` (API database): a serialized ``RequestSpec`` whose ``flavor``,
+  ``image.id``, ``availability_zone`` and ``user_id`` stand in for a server whose cell is
+  down (Nova's ``_get_instance_from_cell``).
 
-Both are read leniently: NULL, malformed JSON or a missing part gives ``None``/empty, as a
+All are read leniently: NULL, malformed JSON or a missing part gives ``None``/empty, as a
 half-written row must not break a whole listing.
 """
 
@@ -18,7 +21,14 @@ from dataclasses import dataclass
 
 import orjson
 
-__all__ = ["Address", "FlavorInfo", "decode_flavor", "decode_network_info"]
+__all__ = [
+    "Address",
+    "FlavorInfo",
+    "RequestSpecInfo",
+    "decode_flavor",
+    "decode_network_info",
+    "decode_request_spec",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,16 +68,53 @@ def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+@dataclass(frozen=True, slots=True)
+class RequestSpecInfo:
+    """What the show view of a server in a down cell reads from its request spec."""
+
+    flavor: FlavorInfo | None
+    image_id: str | None
+    availability_zone: str | None
+    user_id: str | None
+
+
+def _data(obj: object) -> Mapping[str, object] | None:
+    """A serialized versioned object's fields (``nova_object.data``)."""
+    data = obj.get("nova_object.data") if isinstance(obj, Mapping) else None
+    return data if isinstance(data, Mapping) else None
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def decode_flavor(value: object) -> FlavorInfo | None:
     """The current flavor from ``instance_extra.flavor``; ``None`` if absent or unreadable."""
     document = _load(value)
     if not isinstance(document, Mapping):
         return None
-    current = document.get("cur")
-    if not isinstance(current, Mapping):
+    return _flavor(document.get("cur"))
+
+
+def decode_request_spec(value: object) -> RequestSpecInfo | None:
+    """The fields of a ``request_specs.spec`` the down-cell view shows; ``None`` if it is
+    not a serialized object. An image without an ``id`` (boot from volume) gives
+    ``image_id=None``, as in Nova."""
+    data = _data(_load(value))
+    if data is None:
         return None
-    data = current.get("nova_object.data")
-    if not isinstance(data, Mapping) or data.get("flavorid") is None:
+    image = _data(data.get("image"))
+    return RequestSpecInfo(
+        flavor=_flavor(data.get("flavor")),
+        image_id=_str(image.get("id")) if image is not None else None,
+        availability_zone=_str(data.get("availability_zone")),
+        user_id=_str(data.get("user_id")),
+    )
+
+
+def _flavor(obj: object) -> FlavorInfo | None:
+    data = _data(obj)
+    if data is None or data.get("flavorid") is None:
         return None
     specs = data.get("extra_specs")
     extra = tuple((str(k), str(v)) for k, v in specs.items()) if isinstance(specs, Mapping) else ()

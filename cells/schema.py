@@ -1,10 +1,11 @@
 """SQLAlchemy Core tables: Nova's own, as ``nova`` 34.0.0's models define them.
 
 Two metadata objects: :data:`api_metadata` (the ``nova_api`` tables cellgate reads:
-``cell_mappings``, ``instance_mappings``, ``flavors``) and :data:`cell_metadata` (the cell
-database tables the listing and the detail view read: ``instances``, ``instance_extra``,
-``instance_info_caches``, ``instance_metadata``, ``tags``, ``instance_faults``,
-``block_device_mapping``).
+``cell_mappings``, ``instance_mappings``, ``flavors``; and for ``GET /servers/{id}``,
+``request_specs``, ``instance_groups`` and ``instance_group_member``) and
+:data:`cell_metadata` (the cell database tables the listing and the detail view read:
+``instances``, ``instance_extra``, ``instance_info_caches``, ``instance_metadata``,
+``tags``, ``instance_faults``, ``block_device_mapping``).
 
 Names, types, nullability and indexes (with Nova's index names) follow Nova's models, so
 an operator's databases match and ``scripts/nova_conformance`` can check it against any
@@ -49,10 +50,13 @@ __all__ = [
     "flavors",
     "instance_extra",
     "instance_faults",
+    "instance_group_member",
+    "instance_groups",
     "instance_info_caches",
     "instance_mappings",
     "instance_metadata",
     "instances",
+    "request_specs",
     "tags",
 ]
 
@@ -120,6 +124,41 @@ flavors = Table(
     *_timestamps(),
     UniqueConstraint("flavorid", name="uniq_flavors0flavorid"),
     UniqueConstraint("name", name="uniq_flavors0name"),
+)
+
+# The scheduling request of an instance: ``spec`` is a serialized ``RequestSpec`` (its
+# flavor, image, availability zone and user), what Nova shows of a server in a down cell.
+request_specs = Table(
+    "request_specs",
+    api_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("instance_uuid", String(36), nullable=False),
+    Column("spec", Text, nullable=False),
+    *_timestamps(),
+    Index("request_spec_instance_uuid_idx", "instance_uuid"),
+    UniqueConstraint("instance_uuid", name="uniq_request_specs0instance_uuid"),
+)
+
+instance_groups = Table(
+    "instance_groups",
+    api_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", String(255)),
+    Column("project_id", String(255)),
+    Column("uuid", String(36), nullable=False),
+    Column("name", String(255)),
+    *_timestamps(),
+    UniqueConstraint("uuid", name="uniq_instance_groups0uuid"),
+)
+
+instance_group_member = Table(
+    "instance_group_member",
+    api_metadata,
+    Column("id", Integer, primary_key=True, nullable=False),
+    Column("instance_uuid", String(255)),
+    Column("group_id", Integer, ForeignKey("instance_groups.id"), nullable=False),
+    *_timestamps(),
+    Index("instance_group_member_instance_idx", "instance_uuid"),
 )
 
 cell_metadata = MetaData()

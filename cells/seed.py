@@ -39,6 +39,7 @@ from cells.schema import (
     instance_mappings,
     instances,
 )
+from cells.seedapi import API_COLUMNS
 from cells.seeddata import (
     EPOCH,
     FLAVOR_COLUMNS,
@@ -49,7 +50,7 @@ from cells.seeddata import (
     SeedPlan,
     flavor_rows,
 )
-from cells.seedgen import iter_chunks
+from cells.seedgen import Chunk, iter_chunks
 
 __all__ = [
     "SeedCell",
@@ -138,7 +139,8 @@ async def seed(
     """Create the databases and tables, then replace their rows with generated data.
 
     Writes ``cell_mappings`` (one per cell, ``id`` = position + 1, in order), the flavor
-    catalog and ``instance_mappings`` into the API database, and each cell's ``instances``
+    catalog, ``instance_mappings``, ``request_specs`` and server groups into the API
+    database, and each cell's ``instances``
     with their side tables (``instance_extra``, ``instance_info_caches``, metadata, tags,
     faults, block device mappings).
     Cells must have distinct names and URLs, none equal to ``api_url``.
@@ -164,7 +166,7 @@ async def seed(
             while (chunk := await pending) is not None:
                 pending = asyncio.ensure_future(asyncio.to_thread(next, chunks, None))
                 async with asyncio.TaskGroup() as group:
-                    group.create_task(api.write(instance_mappings, MAPPING_COLUMNS, chunk.mappings))
+                    group.create_task(_write_api(api, chunk))
                     for position, rows in enumerate(chunk.instances):
                         if rows:
                             side = chunk.side[position]
@@ -180,6 +182,13 @@ async def seed(
         mappings=mappings,
         elapsed_s=time.perf_counter() - started,
     )
+
+
+async def _write_api(api: _Loader, chunk: Chunk) -> None:
+    """One connection, so one table after the other: a group before its members."""
+    await api.write(instance_mappings, MAPPING_COLUMNS, chunk.mappings)
+    for name, columns in API_COLUMNS.items():
+        await api.write(api_metadata.tables[name], columns, chunk.api[name])
 
 
 async def _write_cell(db: _Loader, rows: list[Row], side: dict[str, list[Row]]) -> None:

@@ -16,6 +16,7 @@ from itertools import accumulate
 from random import Random
 from uuid import UUID
 
+from cells.seedapi import API_COLUMNS, ApiRows
 from cells.seeddata import (
     EPOCH,
     FLAVORS,
@@ -74,15 +75,19 @@ _NOT_LAUNCHED = frozenset({"building", "error"})
 
 @dataclass(frozen=True)
 class Chunk:
-    """A slice of the generated data: instance and side rows per cell position, mappings.
+    """A slice of the generated data: instance and side rows per cell position, mappings
+    and the API database's other rows.
 
     ``instances[i]`` and ``side[i]`` (table name → rows) belong to the cell at position
-    ``i``, whose ``cell_mappings.id`` (and so the mapping rows' ``cell_id``) is ``i + 1``.
+    ``i``, whose ``cell_mappings.id`` (and so the mapping rows' ``cell_id``) is ``i + 1``;
+    ``api`` holds the request specs and server groups (table name → rows, see
+    :mod:`cells.seedapi`).
     """
 
     instances: tuple[list[Row], ...]
     side: tuple[dict[str, list[Row]], ...]
     mappings: list[Row] = field(default_factory=list)
+    api: dict[str, list[Row]] = field(default_factory=lambda: {name: [] for name in API_COLUMNS})
 
     @classmethod
     def empty(cls, n_cells: int) -> Chunk:
@@ -102,10 +107,12 @@ def iter_chunks(n_cells: int, plan: SeedPlan, chunk_size: int = 20_000) -> Itera
         raise ValueError("need at least one cell")
     chunk = Chunk.empty(n_cells)
     generator = _Generator(n_cells, plan)
+    api = ApiRows()
     for cell, instance, mapping, side in generator.rows():
         chunk.instances[cell].append(instance)
         chunk.mappings.append(mapping)
         generator.side[cell].rows(side, chunk.side[cell])
+        api.rows(instance, chunk.api)
         if len(chunk) >= chunk_size:
             yield chunk
             chunk = Chunk.empty(n_cells)

@@ -20,7 +20,14 @@ from random import Random
 
 import orjson
 
-__all__ = ["SIDE_COLUMNS", "FlavorSpec", "Instance", "SideRows", "serialized_flavor"]
+__all__ = [
+    "SIDE_COLUMNS",
+    "FlavorSpec",
+    "Instance",
+    "SideRows",
+    "flavor_object",
+    "serialized_flavor",
+]
 
 Row = tuple[object, ...]
 
@@ -67,8 +74,8 @@ class FlavorSpec:
     extra_specs: tuple[tuple[str, str], ...] = ()
 
 
-def serialized_flavor(f: FlavorSpec) -> str:
-    """``instance_extra.flavor``: Nova's ``{"cur": <Flavor object>, "old": null, "new": null}``."""
+def flavor_object(f: FlavorSpec) -> dict[str, object]:
+    """Nova's ``Flavor`` versioned object as its primitive (``obj_to_primitive``)."""
     data = {
         "id": f.id, "name": f.name, "memory_mb": f.memory_mb, "vcpus": f.vcpus,
         "root_gb": f.root_gb, "ephemeral_gb": f.ephemeral_gb, "flavorid": f.flavorid,
@@ -77,14 +84,18 @@ def serialized_flavor(f: FlavorSpec) -> str:
         "created_at": "2024-01-01T00:00:00Z", "updated_at": None, "deleted_at": None,
         "deleted": False,
     }  # fmt: skip
-    obj = {
+    return {
         "nova_object.name": "Flavor",
         "nova_object.namespace": "nova",
         "nova_object.version": "1.2",
         "nova_object.data": data,
         "nova_object.changes": sorted(data),
     }
-    return orjson.dumps({"cur": obj, "old": None, "new": None}).decode()
+
+
+def serialized_flavor(f: FlavorSpec) -> str:
+    """``instance_extra.flavor``: Nova's ``{"cur": <Flavor object>, "old": null, "new": null}``."""
+    return orjson.dumps({"cur": flavor_object(f), "old": None, "new": None}).decode()
 
 
 def _keypairs(key_name: str | None, user: str) -> str:

@@ -1,32 +1,39 @@
-"""Who is asking: a :class:`Principal` from the request, in one of three modes.
+"""Who is asking: a :class:`Principal` from the request, in one of four modes.
 
 - ``noauth`` (demo, tests): ``X-Auth-Token: user:project`` (a bare ``name`` means
   ``name:name``, as Nova's noauth); the project ``admin`` is an administrator.
 - ``jwt``: a signed token (PyJWT) with ``exp``, ``project_id``, ``sub`` or ``user_id``,
-  and ``roles`` claims; the role ``admin`` is an administrator. With ``jwt_audience`` or
+  and ``roles`` claims; see ``admin_role`` below. With ``jwt_audience`` or
   ``jwt_issuer`` set, the ``aud`` or ``iss`` claim is required and must match.
 - ``trusted-headers``: behind a proxy that already validated Keystone tokens, read
   ``X-Project-Id``, ``X-User-Id`` and ``X-Roles``. Off unless configured, since anyone who
   reaches the gateway directly could forge them.
+- ``keystone``: Keystone validates the token (:mod:`gateway.keystone`, asynchronous and
+  cached, behind the :class:`TokenValidator` interface that the app state holds).
+
+In ``jwt``, ``trusted-headers`` and ``keystone`` modes the ``admin_role`` setting (default
+``admin``) makes a caller an administrator.
 
 A 401 carries ``WWW-Authenticate: Keystone uri="..."``, the challenge keystonemiddleware
 sends in front of Nova, so clients know where to authenticate
-(:func:`www_authenticate`): the ``www_authenticate_uri`` setting when set, else
-``<base URL>/identity/v3`` — the identity discovery document this gateway serves, with
-the base URL from ``public_base_url`` or the request.
+(:func:`www_authenticate`): the ``www_authenticate_uri`` setting when set, else in
+``keystone`` mode ``keystone_auth_url``, else ``<base URL>/identity/v3`` — the identity
+discovery document this gateway serves, with the base URL from ``public_base_url`` or the
+request.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import jwt
 
 from gateway.errors import Unauthorized
 from gateway.settings import Settings
 
-__all__ = ["Principal", "authenticate", "www_authenticate"]
+__all__ = ["Principal", "TokenValidator", "auth_token", "authenticate", "www_authenticate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +45,28 @@ class Principal:
     is_admin: bool
 
 
+class TokenValidator(Protocol):
+    """Turns a token into a :class:`Principal` by asking a service (``keystone`` mode)."""
+
+    async def principal(self, token: str) -> Principal:
+        """The caller, or :class:`Unauthorized` (or another client-visible error)."""
+        ...
+
+
 def _noauth(token: str) -> Principal:
     user, _, project = token.partition(":")
     project = project or user
     if not user or not project:
         raise Unauthorized("Authentication required")
     return Principal(user, project, project == "admin")
+
+
+def auth_token(headers: Mapping[str, str]) -> str:
+    """The request's ``X-Auth-Token``, or :class:`Unauthorized`."""
+    token = headers.get("x-auth-token", "").strip()
+    if not token:
+        raise Unauthorized("Authentication required")
+    return token
 
 
 def _jwt(token: str, settings: Settings) -> Principal:
@@ -70,31 +93,36 @@ def _jwt(token: str, settings: Settings) -> Principal:
     roles = claims.get("roles") or []
     if not isinstance(project, str) or not isinstance(user, str) or not isinstance(roles, list):
         raise Unauthorized("Authentication required")
-    return Principal(user, project, "admin" in roles)
+    return Principal(user, project, settings.admin_role in roles)
 
 
-def _trusted(headers: Mapping[str, str]) -> Principal:
+def _trusted(headers: Mapping[str, str], settings: Settings) -> Principal:
     project = headers.get("x-project-id", "")
     user = headers.get("x-user-id", "")
     if not project or not user:
         raise Unauthorized("Authentication required")
     roles = {role.strip() for role in headers.get("x-roles", "").split(",")}
-    return Principal(user, project, "admin" in roles)
+    return Principal(user, project, settings.admin_role in roles)
 
 
 def authenticate(headers: Mapping[str, str], settings: Settings) -> Principal:
-    """The caller of a request, or :class:`Unauthorized`."""
-    if settings.auth_mode == "trusted-headers":
-        return _trusted(headers)
-    token = headers.get("x-auth-token", "").strip()
-    if not token:
-        raise Unauthorized("Authentication required")
-    if settings.auth_mode == "jwt":
-        return _jwt(token, settings)
-    return _noauth(token)
+    """The caller of a request, or :class:`Unauthorized` (every mode but ``keystone``,
+    whose :class:`TokenValidator` is awaited instead)."""
+    match settings.auth_mode:
+        case "trusted-headers":
+            return _trusted(headers, settings)
+        case "jwt":
+            return _jwt(auth_token(headers), settings)
+        case "noauth":
+            return _noauth(auth_token(headers))
+        case "keystone":
+            raise TypeError("auth_mode=keystone is served by a TokenValidator")
 
 
 def www_authenticate(settings: Settings, base_url: str) -> str:
     """The ``WWW-Authenticate`` challenge of a 401 (see the module docstring)."""
-    uri = settings.www_authenticate_uri or f"{base_url.rstrip('/')}/identity/v3"
+    uri = settings.www_authenticate_uri
+    if uri is None and settings.auth_mode == "keystone":
+        uri = settings.keystone_auth_url
+    uri = uri or f"{base_url.rstrip('/')}/identity/v3"
     return f'Keystone uri="{uri}"'

@@ -21,6 +21,7 @@ import http
 import ipaddress
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from cells.indexes import DEFAULT_STRING_KEYS, listing_orders
+from cells.schema import api_metadata, cell_metadata
 from cells.schemacheck import SchemaMismatch
 from cells.seed import SeedCell, SeedPlan, seed
 from gateway.app import create_app
@@ -123,32 +125,53 @@ def _schema_message(mismatch: SchemaMismatch) -> str:
     )
 
 
-def _demo_commands(host: str, port: int, auth_mode: str = "noauth") -> str:
+def _demo_commands(
+    host: str, port: int, auth_mode: str = "noauth", server_id: str | None = None
+) -> str:
+    """The demo's banner: commands that work as printed (``server_id``, a server of the
+    ``demo`` project, for the ``openstack server show`` example)."""
     url = f"http://{host}:{port}"
     if auth_mode != "noauth":
         return (
             f"cellgate demo serving on {url}  (auth_mode={auth_mode}; "
             "the noauth example tokens do not apply; Ctrl-C stops it)"
         )
-    return "\n".join(
-        [
-            f"cellgate demo serving on {url}  (Ctrl-C stops it)",
-            "Try:",
-            f"  curl -s -H 'X-Auth-Token: demo:demo' '{url}/v2.1/servers/detail?limit=5'",
-            f"  curl -s -H 'X-Auth-Token: demo:demo' "
-            f"'{url}/v2.1/servers?limit=3&sort_key=display_name&sort_dir=asc'",
-            f"  curl -s -H 'X-Auth-Token: admin:admin' '{url}/v2.1/servers?all_tenants=1&limit=3'",
-            f"  OS_IDENTITY_ENDPOINT_OVERRIDE={url}/identity/v3 openstack "
-            f"--os-auth-type admin_token --os-endpoint {url}/v2.1 --os-token demo:demo "
-            "server list --limit 5 --no-name-lookup",
-        ]
+    openstack = (
+        f"  OS_IDENTITY_ENDPOINT_OVERRIDE={url}/identity/v3 openstack "
+        f"--os-auth-type admin_token --os-endpoint {url}/v2.1 --os-token demo:demo"
     )
+    lines = [
+        f"cellgate demo serving on {url}  (Ctrl-C stops it)",
+        "Try:",
+        f"  curl -s -H 'X-Auth-Token: demo:demo' '{url}/v2.1/servers/detail?limit=5'",
+        f"  curl -s -H 'X-Auth-Token: demo:demo' "
+        f"'{url}/v2.1/servers?limit=3&sort_key=display_name&sort_dir=asc'",
+        f"  curl -s -H 'X-Auth-Token: admin:admin' '{url}/v2.1/servers?all_tenants=1&limit=3'",
+        f"{openstack} server list --limit 5 --no-name-lookup",
+    ]
+    if server_id is not None:
+        lines.append(f"{openstack} server show {server_id}")
+    return "\n".join(lines)
+
+
+def _demo_server(data_dir: Path) -> str | None:
+    """The newest server of the ``demo`` project not deleted, from the demo's API database
+    (its mappings), or ``None``."""
+    query = (
+        "SELECT instance_uuid FROM instance_mappings WHERE project_id = 'demo' "
+        "AND NOT queued_for_delete ORDER BY created_at DESC, instance_uuid LIMIT 1"
+    )
+    with contextlib.closing(sqlite3.connect(data_dir / "api.db")) as conn:
+        row = conn.execute(query).fetchone()
+    return None if row is None else str(row[0])
 
 
 def _seed_demo(data_dir: Path, cells: int, instances: int) -> None:
     """Seed the demo's SQLite databases unless a previous run left the same data."""
     stamp = data_dir / _DEMO_STAMP
-    wanted = {"cells": cells, "instances": instances}
+    # The tables too: a folder seeded before cellgate read another table is seeded again.
+    tables = sorted([*api_metadata.tables, *cell_metadata.tables])
+    wanted = {"cells": cells, "instances": instances, "tables": tables}
     if stamp.is_file() and json.loads(stamp.read_text()) == wanted:
         return
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -241,7 +264,8 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     )
     _refuse_unsafe_bind(settings, args.host)
     _seed_demo(data_dir, args.cells, args.instances)
-    _serve(settings, args.host, args.port, _demo_commands(args.host, args.port, settings.auth_mode))
+    banner = _demo_commands(args.host, args.port, settings.auth_mode, _demo_server(data_dir))
+    _serve(settings, args.host, args.port, banner)
 
 
 def _cmd_serve(args: argparse.Namespace) -> None:

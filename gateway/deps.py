@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from gateway.auth import Principal, authenticate, www_authenticate
+from gateway.auth import Principal, auth_token, authenticate, www_authenticate
 from gateway.errors import BadRequest, NotAcceptable, Unauthorized
 from gateway.settings import Settings
 from gateway.state import AppState
@@ -29,8 +29,11 @@ async def _state(request: Request) -> AppState:
 
 
 async def _caller(request: Request) -> Principal:
-    settings = _settings(request)
+    state: AppState = request.app.state.cellgate
+    settings = state.settings
     try:
+        if state.tokens is not None:
+            return await state.tokens.principal(auth_token(request.headers))
         return authenticate(request.headers, settings)
     except Unauthorized as exc:
         exc.headers.setdefault("WWW-Authenticate", www_authenticate(settings, base_url(request)))

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,6 +29,9 @@ from gateway.metrics import Metrics
 from gateway.settings import Settings
 from gateway.state import AppState, ProjectCells
 
+if TYPE_CHECKING:
+    from gateway.keystone import KeystoneValidator
+
 __all__ = ["build_state", "check_schemas"]
 
 log = logging.getLogger(__name__)
@@ -40,6 +44,7 @@ def _engine_options(settings: Settings) -> EngineOptions:
         pool_timeout_s=settings.cell_connect_timeout_s,
         connect_timeout_s=settings.cell_connect_timeout_s,
         command_timeout_s=settings.cell_timeout_s,
+        plan_cache_mode=settings.cell_plan_cache_mode,
     )
 
 
@@ -92,6 +97,17 @@ async def check_schemas(
         raise SchemaMismatch(problems)
 
 
+def _token_validator(settings: Settings) -> KeystoneValidator | None:
+    if settings.auth_mode != "keystone":
+        return None
+    # Imported here: keystoneauth1 is needed only in this mode (the ``keystone`` extra).
+    try:
+        from gateway.keystone import KeystoneValidator
+    except ImportError as exc:
+        raise RuntimeError(f"auth_mode=keystone needs cellgate[keystone]: {exc}") from exc
+    return KeystoneValidator(settings)
+
+
 @asynccontextmanager
 async def build_state(settings: Settings) -> AsyncIterator[AppState]:
     """Open the API DB and one engine per cell, check their tables and columns (unless
@@ -123,6 +139,7 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
             cooldown_s=settings.redis_cooldown_s,
             max_memory_entries=settings.memory_store_entries,
         )
+        tokens = _token_validator(settings)
         try:
             yield AppState(
                 settings=settings,
@@ -138,9 +155,12 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
                 store=store,
                 flight=SingleFlight(),
                 metrics=Metrics(),
+                tokens=tokens,
             )
         finally:
             await store.close()
+            if tokens is not None:
+                tokens.close()
     finally:
         for engine in engines:
             # A frozen cell must not hang shutdown: give up on its connections.

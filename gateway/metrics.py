@@ -41,6 +41,12 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=r,
         )
+        self.show_requests = Counter(
+            "cellgate_show_requests",
+            "GET /servers/{id} by outcome: found, not_found, stub, unavailable, error",
+            ["outcome"],
+            registry=r,
+        )
         self.frontier = Counter(
             "cellgate_frontier_lookups", "Cached merge frontier lookups", ["result"], registry=r
         )

@@ -17,9 +17,12 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from cells.registry import PlanCacheMode
+
 __all__ = ["Settings", "StaticCell", "load_settings"]
 
-AuthMode = Literal["noauth", "jwt", "trusted-headers"]
+AuthMode = Literal["noauth", "jwt", "trusted-headers", "keystone"]
+KeystoneInterface = Literal["public", "internal", "admin"]
 
 
 class StaticCell(BaseModel):
@@ -60,7 +63,40 @@ class Settings(BaseSettings):
     )
     memory_store_entries: int = Field(10_000, ge=1, description="Bound of the in-process store.")
     auth_mode: AuthMode = Field(
-        "noauth", description="noauth (token user:project), jwt, or trusted-headers."
+        "noauth", description="noauth (token user:project), jwt, trusted-headers, or keystone."
+    )
+    admin_role: str = Field(
+        "admin",
+        description="The role that makes a caller an administrator (jwt, "
+        "trusted-headers, keystone).",
+    )
+    keystone_auth_url: str | None = Field(
+        None, description="Keystone's URL for the service user (auth_mode=keystone)."
+    )
+    keystone_username: str | None = Field(
+        None, description="The service user validating tokens (auth_mode=keystone)."
+    )
+    keystone_password: SecretStr | None = Field(None, description="The service user's password.")
+    keystone_project_name: str = Field("service", description="The service user's project.")
+    keystone_user_domain_name: str = Field("Default", description="The service user's domain.")
+    keystone_project_domain_name: str = Field(
+        "Default", description="The domain of the service user's project."
+    )
+    keystone_interface: KeystoneInterface = Field(
+        "internal", description="Which identity endpoint of the catalog validates tokens."
+    )
+    keystone_region_name: str | None = Field(
+        None, description="The catalog region of that endpoint; unset = any."
+    )
+    keystone_timeout_s: float = Field(
+        3.0, gt=0, description="Deadline of one token validation with Keystone."
+    )
+    keystone_cache_size: int = Field(10_000, ge=1, description="Validated tokens kept.")
+    keystone_cache_max_ttl_s: float = Field(
+        300.0,
+        gt=0,
+        description="Longest a validation is trusted (a token is also dropped when it "
+        "expires); a revoked token keeps working up to this long.",
     )
     jwt_secret: SecretStr | None = Field(None, description="Key verifying JWTs (auth_mode=jwt).")
     jwt_algorithms: list[str] = Field(
@@ -111,6 +147,11 @@ class Settings(BaseSettings):
     )
     cell_pool_size: int = Field(5, ge=1, description="Connections kept per cell.")
     cell_pool_max_overflow: int = Field(5, ge=0, description="Extra connections per cell.")
+    cell_plan_cache_mode: PlanCacheMode = Field(
+        "force_custom_plan",
+        description="PostgreSQL plan_cache_mode of cell connections (auto, force_custom_plan, "
+        "force_generic_plan).",
+    )
     check_schema_at_startup: bool = Field(
         True,
         description="Check the API DB's and every reachable cell's tables and columns at "
@@ -123,6 +164,19 @@ class Settings(BaseSettings):
     def _deadlines_nest(self) -> Settings:
         if self.request_budget_s <= self.cell_timeout_s:
             raise ValueError("request_budget_s must be larger than cell_timeout_s")
+        return self
+
+    @model_validator(mode="after")
+    def _keystone_configured(self) -> Settings:
+        if self.auth_mode != "keystone":
+            return self
+        required = {
+            "keystone_auth_url": self.keystone_auth_url,
+            "keystone_username": self.keystone_username,
+            "keystone_password": self.keystone_password,
+        }
+        if missing := [name for name, value in required.items() if not value]:
+            raise ValueError(f"auth_mode=keystone needs {', '.join(missing)}")
         return self
 
     @classmethod

@@ -9,6 +9,7 @@ from typing import ClassVar
 
 from cache import SingleFlight, Store
 from cells import ApiDatabase, Cell, CellTarget
+from gateway.auth import TokenValidator
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 
@@ -54,3 +55,4 @@ class AppState:
     store: Store
     flight: SingleFlight[tuple[bytes, dict[str, str]]]
     metrics: Metrics
+    tokens: TokenValidator | None = None  # auth_mode=keystone

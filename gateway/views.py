@@ -25,6 +25,7 @@ from typing import Final
 from urllib.parse import urlencode, urlsplit
 
 from cells.details import Details
+from cells.novajson import RequestSpecInfo
 from gateway import sideviews
 from gateway.states import UNKNOWN_STATUS, status_from_state
 
@@ -34,6 +35,7 @@ __all__ = [
     "server_detail",
     "server_summary",
     "stub_detail",
+    "stub_show",
     "stub_summary",
 ]
 
@@ -45,6 +47,8 @@ _PROGRESS_STATUSES: Final = frozenset(
     {"ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"}
 )
 _ISO_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
+_EPOCH: Final = datetime(1970, 1, 1)
+_NOT_RECORDED: Final = "UNKNOWN"  # Nova's word for what a request spec does not hold
 _USAGE_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%f"
 
 
@@ -157,6 +161,32 @@ def stub_detail(
         "created": _isotime(created_at),
         "links": _links(ctx, uuid),
     }
+
+
+def stub_show(
+    uuid: str,
+    project_id: str,
+    created_at: datetime | None,
+    spec: RequestSpecInfo,
+    ctx: ViewContext,
+) -> dict[str, object]:
+    """``GET /servers/{id}`` for an instance in an unreachable cell (2.69+), as Nova's
+    ``_show_from_down_cell``: the detail stub plus, from the request spec, the embedded
+    flavor, the image, the availability zone asked for at boot (``UNKNOWN`` when none was)
+    and the user (``UNKNOWN`` for a spec that predates it); ``power_state`` is 0 (NOSTATE).
+
+    ``created`` is the mapping's ``created_at`` (the epoch if it has none, as the listing's
+    stubs do).
+    """
+    stub = stub_detail(uuid, project_id, created_at or _EPOCH, ctx)
+    stub["image"] = _image({"image_ref": spec.image_id}, ctx)
+    stub["flavor"] = sideviews.flavor(
+        Details(flavor=spec.flavor), ctx.version, lambda kind, i: _bookmark(ctx, kind, i)
+    )
+    stub["OS-EXT-AZ:availability_zone"] = spec.availability_zone or _NOT_RECORDED
+    stub["OS-EXT-STS:power_state"] = 0
+    stub["user_id"] = spec.user_id or _NOT_RECORDED
+    return stub
 
 
 def next_link(

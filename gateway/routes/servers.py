@@ -1,4 +1,8 @@
-"""``GET /v2.1[/{project_id}]/servers[/detail]``."""
+"""``GET /v2.1[/{project_id}]/servers[/detail]`` and ``GET /v2.1[/{project_id}]/servers/{id}``.
+
+The listing routes are declared before the show routes: ``/servers/detail`` must never be
+read as the server ``detail``.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from gateway.deps import Caller, Microversion, State, base_url
 from gateway.errors import BadRequest
 from gateway.listing import list_page
 from gateway.request import parse_list_request
+from gateway.showing import show_server
 from gateway.state import AppState
 from gateway.versions import version_headers
 from gateway.views import (
@@ -70,6 +75,14 @@ async def _render(
     return orjson.dumps(body), headers
 
 
+def _check_project(project_id: str | None, caller: Principal) -> None:
+    if project_id is not None and project_id != caller.project_id:
+        raise BadRequest(
+            f"Malformed request URL: URL's project_id '{project_id}' doesn't match "
+            f"Context's project_id '{caller.project_id}'"
+        )
+
+
 async def _servers(
     request: Request,
     state: State,
@@ -79,11 +92,7 @@ async def _servers(
     detail: bool,
     project_id: str | None,
 ) -> Response:
-    if project_id is not None and project_id != caller.project_id:
-        raise BadRequest(
-            f"Malformed request URL: URL's project_id '{project_id}' doesn't match "
-            f"Context's project_id '{caller.project_id}'"
-        )
+    _check_project(project_id, caller)
     items = request.query_params.multi_items()
     # Identical requests (same scope, query, microversion, base URL) share one fan-out
     # while in flight, and one rendered body for page_cache_ttl_s.
@@ -148,3 +157,40 @@ async def list_project_servers_detail(
     project_id: str, request: Request, state: State, caller: Caller, version: Microversion
 ) -> Response:
     return await _servers(request, state, caller, version, detail=True, project_id=project_id)
+
+
+async def _show(
+    request: Request,
+    state: AppState,
+    caller: Principal,
+    version: tuple[int, int],
+    server_id: str,
+    project_id: str | None,
+) -> Response:
+    _check_project(project_id, caller)
+    ctx = ViewContext(base_url(request), project_id, version, caller.is_admin)
+    shown = await show_server(state, caller, server_id, ctx)
+    headers = version_headers(version)
+    if shown.unavailable:
+        headers["X-Cells-Unavailable"] = ",".join(c.label for c in shown.unavailable)
+    body = orjson.dumps({"server": shown.server})
+    return Response(body, media_type="application/json", headers=headers)
+
+
+@router.get("/v2.1/servers/{server_id}", summary="Show a server (the detail view)")
+async def show_server_route(
+    server_id: str, request: Request, state: State, caller: Caller, version: Microversion
+) -> Response:
+    return await _show(request, state, caller, version, server_id, project_id=None)
+
+
+@router.get("/v2.1/{project_id}/servers/{server_id}", summary="Show a server (project URL)")
+async def show_project_server(
+    project_id: str,
+    server_id: str,
+    request: Request,
+    state: State,
+    caller: Caller,
+    version: Microversion,
+) -> Response:
+    return await _show(request, state, caller, version, server_id, project_id=project_id)

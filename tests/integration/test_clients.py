@@ -2,9 +2,10 @@
 
 openstacksdk, python-novaclient and the ``openstack`` CLI talk to a real uvicorn (in a
 thread) exactly as they would talk to Nova: version discovery, microversion headers,
-``servers_links`` paging with ``limit``/``marker``. Every listing is checked against the
-independent oracle of :mod:`oracle` (rows read straight from the cell databases, filtered
-and sorted in Python), so a page that skips, repeats or reorders a server fails.
+``servers_links`` paging with ``limit``/``marker``, ``GET /servers/{id}``. Every listing is
+checked against the independent oracle of :mod:`oracle` (rows read straight from the cell
+databases, filtered and sorted in Python), so a page that skips, repeats or reorders a
+server fails; every shown server against its row there.
 
 Endpoint forms: every client needs the versioned endpoint ``<url>/v2.1``. With an endpoint
 override keystoneauth uses the URL as the service root as is, so the bare root makes the
@@ -13,9 +14,11 @@ clients request ``<url>/servers/detail`` (a 404, as it would be on Nova).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
+import uuid as uuid_module
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -26,6 +29,7 @@ from keystoneauth1 import session as ks_session
 from keystoneauth1 import token_endpoint
 from novaclient import api_versions
 from novaclient import client as nova_client
+from novaclient import exceptions as nova_exceptions
 from oracle import OracleQuery, Snapshot, expected_uuids, load_snapshot
 
 from gateway.cli import _demo_commands
@@ -129,6 +133,45 @@ def test_sdk_root_endpoint_is_not_a_compute_endpoint(live: LiveServer) -> None:
         conn.close()
 
 
+def _shown(demo_oracle: list[str]) -> list[str]:
+    """Servers to show: the newest, one in the middle, the oldest."""
+    return [demo_oracle[0], demo_oracle[len(demo_oracle) // 2], demo_oracle[-1]]
+
+
+def _iso(value: object) -> str:
+    assert isinstance(value, dt.datetime)
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _other_project_server(snapshot: Snapshot) -> str:
+    return next(
+        str(r["uuid"])
+        for r in snapshot.rows
+        if r["deleted"] == 0 and r["project_id"] not in ("demo", "admin")
+    )
+
+
+@sdk_warnings
+def test_sdk_get_server(live: LiveServer, snapshot: Snapshot, demo_oracle: list[str]) -> None:
+    conn = _sdk(f"{live.url}/v2.1", "demo:demo")
+    try:
+        for uuid in _shown(demo_oracle):
+            server = conn.compute.get_server(uuid)
+            row = snapshot.by_uuid(uuid)
+            assert server.id == uuid
+            assert server.name == row["display_name"]
+            assert server.project_id == row["project_id"] == "demo"
+            assert server.user_id == row["user_id"]
+            assert server.vm_state == row["vm_state"]
+            assert server.created_at == _iso(row["created_at"])
+            assert isinstance(server.server_groups, list)  # negotiated 2.90: show has them
+        for missing in (_other_project_server(snapshot), str(uuid_module.uuid4())):
+            with pytest.raises(openstack.exceptions.NotFoundException):
+                conn.compute.get_server(missing)
+    finally:
+        conn.close()
+
+
 # --- python-novaclient -------------------------------------------------------------------
 
 
@@ -157,6 +200,25 @@ def test_novaclient_marker_gives_the_next_fifty(
     index = position % len(demo_oracle)
     page = nova.servers.list(detailed=True, limit=50, marker=demo_oracle[index])
     assert [s.id for s in page] == demo_oracle[index + 1 : index + 51]
+
+
+@pytest.mark.parametrize("version", ["2.1", "2.75"])
+def test_novaclient_servers_get(
+    live: LiveServer, snapshot: Snapshot, demo_oracle: list[str], version: str
+) -> None:
+    nova = _nova(f"{live.url}/v2.1", version)
+    for uuid in _shown(demo_oracle):
+        server = nova.servers.get(uuid)
+        row = snapshot.by_uuid(uuid)
+        assert server.id == uuid
+        assert server.name == row["display_name"]
+        assert server.tenant_id == row["project_id"]
+        assert server.user_id == row["user_id"]
+        assert getattr(server, "OS-EXT-STS:vm_state") == row["vm_state"]
+        assert server.created == _iso(row["created_at"])
+    for missing in (_other_project_server(snapshot), str(uuid_module.uuid4())):
+        with pytest.raises(nova_exceptions.NotFound):
+            nova.servers.get(missing)
 
 
 def test_novaclient_discovers_the_microversion_range(live: LiveServer) -> None:
@@ -199,3 +261,40 @@ def test_openstack_cli_server_list(live: LiveServer, demo_oracle: list[str]) -> 
     as_table = _run_shell(command)
     assert as_table.returncode == 0, as_table.stderr
     assert all(uuid in as_table.stdout for uuid in demo_oracle[:5])
+
+
+def test_openstack_cli_server_show(
+    live: LiveServer, snapshot: Snapshot, demo_oracle: list[str]
+) -> None:
+    """The banner's ``server show`` line, as printed, for a few servers."""
+    host, port = live.url.removeprefix("http://").rsplit(":", 1)
+    for uuid in _shown(demo_oracle):
+        banner = _demo_commands(host, int(port), server_id=uuid).splitlines()
+        [command] = [line.strip() for line in banner if " server show " in line]
+        assert command.endswith(f" server show {uuid}")
+        result = _run_shell(f"{command} -f json")
+        assert result.returncode == 0, result.stderr
+        shown = json.loads(result.stdout)
+        row = snapshot.by_uuid(uuid)
+        assert shown["id"] == uuid
+        assert shown["name"] == row["display_name"]
+        assert shown["project_id"] == row["project_id"]
+        assert shown["OS-EXT-STS:vm_state"] == row["vm_state"]
+        assert shown["created"] == _iso(row["created_at"])
+    missing = str(uuid_module.uuid4())
+    result = _run_shell(f"{command.rsplit(' ', 1)[0]} {missing}")
+    assert result.returncode != 0
+    assert f"No Server found for {missing}" in result.stderr
+
+
+@pytest.mark.parametrize("position", [0, 777, -4], ids=["first", "p777", "tail"])
+def test_openstack_cli_server_list_marker(
+    live: LiveServer, demo_oracle: list[str], position: int
+) -> None:
+    """``--marker`` is resolved through ``GET /servers/{id}`` first, then pages."""
+    command = _banner_openstack_command(live.url).replace(" --limit 5 ", " --limit 7 ")
+    index = position % len(demo_oracle)
+    result = _run_shell(f"{command} --marker {demo_oracle[index]} -f json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [row["ID"] for row in rows] == demo_oracle[index + 1 : index + 8]

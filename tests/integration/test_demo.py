@@ -1,9 +1,10 @@
 """The README's quick start, for real: ``cellgate demo``, then the commands its banner prints.
 
 The console script runs as a subprocess on SQLite cells under a temporary directory; every
-``curl`` line of the banner must exit 0 with a JSON ``servers`` body, the ``openstack``
-line must exit 0 (and agree with the first ``curl``), and Ctrl-C (SIGINT) must stop the
-server cleanly. The demo honours the auth settings of the environment (``noauth`` only when
+``curl`` line of the banner must exit 0 with a JSON ``servers`` body, the ``openstack
+server list`` line must exit 0 (and agree with the first ``curl``), the ``openstack server
+show`` line must show its server, and Ctrl-C (SIGINT) must stop the server cleanly. The
+demo honours the auth settings of the environment (``noauth`` only when
 ``CELLGATE_AUTH_MODE`` is unset).
 """
 
@@ -92,8 +93,8 @@ class Demo:
             pass
         banner = [line]
         # The banner is one print: the "Try:" line, then the commands, until the
-        # openstack one, which is the last.
-        while not banner[-1].lstrip().startswith("OS_IDENTITY_ENDPOINT_OVERRIDE="):
+        # openstack server show one, which is the last.
+        while " server show " not in banner[-1]:
             banner.append(self.next_line(deadline))
         return banner
 
@@ -161,8 +162,9 @@ def test_demo_quick_start(demo: Demo) -> None:
     curls = [c for c in commands if c.startswith("curl ")]
     openstack = [c for c in commands if " openstack " in f" {c} "]
     assert len(curls) == 3, banner
-    assert len(openstack) == 1, banner
+    assert [" server list " in c for c in openstack] == [True, False], banner
     assert len(curls) + len(openstack) == len(commands), banner
+    server_list, server_show = openstack
 
     bodies = []
     for line in curls:
@@ -175,12 +177,19 @@ def test_demo_quick_start(demo: Demo) -> None:
     first_five = [server["id"] for server in bodies[0]["servers"]]
     assert len(first_five) == 5
 
-    result = _run(openstack[0])
-    assert result.returncode == 0, (openstack[0], result.stdout, result.stderr)
+    result = _run(server_list)
+    assert result.returncode == 0, (server_list, result.stdout, result.stderr)
     assert all(uuid in result.stdout for uuid in first_five), result.stdout
-    as_json = _run(f"{openstack[0]} -f json")
+    as_json = _run(f"{server_list} -f json")
     assert as_json.returncode == 0, as_json.stderr
     assert [row["ID"] for row in json.loads(as_json.stdout)] == first_five
+
+    server_id = server_show.rsplit(" ", 1)[1]
+    as_json = _run(f"{server_show} -f json")
+    assert as_json.returncode == 0, (server_show, as_json.stdout, as_json.stderr)
+    shown = json.loads(as_json.stdout)
+    assert shown["id"] == server_id
+    assert shown["project_id"] == "demo"
 
     demo.process.send_signal(signal.SIGINT)
     try:

@@ -45,7 +45,11 @@ from oracle import (
     with_query,
 )
 from pgservers import PgServers, pg_unavailable_reason
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
+from cells.registry import async_url
 from cells.seed import SeedCell, SeedPlan, seed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
@@ -77,7 +81,7 @@ def nova_python(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 def test_cellgate_tables_conform_to_novas_models(nova_python: Path) -> None:
     lines, problems = nova_conformance.report(nova_conformance.nova_shapes(nova_python))
-    assert len(lines) == 10
+    assert len(lines) == 13
     assert problems == []
 
 
@@ -191,13 +195,14 @@ async def _side_tables(cell_set: CellSet) -> dict[str, dict[str, list[tuple[obje
     }
     out: dict[str, dict[str, list[tuple[object, ...]]]] = {name: {} for name in queries}
     for cell in cell_set.cells:
-        conn = await asyncpg.connect(cell.url)
+        engine = create_async_engine(async_url(cell.url), poolclass=NullPool)
         try:
-            for name, sql in queries.items():
-                for record in await conn.fetch(sql):
-                    out[name].setdefault(record[0], []).append(tuple(record)[1:])
+            async with engine.connect() as conn:
+                for name, sql in queries.items():
+                    for record in (await conn.execute(text(sql))).all():
+                        out[name].setdefault(record[0], []).append(tuple(record)[1:])
         finally:
-            await conn.close()
+            await engine.dispose()
     return out
 
 
@@ -205,7 +210,20 @@ async def _side_tables(cell_set: CellSet) -> dict[str, dict[str, list[tuple[obje
 async def test_detail_view_shows_the_side_tables(
     client: httpx.AsyncClient, snapshot: Snapshot, nova_cells: CellSet, version: str, admin: bool
 ) -> None:
-    side = await _side_tables(nova_cells)
+    await _assert_detail_view(client, snapshot, nova_cells, version, admin)
+
+
+async def test_detail_view_shows_the_side_tables_on_sqlite(sqlite_cells: CellSet) -> None:
+    """The same on the SQLite cells of the demo (an IN list where PostgreSQL binds an array)."""
+    async with app_client(sqlite_cells.settings()) as http:
+        snap = await load_snapshot(sqlite_cells)
+        await _assert_detail_view(http, snap, sqlite_cells, "2.47", True)
+
+
+async def _assert_detail_view(
+    client: httpx.AsyncClient, snapshot: Snapshot, cells: CellSet, version: str, admin: bool
+) -> None:
+    side = await _side_tables(cells)
     token = ADMIN if admin else "demo:demo"
     params = [("all_tenants", "1")] if admin else []
     got = await walk(

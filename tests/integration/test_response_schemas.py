@@ -1,4 +1,5 @@
-"""Every listing response validates against Nova's own response schemas (issue #7 item 3).
+"""Every listing and show response validates against Nova's own response schemas (issue #7
+item 3, issue #9 item 1).
 
 The schemas are Nova's (``nova/api/openstack/compute/schemas/servers.py`` of the pinned
 nova wheel, :mod:`support.nova_schemas`), fetched at test time with ``pip download
@@ -12,9 +13,11 @@ For each microversion × {admin with ``all_tenants=1``, non-admin} the seeded Po
 cells are listed through ``/v2.1/servers`` and ``/v2.1/servers/detail``: a first page, an
 ``ERROR`` page (faults), a second page (the ``servers_links`` marker) and, for the admin,
 deleted servers. The pages must include servers with a fault, with volumes attached and
-booted from volume (``image: ""``). At 2.69+ a cell whose database cannot be reached shows
-Nova's down-cell stubs, which must validate too. The microversion × schema table is printed
-at the end of the module (``pytest -s``).
+booted from volume (``image: ""``). ``GET /v2.1/servers/{id}`` of such servers validates
+against Nova's ``show`` schemas (``server_groups`` required from 2.71). At 2.69+ a cell
+whose database cannot be reached shows Nova's down-cell stubs in listings and Nova's
+down-cell view on show, which must validate too. The microversion × schema table is
+printed at the end of the module (``pytest -s``).
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ MICROVERSIONS = (
 ROLES = {"admin": "admin:admin", "non-admin": "demo:demo"}
 SERVERS = "/v2.1/servers"
 DETAIL = "/v2.1/servers/detail"
-ENDPOINTS = {SERVERS: "index", DETAIL: "detail"}
+SHOW = "/v2.1/servers/{id}"
+ENDPOINTS = {SERVERS: "index", DETAIL: "detail", SHOW: "show"}
 
 
 def _version(text: str) -> tuple[int, int]:
@@ -241,6 +245,48 @@ async def test_listings_validate_against_nova_schemas(
         assert coverage.fault_details >= 1, coverage  # admins see a 500 fault's details
 
 
+def _worth_showing(servers: list[dict[str, Any]], first: int) -> list[dict[str, Any]]:
+    """The first ``first`` servers and every one with a fault, volumes or no image."""
+    return [
+        server
+        for i, server in enumerate(servers)
+        if i < first
+        or "fault" in server
+        or server.get("os-extended-volumes:volumes_attached")
+        or server.get("image") == ""
+    ]
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+@pytest.mark.parametrize("microversion", MICROVERSIONS)
+async def test_show_validates_against_nova_schemas(
+    pg_cells: CellSet, nova_schemas: NovaSchemas, microversion: str, role: str
+) -> None:
+    binding, schema = nova_schemas.for_request(SHOW, microversion)
+    validator = nova_validator(schema)
+    token = ROLES[role]
+    coverage = Coverage()
+    shown = 0
+    async with app_client(pg_cells.settings()) as client:
+        try:
+            for query in _queries(role)[:2]:  # live servers: a deleted one is a 404
+                url = f"{DETAIL}?{urlencode(query)}"
+                page = await _fetch(client, url, token, microversion)
+                for server in _worth_showing(page["servers"], 10):
+                    href = SHOW.format(id=server["id"])
+                    body = await _fetch(client, href, token, microversion)
+                    _assert_valid(validator, body, f"GET {href} ({role}, {microversion})")
+                    coverage.add([body["server"]])
+                    shown += 1
+        except AssertionError:
+            TABLE.append(Checked(microversion, role, SHOW, binding.label(), 0, shown, "FAIL"))
+            raise
+    TABLE.append(Checked(microversion, role, SHOW, binding.label(), 0, shown, "ok"))
+    assert coverage.faults >= 1, coverage
+    assert coverage.volumes >= 1, coverage
+    assert coverage.empty_image >= 1, coverage
+
+
 # --------------------------------------------------------------------------------------
 # Down-cell stubs (2.69+)
 # --------------------------------------------------------------------------------------
@@ -264,7 +310,7 @@ async def one_cell_down(postgres: str) -> AsyncIterator[CellSet]:
     await drop_postgres(cell_set)
 
 
-@pytest.mark.parametrize("microversion", ["2.69", "2.73", "2.90"])
+@pytest.mark.parametrize("microversion", [v for v in MICROVERSIONS if _version(v) >= (2, 69)])
 async def test_down_cell_stubs_validate(
     one_cell_down: CellSet, nova_schemas: NovaSchemas, microversion: str
 ) -> None:
@@ -292,6 +338,35 @@ async def test_down_cell_stubs_validate(
                         "ok",
                     )
                 )
+                if endpoint == DETAIL:
+                    stubs = [server for server in body["servers"] if "name" not in server]
+                    await _validate_show_stubs(
+                        client, nova_schemas, stubs[:5], token, role, microversion
+                    )
+
+
+async def _validate_show_stubs(
+    client: httpx.AsyncClient,
+    schemas: NovaSchemas,
+    stubs: list[dict[str, Any]],
+    token: str,
+    role: str,
+    microversion: str,
+) -> None:
+    """Show of servers listed as stubs: Nova's down-cell view, valid for ``show``."""
+    binding, schema = schemas.for_request(SHOW, microversion)
+    validator = nova_validator(schema)
+    for stub in stubs:
+        href = SHOW.format(id=stub["id"])
+        body = await _fetch(client, href, token, microversion)
+        _assert_valid(validator, body, f"GET {href} ({role}, {microversion}, down cell)")
+        server = body["server"]
+        assert server["status"] == "UNKNOWN"
+        assert {"flavor", "image", "user_id", "OS-EXT-STS:power_state"} <= set(server)
+        assert ("server_groups" in server) == (_version(microversion) >= (2, 71))
+    TABLE.append(
+        Checked(microversion, role, f"{SHOW} (down cell)", binding.label(), 0, len(stubs), "ok")
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -305,6 +380,11 @@ async def test_broken_bodies_are_rejected(pg_cells: CellSet, nova_schemas: NovaS
         detail = await _fetch(client, f"{DETAIL}?all_tenants=1&limit=20", "admin:admin", "2.90")
         index = await _fetch(client, f"{SERVERS}?limit=5", "demo:demo", "2.1")
         old = await _fetch(client, f"{DETAIL}?limit=5", "demo:demo", "2.1")
+    server_id = detail["servers"][0]["id"]
+    async with app_client(pg_cells.settings()) as client:
+        show = await _fetch(client, SHOW.format(id=server_id), "admin:admin", "2.90")
+    show_v = nova_validator(nova_schemas.for_request(SHOW, "2.90")[1])
+    _assert_valid(show_v, show, "the unbroken 2.90 show")
     detail_v = nova_validator(nova_schemas.for_request(DETAIL, "2.90")[1])
     index_v = nova_validator(nova_schemas.for_request(SERVERS, "2.1")[1])
     old_v = nova_validator(nova_schemas.for_request(DETAIL, "2.1")[1])
@@ -320,6 +400,11 @@ async def test_broken_bodies_are_rejected(pg_cells: CellSet, nova_schemas: NovaS
     def without(body: dict[str, Any], key: str) -> dict[str, Any]:
         copied = copy.deepcopy(body)
         del copied["servers"][0][key]
+        return copied
+
+    def shown_without(key: str) -> dict[str, Any]:
+        copied = copy.deepcopy(show)
+        del copied["server"][key]
         return copied
 
     link = [{"rel": "self", "href": "/v2.1/servers/x"}]
@@ -339,6 +424,9 @@ async def test_broken_bodies_are_rejected(pg_cells: CellSet, nova_schemas: NovaS
         ("status in 2.1 index", index_v, changed(index, "status", "ACTIVE")),
         ("relative link", index_v, changed(index, "links", link)),
         ("bad id", index_v, changed(index, "id", "not-a-uuid")),
+        ("show without server_groups at 2.90", show_v, shown_without("server_groups")),
+        ("show without flavor", show_v, shown_without("flavor")),
+        ("a detail page as show", show_v, detail),
     ]
     for label, validator, body in cases:
         assert describe_errors(validator, body), f"{label}: accepted, but Nova's schema forbids it"

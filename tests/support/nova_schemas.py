@@ -1,4 +1,4 @@
-"""Nova's own response schemas for the server listings, taken from the nova wheel on PyPI.
+"""Nova's own response schemas for the server listings and ``show``, from the nova wheel on PyPI.
 
 Nothing of Nova's is committed: :func:`download_nova` runs ``pip download --no-deps
 nova==VERSION`` into a directory the caller owns (a pytest temporary directory), and
@@ -124,13 +124,18 @@ def _parse_version(text: str) -> Version:
     return int(major), int(minor)
 
 
+ENDPOINTS = ("index", "detail", "show")
+"""The controller methods whose response schemas are read: the two listings and show."""
+
+
 def controller_bindings(root: Path) -> dict[str, list[Binding]]:
-    """``{"index": [...], "detail": [...]}``: the response schemas of the two listings,
-    with their microversion ranges, read from the controller's decorators."""
+    """``{"index": [...], "detail": [...], "show": [...]}``: the response schemas of the
+    listings and of show, with their microversion ranges, read from the controller's
+    decorators."""
     tree = ast.parse((root / CONTROLLER).read_text(encoding="utf-8"))
     found: dict[str, list[Binding]] = {}
     for node in ast.walk(tree):
-        if not isinstance(node, ast.FunctionDef) or node.name not in ("index", "detail"):
+        if not isinstance(node, ast.FunctionDef) or node.name not in ENDPOINTS:
             continue
         for deco in node.decorator_list:
             if not (
@@ -157,7 +162,8 @@ def binding_for(bindings: list[Binding], version: Version) -> Binding:
 
 
 def load_listing_schemas(root: Path) -> tuple[dict[str, list[Binding]], dict[str, Schema]]:
-    """The listing bindings and every schema they name, imported from the extracted wheel."""
+    """The bindings of :data:`ENDPOINTS` and every schema they name, imported from the
+    extracted wheel."""
     bindings = controller_bindings(root)
     names = sorted({b.name for group in bindings.values() for b in group})
     done = subprocess.run(

@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from cells.details import Details, collect
+from cells.novajson import FlavorInfo, RequestSpecInfo
 from cells.seedside import FlavorSpec, serialized_flavor
 from gateway.views import (
     ViewContext,
@@ -17,6 +18,7 @@ from gateway.views import (
     server_detail,
     server_summary,
     stub_detail,
+    stub_show,
     stub_summary,
 )
 
@@ -514,6 +516,49 @@ def test_stub_detail() -> None:
             {"rel": "bookmark", "href": f"{BASE}/servers/{UUID}"},
         ],
     }
+
+
+SPEC = RequestSpecInfo(
+    flavor=FlavorInfo("2", "m1.small", 1, 2048, 20, 0, 0, (("hw:cpu_policy", "shared"),)),
+    image_id="9a6c1f3d-2b8e-4f7a-a1c5-7d4e0b3f8c32",
+    availability_zone="az2",
+    user_id="u1",
+)
+
+
+def test_stub_show() -> None:
+    """Nova's ``_show_from_down_cell``: the detail stub plus the request spec's fields."""
+    stub = stub_show(UUID, "p1", datetime(2024, 5, 1, 12, 0, 0), SPEC, ctx((2, 69)))
+    assert stub == {
+        **stub_detail(UUID, "p1", datetime(2024, 5, 1, 12, 0, 0), ctx((2, 69))),
+        "image": {
+            "id": SPEC.image_id,
+            "links": [{"rel": "bookmark", "href": f"{BASE}/images/{SPEC.image_id}"}],
+        },
+        "flavor": {
+            "vcpus": 1,
+            "ram": 2048,
+            "disk": 20,
+            "ephemeral": 0,
+            "swap": 0,
+            "original_name": "m1.small",
+            "extra_specs": {"hw:cpu_policy": "shared"},
+        },
+        "OS-EXT-AZ:availability_zone": "az2",
+        "OS-EXT-STS:power_state": 0,
+        "user_id": "u1",
+    }
+
+
+def test_stub_show_placeholders() -> None:
+    """No image (boot from volume), no zone asked for, a spec without a user: Nova's
+    ``""`` and ``UNKNOWN``; no creation time: the epoch, as the listing's stubs."""
+    bare = RequestSpecInfo(SPEC.flavor, None, None, None)
+    stub = stub_show(UUID, "p1", None, bare, ctx((2, 90)))
+    assert stub["image"] == ""
+    assert stub["OS-EXT-AZ:availability_zone"] == "UNKNOWN"
+    assert stub["user_id"] == "UNKNOWN"
+    assert stub["created"] == "1970-01-01T00:00:00Z"
 
 
 def test_next_link_keeps_repeats_and_order() -> None:

@@ -1,0 +1,299 @@
+#!/usr/bin/env python3
+"""A real Keystone (PyPI's ``keystone``) on loopback, for development and tests.
+
+    scripts/keystone install
+    scripts/keystone serve http://127.0.0.1:8774/v2.1 [--port 35357] [--password PW]
+                           [--work-dir DIR]
+
+``install`` creates the venv (:data:`PACKAGES`, pinned) and exits; ``serve`` does that if
+needed, then writes a ``keystone.conf`` (SQLite, fernet tokens) in a work directory (a
+temporary one, removed at exit, unless ``--work-dir``), runs ``keystone-manage db_sync``,
+``fernet_setup``, ``credential_setup`` and ``bootstrap``, and serves Keystone's WSGI app
+with gunicorn on ``127.0.0.1:PORT`` until SIGTERM or SIGINT. Once serving it creates:
+
+- the ``admin`` user in the ``admin`` project (``bootstrap``), and the identity endpoint
+  ``http://127.0.0.1:PORT/v3`` (public, internal, admin) in region ``RegionOne``;
+- a ``service`` project and a ``nova`` user holding the ``admin`` and ``service`` roles on
+  it (the user a gateway validates tokens with);
+- a ``demo`` project and a ``demo`` user with the ``member`` role on it;
+- a ``compute`` service (``nova``) whose public endpoint is COMPUTE_URL.
+
+All three users have the password ``--password`` (default ``cellgate-dev``). When
+everything is up, one JSON line goes to stdout: ``auth_url``, ``region``, ``password``,
+``projects`` and ``users`` (name → id), ``work_dir``. Logs stay in the work directory
+(``keystone.log``, ``gunicorn.log``, ``manage.log``).
+
+An outage on demand: SIGUSR1 stops the server (connections are refused), SIGUSR2 starts
+it again on the same state, so tokens issued before stay valid.
+
+Environment: ``CELLGATE_KEYSTONE_VENV`` (default
+``${XDG_CACHE_HOME:-$HOME/.cache}/cellgate/keystone-venv``), ``CELLGATE_KEYSTONE_PACKAGES``
+(space-separated pip requirements replacing :data:`PACKAGES`). A venv whose packages
+differ from the wanted ones is rebuilt; concurrent runs wait for each other's install.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import grp
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from keystone_catalog import REGION, provision
+
+__all__ = ["PACKAGES", "Keystone", "ensure_venv", "main", "venv_path"]
+
+PACKAGES = ("keystone==30.0.0", "gunicorn==23.0.0")
+READY_TIMEOUT_S = 60.0
+
+
+def venv_path(env: Mapping[str, str]) -> Path:
+    """Where the Keystone venv lives (see the module docstring)."""
+    if explicit := env.get("CELLGATE_KEYSTONE_VENV"):
+        return Path(explicit)
+    cache = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "cellgate" / "keystone-venv"
+
+
+def ensure_venv(venv: Path, packages: Sequence[str]) -> None:
+    """Create ``venv`` holding ``packages`` unless it already does (marker file)."""
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    wanted = "\n".join(packages)
+    marker = venv / "cellgate-packages.txt"
+    with open(venv.parent / f"{venv.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.is_file() and marker.read_text() == wanted:
+            return
+        shutil.rmtree(venv, ignore_errors=True)
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+        subprocess.run([*pip, "--disable-pip-version-check", *packages], check=True)
+        marker.write_text(wanted)
+        elapsed = time.monotonic() - started
+        print(f"keystone: installed {' '.join(packages)} in {elapsed:.0f} s", file=sys.stderr)
+
+
+def _keystone_conf(work: Path) -> str:
+    keys = work / "fernet-keys"
+    return f"""[DEFAULT]
+log_file = {work / "keystone.log"}
+use_stderr = false
+[database]
+connection = sqlite:///{work / "keystone.db"}
+[token]
+provider = fernet
+[fernet_tokens]
+key_repository = {keys}
+[fernet_receipts]
+key_repository = {keys}
+[credential]
+key_repository = {work / "credential-keys"}
+"""
+
+
+def _gunicorn_conf(work: Path, port: int) -> str:
+    # Everything in the file, nothing on the command line: Keystone's oslo.config parses
+    # the server's sys.argv and rejects gunicorn's options.
+    return f"""bind = "127.0.0.1:{port}"
+workers = 1
+threads = 8
+wsgi_app = "keystone.wsgi.api:application"
+errorlog = "{work / "gunicorn.log"}"
+raw_env = ["OS_KEYSTONE_CONFIG_FILES={work / "keystone.conf"}"]
+"""
+
+
+@dataclass(frozen=True)
+class Keystone:
+    """A configured work directory and the venv that serves it."""
+
+    venv: Path
+    work: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v3"
+
+    def configure(self) -> None:
+        (self.work / "keystone.conf").write_text(_keystone_conf(self.work))
+        (self.work / "gunicorn.conf.py").write_text(_gunicorn_conf(self.work, self.port))
+
+    def _manage(self, *args: str) -> subprocess.Popen[bytes]:
+        command = [str(self.venv / "bin" / "keystone-manage"), "--config-file"]
+        with open(self.work / "manage.log", "ab") as log:
+            return subprocess.Popen(
+                [*command, str(self.work / "keystone.conf"), *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def _wait(self, *procs: subprocess.Popen[bytes]) -> None:
+        for proc in procs:
+            if proc.wait() != 0:
+                tail = (self.work / "manage.log").read_text()[-2000:]
+                raise RuntimeError(f"keystone-manage {proc.args!r} failed:\n{tail}")
+
+    def bootstrap(self, password: str) -> None:
+        """Schema, keys (in parallel: each command is mostly interpreter start-up), then
+        the admin user, roles, region and identity endpoints."""
+        owner = ["--keystone-user", pwd.getpwuid(os.getuid()).pw_name]
+        owner += ["--keystone-group", grp.getgrgid(os.getgid()).gr_name]
+        self._wait(
+            self._manage("db_sync"),
+            self._manage("fernet_setup", *owner),
+            self._manage("credential_setup", *owner),
+        )
+        endpoints = [f"--bootstrap-{kind}-url={self.url}" for kind in ("admin", "internal")]
+        self._wait(
+            self._manage(
+                "bootstrap",
+                f"--bootstrap-password={password}",
+                f"--bootstrap-public-url={self.url}",
+                *endpoints,
+                f"--bootstrap-region-id={REGION}",
+            )
+        )
+
+    def serve(self) -> subprocess.Popen[bytes]:
+        """gunicorn in its own session (its workers die with it); wait until it answers."""
+        with open(self.work / "gunicorn.log", "ab") as log:
+            proc = subprocess.Popen(
+                [str(self.venv / "bin" / "gunicorn")],
+                cwd=self.work,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            self._ready(proc)
+        except BaseException:
+            _stop(proc)
+            raise
+        return proc
+
+    def _ready(self, proc: subprocess.Popen[bytes]) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while proc.poll() is None:
+            try:
+                with urllib.request.urlopen(self.url, timeout=1.0):
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"Keystone did not answer at {self.url}") from None
+                time.sleep(0.2)
+        raise RuntimeError(f"gunicorn exited with {proc.returncode}; see {self.work}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _exit(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+class _Outage:
+    """SIGUSR1 asks for the server down, SIGUSR2 for it up again (see the docstring)."""
+
+    def __init__(self) -> None:
+        self.up = True
+        signal.signal(signal.SIGUSR1, self._on_signal)
+        signal.signal(signal.SIGUSR2, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.up = signum == signal.SIGUSR2
+
+
+def _supervise(keystone: Keystone, proc: subprocess.Popen[bytes]) -> int:
+    """Serve until a signal ends us or gunicorn dies; stop and restart it on request."""
+    outage = _Outage()
+    running: subprocess.Popen[bytes] | None = proc
+    try:
+        while True:
+            if running is not None and running.poll() is not None:
+                print(f"keystone: gunicorn exited with {running.returncode}", file=sys.stderr)
+                return 1
+            if running is not None and not outage.up:
+                _stop(running)
+                running = None
+                print("keystone: stopped (SIGUSR1)", file=sys.stderr, flush=True)
+            elif running is None and outage.up:
+                running = keystone.serve()
+                print("keystone: serving again (SIGUSR2)", file=sys.stderr, flush=True)
+            time.sleep(0.1)
+    finally:
+        if running is not None:
+            _stop(running)
+
+
+def _serve(args: argparse.Namespace, venv: Path) -> int:
+    # SIGTERM unwinds like SIGINT, so the finally clauses stop gunicorn and clean up.
+    signal.signal(signal.SIGTERM, _exit)
+    signal.signal(signal.SIGINT, _exit)
+    with tempfile.TemporaryDirectory(prefix="cellgate-keystone-") as tmp:
+        work = Path(args.work_dir or tmp).resolve()
+        work.mkdir(parents=True, exist_ok=True)
+        keystone = Keystone(venv, work, args.port)
+        keystone.configure()
+        keystone.bootstrap(args.password)
+        proc = keystone.serve()
+        try:
+            created = provision(keystone.url, args.password, args.compute_url)
+        except urllib.error.HTTPError as exc:
+            _stop(proc)
+            print(f"keystone: {exc.url}: {exc.code} {exc.read()[:500]!r}", file=sys.stderr)
+            return 1
+        except BaseException:
+            _stop(proc)
+            raise
+        info = {"auth_url": keystone.url, "region": REGION, "password": args.password}
+        print(json.dumps({**info, **created, "work_dir": str(work)}), flush=True)
+        return _supervise(keystone, proc)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("install", help="create the venv and exit")
+    serve = commands.add_parser("serve", help="bootstrap and serve until killed")
+    serve.add_argument("compute_url", help="the compute endpoint (cellgate's /v2.1 URL)")
+    serve.add_argument("--port", type=int, default=35357)
+    serve.add_argument("--password", default="cellgate-dev")
+    serve.add_argument("--work-dir", help="keep state here (default: a temporary directory)")
+    args = parser.parse_args(argv)
+    packages = os.environ.get("CELLGATE_KEYSTONE_PACKAGES", "").split() or list(PACKAGES)
+    venv = venv_path(os.environ)
+    try:
+        ensure_venv(venv, packages)
+    except subprocess.CalledProcessError as exc:
+        print(f"keystone: cannot build {venv}: {exc}", file=sys.stderr)
+        return 1
+    if args.command == "install":
+        return 0
+    return _serve(args, venv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
