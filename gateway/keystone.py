@@ -30,12 +30,12 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cachetools import TLRUCache
 from keystoneauth1 import exceptions as ksa_exc
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import generic
@@ -112,44 +112,37 @@ def to_principal(token: KeystoneToken, admin_role: str) -> Principal:
 
 
 class TokenCache:
-    """Validations by token hash: each until its own expiry (capped), LRU-bounded."""
+    """Validations by token hash: each until its own expiry (capped), LRU-bounded
+    (cachetools' ``TLRUCache``: a per-entry expiry plus least-recently-used eviction)."""
 
     def __init__(
         self, max_entries: int, max_ttl_s: float, clock: Callable[[], float] = time.time
     ) -> None:
         self.max_entries = max_entries
         self.max_ttl_s = max_ttl_s
-        self._clock = clock
-        self._entries: OrderedDict[str, tuple[float, Validation]] = OrderedDict()
+        self._entries: TLRUCache[str, Validation] = TLRUCache(
+            maxsize=max_entries, ttu=self._until, timer=clock
+        )
+
+    def _until(self, _key: str, validation: Validation, now: float) -> float:
+        match validation:
+            case KeystoneToken(expires_at=expires_at):
+                return min(expires_at, now + self.max_ttl_s)
+            case InvalidToken():
+                return now + min(INVALID_TTL_S, self.max_ttl_s)
 
     def __len__(self) -> int:
+        self._entries.expire()
         return len(self._entries)
 
     def get(self, key: str) -> Validation | None:
         """The cached validation, or ``None`` when absent or expired."""
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if entry[0] <= self._clock():
-            del self._entries[key]
-            return None
-        self._entries.move_to_end(key)
-        return entry[1]
+        return self._entries.get(key)
 
     def put(self, key: str, validation: Validation) -> None:
-        """Remember ``validation``; evict the least recently used entries past the bound."""
-        now = self._clock()
-        match validation:
-            case KeystoneToken(expires_at=expires_at):
-                until = min(expires_at, now + self.max_ttl_s)
-            case InvalidToken():
-                until = now + min(INVALID_TTL_S, self.max_ttl_s)
-        if until <= now:
-            return
-        self._entries[key] = (until, validation)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        """Remember ``validation`` (not when already expired); evict the least recently used
+        entries past the bound."""
+        self._entries[key] = validation
 
 
 def _session(settings: Settings) -> ks_session.Session:

@@ -70,7 +70,8 @@ class CellSet:
     instances: int
 
     def settings(self, **overrides: object) -> Settings:
-        return Settings(api_database_url=self.api_url, auth_mode="noauth", **overrides)  # type: ignore[arg-type]
+        fields: dict[str, object] = {"api_database_url": self.api_url, "auth_mode": "noauth"}
+        return Settings(**(fields | overrides))  # type: ignore[arg-type]
 
 
 async def seed_postgres(prefix: str, cells: int, instances: int, seed_value: int = 7) -> CellSet:
