@@ -220,10 +220,11 @@ async def test_401_challenge_follows_the_settings(
 # --- HEAD ----------------------------------------------------------------------------------
 
 
-def get_routes() -> list[str]:
-    """Every GET path of the routers the app includes (unprefixed), parameters filled in."""
+def get_routes(server_id: str) -> list[str]:
+    """Every GET path of the routers the app includes (unprefixed), parameters filled in
+    (``server_id``: one of project ``demo``'s servers)."""
     paths = [
-        route.path.replace("{project_id}", "demo")
+        route.path.replace("{project_id}", "demo").replace("{server_id}", server_id)
         for route in [*meta.router.routes, *servers.router.routes]
         if isinstance(route, APIRoute) and "GET" in route.methods
     ]
@@ -236,7 +237,10 @@ COMPARED = ("content-type", "openstack-api-version", "x-openstack-nova-api-versi
 
 
 async def test_head_on_every_get_route(client: httpx.AsyncClient) -> None:
-    for path in get_routes():
+    listed = await client.get("/v2.1/servers?limit=1", headers=DEMO)
+    server_id = listed.json()["servers"][0]["id"]
+    assert f"/v2.1/servers/{server_id}" in get_routes(server_id)
+    for path in get_routes(server_id):
         url = f"{path}?limit=3" if "servers" in path else path
         got = await client.get(url, headers=DEMO)
         head = await client.head(url, headers=DEMO)
