@@ -7,6 +7,8 @@ from __future__ import annotations
 
 __all__ = [
     "ADMIN_SORT_KEYS",
+    "BOOLEAN_PARAMS",
+    "FALSE_VALUES",
     "IGNORED_SORT_KEYS",
     "JOINED_TABLES",
     "KNOWN_PARAMS",
@@ -16,8 +18,15 @@ __all__ = [
     "MAX_TAGS",
     "MAX_TAG_LENGTH",
     "MAX_URL_BYTES",
+    "PAGING_PARAMS",
+    "POWER_STATE_RANGE",
     "REGEX_FILTERS",
+    "REPEATABLE_PARAMS",
+    "SORT_KEYS_SINCE",
+    "STRICT_QUERY_SINCE",
     "TAG_FILTERS",
+    "TIMESTAMP_PARAMS",
+    "TRUE_VALUES",
     "UNSUPPORTED_FILTERS",
     "USER_FILTERS",
     "VALID_SORT_KEYS",
@@ -96,6 +105,10 @@ IGNORED_SORT_KEYS = frozenset(
     ]
 )
 ADMIN_SORT_KEYS = frozenset({"host", "node"})
+# Sort keys valid from a microversion on (a 400 before it).
+SORT_KEYS_SINCE: tuple[tuple[Version, frozenset[str]], ...] = (((2, 73), frozenset({"locked"})),)
+# From this microversion an unknown parameter, or an ignored sort key, is a 400.
+STRICT_QUERY_SINCE: Version = (2, 75)
 
 # Every parameter Nova's query schema knows; from 2.75 anything else is a 400.
 KNOWN_PARAMS = frozenset(
@@ -153,6 +166,18 @@ KNOWN_PARAMS = frozenset(
         "pinned_availability_zone",
     ]
 )
+# Every value counts (in order); any other parameter given twice is read from its last value.
+REPEATABLE_PARAMS = frozenset(
+    ["sort_key", "sort_dir", "status", "vm_state", "task_state", "power_state", "uuid"]
+)
+# Anyone may page; the filters a non-admin may use are in USER_FILTERS.
+PAGING_PARAMS = frozenset({"sort_key", "sort_dir", "limit", "marker"})
+# Nova's boolean spellings, compared after strip() and lower().
+BOOLEAN_PARAMS = frozenset({"all_tenants", "deleted", "locked"})
+TRUE_VALUES = frozenset({"1", "t", "true", "on", "y", "yes"})
+FALSE_VALUES = frozenset({"0", "f", "false", "off", "n", "no"})
+TIMESTAMP_PARAMS = ("changes-since", "changes-before")  # ISO 8601; no zone means UTC
+POWER_STATE_RANGE = (-(2**31), 2**31 - 1)  # an INTEGER column
 JOINED_TABLES = frozenset(
     [
         "block_device_mapping",

@@ -28,6 +28,7 @@ from gateway.auth import Principal
 from gateway.errors import BadRequest, Forbidden
 from gateway.params import (
     ADMIN_SORT_KEYS,
+    FALSE_VALUES,
     IGNORED_SORT_KEYS,
     JOINED_TABLES,
     KNOWN_PARAMS,
@@ -36,8 +37,13 @@ from gateway.params import (
     MAX_SORT_KEYS,
     MAX_TAG_LENGTH,
     MAX_TAGS,
+    PAGING_PARAMS,
+    POWER_STATE_RANGE,
     REGEX_FILTERS,
+    SORT_KEYS_SINCE,
+    STRICT_QUERY_SINCE,
     TAG_FILTERS,
+    TRUE_VALUES,
     UNSUPPORTED_FILTERS,
     USER_FILTERS,
     VALID_SORT_KEYS,
@@ -47,9 +53,6 @@ from gateway.states import states_for_statuses
 
 __all__ = ["ListRequest", "parse_list_request"]
 
-_PAGING = frozenset({"sort_key", "sort_dir", "limit", "marker"})
-_TRUE = frozenset({"1", "t", "true", "on", "y", "yes"})
-_FALSE = frozenset({"0", "f", "false", "off", "n", "no"})
 _DIGITS = re.compile(r"^[0-9]+$")
 T = TypeVar("T")
 
@@ -74,9 +77,9 @@ def _last(values: dict[str, list[str]], name: str) -> str | None:
 
 def _bool(name: str, value: str, *, strict: bool) -> bool:
     lowered = value.strip().lower()
-    if lowered in _TRUE:
+    if lowered in TRUE_VALUES:
         return True
-    if lowered in _FALSE or not strict:
+    if lowered in FALSE_VALUES or not strict:
         return False
     raise BadRequest(
         f"Invalid input for query parameters {name}. Value: {value}. "
@@ -138,7 +141,7 @@ def _sort(
         )
     keys = [k.strip() for k in keys] or ["created_at"]
     dirs = [d.strip() for d in dirs] or ["desc"]
-    valid = VALID_SORT_KEYS | ({"locked"} if version >= (2, 73) else frozenset())
+    valid = VALID_SORT_KEYS | _since(SORT_KEYS_SINCE, version)
     for d in dirs:
         if d not in ("asc", "desc"):
             raise BadRequest(
@@ -152,7 +155,7 @@ def _sort(
             if key in ADMIN_SORT_KEYS and not principal.is_admin:
                 raise Forbidden(f"Only administrators can sort servers by {key}")
             pairs.append((key, Direction(dirs[i] if i < len(dirs) else "desc")))
-        elif key in IGNORED_SORT_KEYS and version < (2, 75):
+        elif key in IGNORED_SORT_KEYS and version < STRICT_QUERY_SINCE:
             continue
         else:
             allowed = ", ".join(f"'{k}'" for k in sorted(valid))
@@ -163,9 +166,10 @@ def _sort(
     return tuple(pairs) or (("created_at", Direction.DESC),)
 
 
-def _allowed_filters(version: Version) -> frozenset[str]:
+def _since(table: tuple[tuple[Version, frozenset[str]], ...], version: Version) -> frozenset[str]:
+    """The names ``table`` makes available at ``version``."""
     allowed: set[str] = set()
-    for since, names in USER_FILTERS:
+    for since, names in table:
         if version >= since:
             allowed |= names
     return frozenset(allowed)
@@ -206,13 +210,13 @@ def parse_list_request(
     for name in values:
         if name.startswith("_") or name in JOINED_TABLES:
             raise BadRequest(f"Invalid filter field: {name}.")
-        if version >= (2, 75) and name not in KNOWN_PARAMS:
+        if version >= STRICT_QUERY_SINCE and name not in KNOWN_PARAMS:
             raise BadRequest(
                 "Invalid input for query parameters. Additional properties are not "
                 f"allowed ('{name}' was unexpected)"
             )
     if not principal.is_admin:
-        allowed = _allowed_filters(version) | _PAGING
+        allowed = _since(USER_FILTERS, version) | PAGING_PARAMS
         values = {k: v for k, v in values.items() if k in allowed}
     for name, found in values.items():
         # PostgreSQL text cannot hold NUL: no row can match, and the API DB would fail.
@@ -285,7 +289,8 @@ def parse_list_request(
             power_states = frozenset(int(v) for v in values["power_state"])
         except ValueError:
             raise BadRequest("Invalid filter field: power_state.") from None
-        if any(not -(2**31) <= state < 2**31 for state in power_states):  # an INTEGER column
+        low, high = POWER_STATE_RANGE
+        if any(not low <= state <= high for state in power_states):
             raise BadRequest("Invalid filter field: power_state.")
 
     regex = tuple(

@@ -171,6 +171,9 @@ async def test_urls_of_any_length_get_nova_faults(tmp_path: Path, sqlite_cells: 
             fault = json.loads(body)["computeFault"]
             assert fault["code"] == 414
             assert str(MAX_URL_BYTES) in fault["message"]
+            # The headers of every answer, also from the parser's rejection (> 64 KiB).
+            assert headers["x-openstack-request-id"].startswith("req-")
+            assert headers["openstack-api-version"] == "compute 2.1"
         status, headers, body = await _raw(port, b"NONSENSE\r\n\r\n")
         assert status == 400
         assert json.loads(body)["badRequest"]["code"] == 400
