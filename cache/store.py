@@ -4,6 +4,9 @@ Both satisfy :class:`Store`. Redis is an accelerator, never a dependency of corr
 every call runs under a short timeout, any error counts as a miss (or a dropped write), and
 a small breaker stops calling a Redis that keeps failing for ``cooldown_s`` so a dead or
 black-holed server costs at most one timeout per cool-down, not one per request.
+
+What Redis did reaches metrics through :class:`StoreHooks`, so this package needs no
+metrics library.
 """
 
 from __future__ import annotations
@@ -15,13 +18,23 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-__all__ = ["MemoryStore", "RedisStore", "Store", "StoreStats", "create_store"]
+__all__ = [
+    "BreakerPhase",
+    "CallResult",
+    "MemoryStore",
+    "RedisStore",
+    "Store",
+    "StoreHooks",
+    "StoreOp",
+    "StoreStats",
+    "create_store",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -36,6 +49,32 @@ class StoreStats:
     errors: int = 0
     skipped: int = 0  # calls not made because the breaker was open
     writes: int = 0
+
+
+StoreOp = Literal["get", "set"]
+CallResult = Literal["ok", "error", "skipped"]  # skipped: the breaker was open
+BreakerPhase = Literal["closed", "half-open", "open"]
+
+
+class StoreHooks(Protocol):
+    """Told of every Redis call and every change of the breaker (for metrics). Called
+    inline on the request path: must be cheap and must not raise."""
+
+    def call(self, op: StoreOp, result: CallResult) -> None:
+        """One call ended (``skipped``: not made, the breaker was open)."""
+        ...
+
+    def breaker(self, phase: BreakerPhase) -> None:
+        """The breaker moved to ``phase`` (``half-open``: a probe after the cool-down)."""
+        ...
+
+
+class _NoHooks:
+    def call(self, op: StoreOp, result: CallResult) -> None:
+        pass
+
+    def breaker(self, phase: BreakerPhase) -> None:
+        pass
 
 
 class Store(Protocol):
@@ -103,8 +142,10 @@ class RedisStore:
         cooldown_s: float = 5.0,
         jitter: float = 0.1,
         init_timeout_s: float = 1.0,
+        hooks: StoreHooks | None = None,
     ) -> None:
         self.client = client
+        self.hooks: StoreHooks = hooks or _NoHooks()
         self.op_timeout_s = op_timeout_s
         # A cluster client maps all 16384 slots on its first command (~75 ms of CPU even
         # locally): under the per-call budget that first call would always fail.
@@ -116,6 +157,7 @@ class RedisStore:
         self.stats = StoreStats()
         self._failures = 0
         self._open_until = 0.0
+        self._phase: BreakerPhase = "closed"
 
     @property
     def open(self) -> bool:
@@ -126,32 +168,46 @@ class RedisStore:
         # Jitter spreads the expiry of keys written together (a burst of walks).
         return max(1, int(ttl_s * 1000 * (1 + random.uniform(0, self.jitter))))
 
-    async def _call(self, op: Callable[[], Awaitable[T]]) -> tuple[bool, T | None]:
+    def _move(self, phase: BreakerPhase) -> None:
+        if phase != self._phase:
+            self._phase = phase
+            self.hooks.breaker(phase)
+
+    async def _call(self, op: StoreOp, call: Callable[[], Awaitable[T]]) -> tuple[bool, T | None]:
         if self.open:
             self.stats.skipped += 1
+            self.hooks.call(op, "skipped")
             return False, None
+        if self._failures >= self.failures_to_open:
+            self._move("half-open")  # the cool-down is over: this call is the probe
         try:
             if self._uninitialised_cluster:
                 async with asyncio.timeout(self.init_timeout_s):
                     await self.client.initialize()
                 self._uninitialised_cluster = False
             async with asyncio.timeout(self.op_timeout_s):
-                value = await op()
+                value = await call()
         except Exception as exc:  # timeouts and every redis error are a miss
             self.stats.errors += 1
+            self.hooks.call(op, "error")
             self._failures += 1
             if self._failures >= self.failures_to_open:
                 self._open_until = time.monotonic() + self.cooldown_s
+                self._move("open")
                 log.warning("redis breaker open for %.1f s after %r", self.cooldown_s, exc)
             return False, None
         self._failures = 0
+        self.hooks.call(op, "ok")
+        self._move("closed")
         return True, value
 
     async def get(self, key: str, slide_s: float | None = None) -> bytes | None:
         if slide_s is None:
-            ok, value = await self._call(lambda: self.client.get(key))
+            ok, value = await self._call("get", lambda: self.client.get(key))
         else:
-            ok, value = await self._call(lambda: self.client.getex(key, px=self._ttl_ms(slide_s)))
+            ok, value = await self._call(
+                "get", lambda: self.client.getex(key, px=self._ttl_ms(slide_s))
+            )
         if ok and isinstance(value, bytes):
             self.stats.hits += 1
             return value
@@ -160,7 +216,7 @@ class RedisStore:
         return None
 
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
-        ok, _ = await self._call(lambda: self.client.set(key, value, px=self._ttl_ms(ttl_s)))
+        ok, _ = await self._call("set", lambda: self.client.set(key, value, px=self._ttl_ms(ttl_s)))
         if ok:
             self.stats.writes += 1
 
@@ -176,8 +232,10 @@ def create_store(
     connect_timeout_s: float,
     cooldown_s: float,
     max_memory_entries: int,
+    hooks: StoreHooks | None = None,
 ) -> Store:
-    """A :class:`RedisStore` for ``redis_url`` (cluster mode if asked), else memory."""
+    """A :class:`RedisStore` for ``redis_url`` (cluster mode if asked, telling ``hooks``
+    what Redis does), else memory."""
     if not redis_url:
         return MemoryStore(max_entries=max_memory_entries)
     client: Redis | RedisCluster
@@ -195,4 +253,4 @@ def create_store(
             socket_connect_timeout=connect_timeout_s,
             retry=Retry(NoBackoff(), 0),
         )
-    return RedisStore(client, op_timeout_s=op_timeout_s, cooldown_s=cooldown_s)
+    return RedisStore(client, op_timeout_s=op_timeout_s, cooldown_s=cooldown_s, hooks=hooks)

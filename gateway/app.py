@@ -11,6 +11,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.errors import FaultBarrier, UriTooLong, fault_response, install_error_handlers
 from gateway.lifespan import build_state
 from gateway.logs import RequestIdMiddleware
+from gateway.metrics import HttpMetricsMiddleware
+from gateway.openapi import install_openapi
 from gateway.params import MAX_URL_BYTES
 from gateway.routes import meta, servers
 from gateway.settings import Settings
@@ -40,11 +42,14 @@ def create_app(settings: Settings) -> FastAPI:
     # and version headers; HEAD drops the body of whatever is answered.
     app.add_middleware(FaultBarrier)
     app.add_middleware(UrlLengthLimit)
+    # Inside HeadAsGet, which copies the scope: the route the router records must be seen.
+    app.add_middleware(HttpMetricsMiddleware)
     app.add_middleware(HeadAsGet)
     app.add_middleware(VersionHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(meta.router)
     app.include_router(servers.router)
+    install_openapi(app)
     return app
 
 

@@ -23,6 +23,7 @@ import json
 import logging
 import sqlite3
 import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from gateway.errors import fault_name
 from gateway.logs import configure_logging
 from gateway.params import MAX_URL_BYTES
 from gateway.settings import Settings, load_settings
+from gateway.versions import version_headers
 
 __all__ = ["check_bind", "is_loopback", "main"]
 
@@ -88,11 +90,18 @@ class NovaHttpProtocol(HttpToolsProtocol):
                 "string are allowed."
             )
         body = orjson.dumps({fault_name(status): {"code": status, "message": message}})
+        # The headers the app sets on every answer: a request id, and on the compute API
+        # the (default) microversion's.
+        rid = f"req-{uuid.uuid4()}"
+        headers = {"X-OpenStack-Request-Id": rid, "X-Compute-Request-Id": rid}
+        if url.startswith(b"/v2.1"):
+            headers |= version_headers((2, 1))
+        extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         head = (
             f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n"
             "content-type: application/json\r\n"
             f"content-length: {len(body)}\r\n"
-            "connection: close\r\n\r\n"
+            f"{extra}connection: close\r\n\r\n"
         )
         self.transport.write(head.encode("latin-1") + body)
         self.transport.close()
@@ -200,7 +209,7 @@ def _refuse_unsafe_bind(settings: Settings, host: str) -> None:
 
 
 def _serve(settings: Settings, host: str, port: int, banner: str | None) -> None:
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     if settings.auth_mode == "noauth":
         log.warning(
             "auth_mode=noauth: any X-Auth-Token 'user:project' is trusted, project 'admin' "
@@ -213,7 +222,7 @@ def _serve(settings: Settings, host: str, port: int, banner: str | None) -> None
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
-        log_config=None,  # keep our JSON handler
+        log_config=None,  # keep our handler
         access_log=False,
         proxy_headers=True,
         http=NovaHttpProtocol,
@@ -255,12 +264,21 @@ def _serve(settings: Settings, host: str, port: int, banner: str | None) -> None
         sys.exit(1)
 
 
+def _log_format(args: argparse.Namespace) -> dict[str, object]:
+    """``--log-format`` as a settings override (given, it wins over CELLGATE_LOG_FORMAT)."""
+    return {} if args.log_format is None else {"log_format": args.log_format}
+
+
 def _cmd_demo(args: argparse.Namespace) -> None:
     data_dir = Path(args.data_dir).resolve()
     # The demo's own cells and no Redis; auth and everything else from CELLGATE_* (noauth
     # when unset).
     settings = load_settings(
-        api_database_url=f"sqlite:///{data_dir / 'api.db'}", cells=[], redis_url=None
+        None,
+        api_database_url=f"sqlite:///{data_dir / 'api.db'}",
+        cells=[],
+        redis_url=None,
+        **_log_format(args),
     )
     _refuse_unsafe_bind(settings, args.host)
     _seed_demo(data_dir, args.cells, args.instances)
@@ -269,7 +287,7 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> None:
-    settings = load_settings(Path(args.config) if args.config else None)
+    settings = load_settings(Path(args.config) if args.config else None, **_log_format(args))
     _refuse_unsafe_bind(settings, args.host)
     _serve(settings, args.host, args.port, f"cellgate serving on http://{args.host}:{args.port}")
 
@@ -308,6 +326,15 @@ def _cmd_seed(args: argparse.Namespace) -> None:
     )
 
 
+def _add_log_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-format",
+        choices=["auto", "json", "text"],
+        help="log lines as json or text (default: CELLGATE_LOG_FORMAT, else auto: text when "
+        "stderr is a terminal, json otherwise)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cellgate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -318,12 +345,14 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", default="cellgate-demo")
     demo.add_argument("--cells", type=int, default=3)
     demo.add_argument("--instances", type=int, default=30_000)
+    _add_log_format(demo)
     demo.set_defaults(func=_cmd_demo)
 
     serve = sub.add_parser("serve", help="serve the configured cells (CELLGATE_* / TOML)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8774)
     serve.add_argument("--config", help="TOML configuration file")
+    _add_log_format(serve)
     serve.set_defaults(func=_cmd_serve)
 
     doctor = sub.add_parser(

@@ -131,6 +131,7 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
         if settings.check_schema_at_startup:
             live = [t for t, up in zip(targets.values(), reachable, strict=True) if up]
             await check_schemas(api_engine, live, settings.cell_timeout_s)
+        metrics = Metrics()
         store = create_store(
             settings.redis_url,
             cluster=settings.redis_cluster,
@@ -138,6 +139,7 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
             connect_timeout_s=settings.redis_connect_timeout_s,
             cooldown_s=settings.redis_cooldown_s,
             max_memory_entries=settings.memory_store_entries,
+            hooks=metrics.redis,
         )
         tokens = _token_validator(settings)
         try:
@@ -154,7 +156,7 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
                 project_cells=ProjectCells(settings.project_cells_ttl_s),
                 store=store,
                 flight=SingleFlight(),
-                metrics=Metrics(),
+                metrics=metrics,
                 tokens=tokens,
             )
         finally:

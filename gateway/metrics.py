@@ -1,14 +1,40 @@
-"""Prometheus metrics, one registry per app (no process globals)."""
+"""Prometheus metrics, one registry per app (no process globals), and the middleware that
+counts and times every HTTP request by route template."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cache import BreakerPhase, CallResult, StoreOp
 from cells import ListResult
 
-__all__ = ["Metrics"]
+__all__ = ["HttpMetricsMiddleware", "ListOutcome", "Metrics", "RedisMetrics"]
+
+# The outcome label of ``cellgate_list_requests_total``.
+ListOutcome = Literal["complete", "partial", "client_error", "unavailable", "error"]
+
+_BREAKER_LEVELS: dict[BreakerPhase, int] = {"closed": 0, "half-open": 1, "open": 2}
+_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+_HTTP_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+@dataclass(frozen=True, slots=True)
+class RedisMetrics:
+    """The :class:`cache.StoreHooks` the Redis store reports to."""
+
+    calls: Counter
+    breaker_state: Gauge
+
+    def call(self, op: StoreOp, result: CallResult) -> None:
+        self.calls.labels(op, result).inc()
+
+    def breaker(self, phase: BreakerPhase) -> None:
+        self.breaker_state.set(_BREAKER_LEVELS[phase])
 
 
 @dataclass
@@ -20,7 +46,37 @@ class Metrics:
     def __post_init__(self) -> None:
         r = self.registry
         self.requests = Counter(
-            "cellgate_list_requests", "Listing requests by outcome", ["outcome"], registry=r
+            "cellgate_list_requests",
+            "Listing requests by outcome: complete, partial (cells missing), client_error, "
+            "unavailable (503), error",
+            ["outcome"],
+            registry=r,
+        )
+        self.http_requests = Counter(
+            "cellgate_http_requests",
+            "HTTP requests by route template (unmatched: other), method and status",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.http_duration = Histogram(
+            "cellgate_http_request_duration_seconds",
+            "Time to answer an HTTP request, by route template",
+            ["route"],
+            buckets=_HTTP_SECONDS,
+            registry=r,
+        )
+        self.redis = RedisMetrics(
+            Counter(
+                "cellgate_redis_calls",
+                "Redis calls by op (get, set) and result (ok, error, skipped: breaker open)",
+                ["op", "result"],
+                registry=r,
+            ),
+            Gauge(
+                "cellgate_redis_breaker_state",
+                "Redis circuit breaker: 0 closed, 1 half-open, 2 open",
+                registry=r,
+            ),
         )
         self.cell_queries = Counter(
             "cellgate_cell_queries", "Keyset queries sent to a cell", ["cell"], registry=r
@@ -38,7 +94,7 @@ class Metrics:
             "cellgate_cell_seconds",
             "Time spent in one cell per request",
             ["cell"],
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            buckets=_SECONDS,
             registry=r,
         )
         self.show_requests = Counter(
@@ -84,3 +140,44 @@ class Metrics:
     def sample(self, name: str, **labels: str) -> float:
         """The current value of a sample (0 when absent)."""
         return self.registry.get_sample_value(name, labels) or 0.0
+
+
+def _route(scope: Scope) -> str:
+    # The router records the route it matched (a 405's partial match too) in the scope.
+    path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) else "other"
+
+
+class HttpMetricsMiddleware:
+    """Count and time every HTTP request by route *template* (``/v2.1/servers/{server_id}``,
+    never the raw path, so the label set stays bounded; unmatched: ``other``).
+
+    The metrics live in the lifespan state; a request served before start-up is not
+    counted. It must sit inside any middleware that copies the scope, or the route the
+    router records is lost (``HEAD`` is counted as the ``GET`` it is served as).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = getattr(scope["app"].state, "cellgate", None) if "app" in scope else None
+        if scope["type"] != "http" or state is None:
+            await self.app(scope, receive, send)
+            return
+        metrics: Metrics = state.metrics
+        status = 500  # what the server answers when the app raises before responding
+        start = time.perf_counter()
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = _route(scope)
+            metrics.http_requests.labels(route, scope["method"], str(status)).inc()
+            metrics.http_duration.labels(route).observe(time.perf_counter() - start)

@@ -18,6 +18,7 @@ from pydantic_settings import (
 )
 
 from cells.registry import PlanCacheMode
+from gateway.logs import LogFormat
 
 __all__ = ["Settings", "StaticCell", "load_settings"]
 
@@ -159,6 +160,9 @@ class Settings(BaseSettings):
     )
     retry_after_s: int = Field(30, ge=1, description="Retry-After sent with a 503.")
     log_level: str = Field("INFO", description="Python logging level.")
+    log_format: LogFormat = Field(
+        "auto", description="Log lines as json, text, or auto (text on a terminal, else json)."
+    )
 
     @model_validator(mode="after")
     def _deadlines_nest(self) -> Settings:

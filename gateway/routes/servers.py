@@ -17,8 +17,9 @@ from cells import Row
 from cells.stubs import STUB_FLAG
 from gateway.auth import Principal
 from gateway.deps import Caller, Microversion, State, base_url
-from gateway.errors import BadRequest
+from gateway.errors import BadRequest, GatewayError, ServiceUnavailable
 from gateway.listing import list_page
+from gateway.metrics import ListOutcome
 from gateway.request import parse_list_request
 from gateway.showing import show_server
 from gateway.state import AppState
@@ -83,12 +84,40 @@ def _check_project(project_id: str | None, caller: Principal) -> None:
         )
 
 
+def _failure(exc: Exception) -> ListOutcome:
+    if isinstance(exc, ServiceUnavailable):
+        return "unavailable"
+    if isinstance(exc, GatewayError) and exc.status < 500:
+        return "client_error"
+    return "error"
+
+
 async def _servers(
     request: Request,
     state: State,
     caller: Caller,
     version: Microversion,
     *,
+    detail: bool,
+    project_id: str | None,
+) -> Response:
+    """A listing, counted once per request by outcome (a page cache hit is complete: only
+    complete pages are cached)."""
+    try:
+        response = await _list_servers(request, state, caller, version, detail, project_id)
+    except Exception as exc:
+        state.metrics.requests.labels(_failure(exc)).inc()
+        raise
+    partial = "X-Cells-Unavailable" in response.headers
+    state.metrics.requests.labels("partial" if partial else "complete").inc()
+    return response
+
+
+async def _list_servers(
+    request: Request,
+    state: AppState,
+    caller: Principal,
+    version: tuple[int, int],
     detail: bool,
     project_id: str | None,
 ) -> Response:

@@ -24,3 +24,15 @@ def test_quick_start_has_exactly_two_commands() -> None:
     section = README.split("## Quick start", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
     commands = [line for line in section.strip().splitlines() if line.strip()]
     assert commands == ["pip install -e '.[clients]' && cellgate demo", "scripts/test"]
+
+
+def test_documented_metrics_are_exported() -> None:
+    from prometheus_client import generate_latest
+
+    from gateway.metrics import Metrics
+
+    exposition = generate_latest(Metrics().registry).decode()
+    documented = set(re.findall(r"`(cellgate_[a-z_]+)", README))
+    assert len(documented) > 10
+    missing = [name for name in documented if f"# TYPE {name} " not in exposition]
+    assert missing == []
