@@ -46,8 +46,7 @@ from gateway.params import (
     VALID_SORT_KEYS,
     Version,
 )
-from gateway.states import _TABLE as _STATE_TABLE  # the one table of Nova's statuses
-from gateway.states import UNKNOWN_STATUS
+from gateway.states import UNKNOWN_STATUS, shown_statuses
 from gateway.versions import MAX_VERSION, MIN_VERSION, is_compute_path
 
 __all__ = ["SECURITY_SCHEME", "install_openapi", "openapi_document", "query_parameters"]
@@ -301,7 +300,7 @@ def _value(name: str) -> tuple[Json, str]:
             "One per sort_key, in order; a key without one sorts desc."
         )
     if name == "status":
-        return {"type": "string", "enum": _statuses()}, (
+        return {"type": "string", "enum": shown_statuses()}, (
             "Nova's server status, case-insensitive. An unknown one is a 400 from 2.38, "
             "an empty list before."
         )
@@ -341,12 +340,6 @@ def _who(name: str) -> str:
     return "Admin only (ignored for non-admins)."
 
 
-def _statuses() -> list[str]:
-    shown = {s.default for s in _STATE_TABLE.values()}
-    shown.update(*(s.by_task.values() for s in _STATE_TABLE.values()))
-    return sorted(shown)
-
-
 def _format(version: Version) -> str:
     return f"{version[0]}.{version[1]}"
 
@@ -358,7 +351,7 @@ def _schemas() -> Json:
         "properties": {"rel": _STRING, "href": _STRING},
     }
     links: Json = {"type": "array", "items": {"$ref": _REF + "Link"}}
-    status: Json = {"type": "string", "enum": [*_statuses(), UNKNOWN_STATUS]}
+    status: Json = {"type": "string", "enum": [*shown_statuses(), UNKNOWN_STATUS]}
     summary: Json = {
         "type": "object",
         "required": ["id", "links"],

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-__all__ = ["UNKNOWN_STATUS", "states_for_statuses", "status_from_state"]
+__all__ = ["UNKNOWN_STATUS", "shown_statuses", "states_for_statuses", "status_from_state"]
 
 UNKNOWN_STATUS: Final = "UNKNOWN"
 
@@ -109,3 +109,10 @@ def states_for_statuses(
                 vm_states.add(vm_state)
                 task_states.add(task_state)
     return frozenset(vm_states), None if default_matched else frozenset(task_states)
+
+
+def shown_statuses() -> list[str]:
+    """Every status a server can be shown with (sorted): what a ``status`` filter takes."""
+    shown = {s.default for s in _TABLE.values()}
+    shown.update(*(s.by_task.values() for s in _TABLE.values()))
+    return sorted(shown)
