@@ -1,4 +1,4 @@
-"""``cellgate demo | serve | seed | doctor``.
+"""``cellgate demo | serve | seed | doctor | cells``.
 
 ``noauth`` trusts any ``X-Auth-Token: user:project`` (``admin`` included), so ``serve`` and
 ``demo`` refuse to bind it to anything but loopback (exit status 2) unless
@@ -37,7 +37,7 @@ from cells.schema import api_metadata, cell_metadata
 from cells.schemacheck import SchemaMismatch
 from cells.seed import SeedCell, SeedPlan, seed
 from gateway.app import create_app
-from gateway.doctor import run_doctor
+from gateway.doctor import run_cells, run_doctor
 from gateway.errors import fault_name
 from gateway.logs import configure_logging
 from gateway.params import MAX_URL_BYTES
@@ -302,6 +302,11 @@ def _cmd_doctor(args: argparse.Namespace) -> None:
     sys.exit(run_doctor(settings, as_json=args.json, orders=orders, timeout_s=args.timeout))
 
 
+def _cmd_cells(args: argparse.Namespace) -> None:
+    settings = load_settings(Path(args.config) if args.config else None)
+    sys.exit(run_cells(settings, as_json=args.json, gateway=args.gateway, timeout_s=args.timeout))
+
+
 def _cmd_seed(args: argparse.Namespace) -> None:
     cells: list[SeedCell] = []
     for spec in args.cell:
@@ -374,6 +379,21 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=10.0, help="deadline of each step, seconds"
     )
     doctor.set_defaults(func=_cmd_doctor)
+
+    cells_cmd = sub.add_parser(
+        "cells",
+        help="a table of cells: name, uuid, reachable, latency, instances, breaker state "
+        "(from a running gateway's /readyz with --gateway)",
+    )
+    cells_cmd.add_argument("--config", help="TOML configuration file")
+    cells_cmd.add_argument("--json", action="store_true", help="one JSON document")
+    cells_cmd.add_argument(
+        "--gateway", metavar="URL", help="a running gateway, for its breaker states"
+    )
+    cells_cmd.add_argument(
+        "--timeout", type=float, default=5.0, help="deadline of each step, seconds"
+    )
+    cells_cmd.set_defaults(func=_cmd_cells)
 
     seed_cmd = sub.add_parser("seed", help="create tables and write realistic instances")
     seed_cmd.add_argument("--api-database-url", required=True)

@@ -8,6 +8,10 @@ Unreachable cells do not fail it: they are outages, which the gateway handles pe
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 
 import orjson
@@ -17,7 +21,14 @@ from cells.indexes import ListingOrder, Serving
 from cells.registry import Cell
 from gateway.settings import Settings
 
-__all__ = ["render_json", "render_text", "run_doctor"]
+__all__ = [
+    "breakers_from_readyz",
+    "render_cells",
+    "render_json",
+    "render_text",
+    "run_cells",
+    "run_doctor",
+]
 
 
 def _static_cells(settings: Settings) -> list[Cell]:
@@ -155,3 +166,88 @@ def run_doctor(
     )
     print(render_json(diagnosis) if as_json else render_text(diagnosis))
     return 0 if diagnosis.ok else 1
+
+
+# --- cellgate cells ----------------------------------------------------------------------------
+
+
+def breakers_from_readyz(document: object) -> dict[str, str]:
+    """Breaker state per cell label from a gateway's ``/readyz`` document (pure)."""
+    checks = document.get("checks", {}) if isinstance(document, dict) else {}
+    out: dict[str, str] = {}
+    for name, entries in checks.items():
+        if name.startswith("cell:") and entries and isinstance(entries[0], dict):
+            out[name.removeprefix("cell:")] = str(entries[0].get("breaker", "-"))
+    return out
+
+
+def render_cells(d: Diagnosis, breakers: dict[str, str] | None, as_json: bool) -> str:
+    """One row per cell: name, uuid, reachable, latency, instances, breaker state (from a
+    running gateway's ``/readyz``; ``-`` without one — breakers live in the gateway)."""
+    rows = [
+        {
+            "name": c.name,
+            "uuid": c.uuid,
+            "reachable": c.reachable,
+            "disabled": c.disabled,
+            "latency_ms": None if c.latency_ms is None else round(c.latency_ms, 3),
+            "instances": c.instances,
+            "breaker": (breakers or {}).get(c.name),
+            "error": c.errors[0] if c.errors else None,
+        }
+        for c in d.cells
+    ]
+    if as_json:
+        return orjson.dumps({"cells": rows}, option=orjson.OPT_INDENT_2).decode()
+    table = [["cell", "uuid", "reachable", "latency_ms", "instances", "breaker"]]
+    for row in rows:
+        latency = row["latency_ms"]
+        table.append(
+            [
+                f"{row['name']}{' (disabled)' if row['disabled'] else ''}",
+                str(row["uuid"] or "-"),
+                "yes" if row["reachable"] else "no",
+                "-" if latency is None else f"{latency:.1f}",
+                "-" if row["instances"] is None else str(row["instances"]),
+                str(row["breaker"] or "-"),
+            ]
+        )
+    lines = _columns(table)
+    lines += [f"  {row['name']}: {row['error']}" for row in rows if row["error"]]
+    if not d.api.reachable:
+        lines.append("the API database is unreachable: cells unknown")
+    return "\n".join(lines)
+
+
+def _readyz(gateway: str, timeout_s: float) -> dict[str, str]:
+    """Breaker states from ``<gateway>/readyz`` (stdlib HTTP: a 503 still has the body)."""
+    url = f"{gateway.rstrip('/')}/readyz"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            body = response.read()
+    except urllib.error.HTTPError as exc:
+        body = exc.read()
+    return breakers_from_readyz(json.loads(body))
+
+
+def run_cells(settings: Settings, *, as_json: bool, gateway: str | None, timeout_s: float) -> int:
+    """``cellgate cells``: print the table; exit 1 when the API database or a cell is
+    unreachable (or the gateway named by ``gateway`` cannot be asked)."""
+
+    async def gather() -> tuple[Diagnosis, dict[str, str] | None, str | None]:
+        diagnosis = await diagnose(
+            settings.api_database_url, _static_cells(settings), (), timeout_s
+        )
+        if gateway is None:
+            return diagnosis, None, None
+        try:
+            return diagnosis, await asyncio.to_thread(_readyz, gateway, timeout_s), None
+        except (OSError, ValueError) as exc:
+            return diagnosis, None, f"could not read {gateway}/readyz: {exc}"
+
+    diagnosis, breakers, problem = asyncio.run(gather())
+    print(render_cells(diagnosis, breakers, as_json))
+    if problem is not None:
+        print(problem, file=sys.stderr)
+    healthy = diagnosis.api.reachable and all(c.reachable for c in diagnosis.cells)
+    return 0 if healthy and problem is None else 1

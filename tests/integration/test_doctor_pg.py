@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import sys
+import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -245,3 +246,56 @@ async def test_doctor_index_bounds_a_page_across_the_nulls(
     conds = [str(n.get("Index Cond", "")) for n in scans]
     assert any("host" in c and bounded in c for c in conds), conds
     assert len(rows) == 10
+
+
+def _unavailable_cells(url: str) -> str | None:
+    """``X-Cells-Unavailable`` of an admin listing from a live gateway."""
+    request = urllib.request.Request(
+        f"{url}/v2.1/servers?all_tenants=1&limit=5", headers={"X-Auth-Token": "admin:admin"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.headers.get("X-Cells-Unavailable")
+
+
+async def test_cells_table_names_a_down_cell_and_its_open_breaker(healthy: CellSet) -> None:
+    """``cellgate cells``: per cell reachable, latency, instances; with ``--gateway`` the
+    breaker states of a running gateway, here after a listing opened the dead cell's."""
+    from conftest import start_live_server, stop_live_server
+
+    from gateway.settings import StaticCell
+
+    dead = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
+    cells = [
+        {"name": "cell1", "uuid": "u1", "database_url": healthy.cells[0].url},
+        {"name": "cell2", "uuid": "u2", "database_url": healthy.cells[1].url},
+        {"name": "cell3", "uuid": "u3", "database_url": dead},
+    ]
+    live = start_live_server(
+        healthy.settings(cells=[StaticCell(**c) for c in cells], breaker_failures=1)
+    )
+    try:
+        listing = await asyncio.to_thread(_unavailable_cells, live.url)
+        assert listing == "cell3"
+        static = json.dumps(cells)
+        result = await _cellgate(
+            healthy.api_url, "cells", "--json", "--gateway", live.url, CELLGATE_CELLS=static
+        )
+        text = await _cellgate(
+            healthy.api_url, "cells", "--gateway", live.url, CELLGATE_CELLS=static
+        )
+    finally:
+        stop_live_server(live)
+    assert result.returncode == 1, result.stderr  # a cell is unreachable
+    rows = {row["name"]: row for row in json.loads(result.stdout)["cells"]}
+    assert rows["cell3"]["reachable"] is False
+    assert rows["cell3"]["breaker"] == "open"
+    for name, seeded in (("cell1", healthy.cells[0]), ("cell2", healthy.cells[1])):
+        count = await _fetchval(seeded.url, "SELECT count(*) FROM instances WHERE deleted = 0")
+        assert rows[name]["reachable"] is True
+        assert rows[name]["instances"] == count
+        assert rows[name]["breaker"] == "closed"
+        assert rows[name]["latency_ms"] >= 0
+    header, *lines = text.stdout.splitlines()
+    assert header.split() == ["cell", "uuid", "reachable", "latency_ms", "instances", "breaker"]
+    assert lines[2].split() == ["cell3", "u3", "no", "-", "-", "open"]
+    print(text.stdout)
