@@ -3,6 +3,8 @@
 The compose topology must match what ``scripts/outage --compose`` and the README drive: every
 service they name exists, every database, Redis and the gateway have a health check, the
 seeding job runs once the databases are healthy, and the gateway waits for the seed to finish.
+Prometheus scrapes the gateway and Grafana provisions its datasource and dashboard from files
+under ``scripts/monitoring`` that are mounted where their configurations say.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 OUTAGE = ROOT / "scripts" / "outage"
 README = ROOT / "README.md"
+MONITORING = ROOT / "scripts" / "monitoring"
 
 CELLS = ("cell1", "cell2", "cell3")
 POSTGRES = ("apidb", *CELLS)
@@ -188,3 +191,81 @@ def test_dockerfile_does_not_opt_into_noauth_on_the_network() -> None:
     text = "\n".join(lines)
     assert "CELLGATE_ALLOW_INSECURE_NOAUTH" not in text
     assert "--host" in text
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, Path]:
+    """Bind mounts as {container path: host path}, read-only ones only."""
+    found: dict[str, Path] = {}
+    for volume in service.get("volumes", []):
+        source, target, mode = str(volume).split(":")
+        assert mode == "ro", f"{volume}: configuration is mounted read-only"
+        found[target] = ROOT / source
+    return found
+
+
+def _pinned(image: str, repository: str) -> None:
+    name, _, tag = image.partition(":")
+    assert name == repository
+    assert re.fullmatch(r"v?\d+\.\d+\.\d+", tag), f"{image}: pin a release tag"
+
+
+def _yaml(path: Path) -> dict[str, Any]:
+    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict), path
+    return loaded
+
+
+def test_prometheus_service(services: dict[str, dict[str, Any]]) -> None:
+    service = services["prometheus"]
+    _pinned(str(service["image"]), "prom/prometheus")
+    assert service["ports"] == ["127.0.0.1:9090:9090"]
+    assert _depends(service) == {"gateway": "service_healthy"}
+    assert "/-/ready" in _healthcheck_test(service)
+    mounts = _mounts(service)
+    assert mounts == {"/etc/prometheus/prometheus.yml": MONITORING / "prometheus.yml"}
+    assert all(path.is_file() for path in mounts.values())
+
+
+def test_prometheus_scrapes_the_gateway_every_5s(services: dict[str, dict[str, Any]]) -> None:
+    config = _yaml(MONITORING / "prometheus.yml")
+    [job] = config["scrape_configs"]
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    assert job.get("scrape_interval", config["global"]["scrape_interval"]) == "5s"
+    [static] = job["static_configs"]
+    assert static["targets"] == ["gateway:8774"]
+    assert "gateway" in services
+
+
+def test_grafana_service(services: dict[str, dict[str, Any]]) -> None:
+    service = services["grafana"]
+    _pinned(str(service["image"]), "grafana/grafana-oss")
+    assert service["ports"] == ["127.0.0.1:3000:3000"]
+    assert _depends(service) == {"gateway": "service_healthy", "prometheus": "service_healthy"}
+    assert "/api/health" in _healthcheck_test(service)
+    env = service["environment"]
+    # Viewers need no login; the admin password is documented and overridable.
+    assert str(env["GF_AUTH_ANONYMOUS_ENABLED"]).lower() == "true"
+    assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    assert "GRAFANA_ADMIN_PASSWORD" in env["GF_SECURITY_ADMIN_PASSWORD"]
+    assert "GRAFANA_ADMIN_PASSWORD" in COMPOSE.read_text(encoding="utf-8").split("x-postgres")[0]
+    mounts = _mounts(service)
+    assert mounts == {
+        "/etc/grafana/provisioning": MONITORING / "grafana" / "provisioning",
+        "/var/lib/grafana/dashboards": MONITORING / "grafana" / "dashboards",
+    }
+    assert all(path.is_dir() for path in mounts.values())
+    home = Path(env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
+    assert (mounts[str(home.parent)] / home.name).is_file()
+
+
+def test_grafana_provisioning_points_at_the_mounts(services: dict[str, dict[str, Any]]) -> None:
+    mounts = _mounts(services["grafana"])
+    provisioning = mounts["/etc/grafana/provisioning"]
+    [datasource] = _yaml(provisioning / "datasources" / "prometheus.yml")["datasources"]
+    assert datasource["type"] == "prometheus"
+    assert datasource["url"] == "http://prometheus:9090"
+    assert "prometheus" in services
+    [provider] = _yaml(provisioning / "dashboards" / "cellgate.yml")["providers"]
+    assert provider["type"] == "file"
+    dashboards = mounts[provider["options"]["path"]]
+    assert sorted(p.name for p in dashboards.glob("*.json")) == ["cellgate.json"]
