@@ -324,10 +324,14 @@ def test_sdk_lists_the_projects_servers(clouds_env: Stack) -> None:
         assert endpoint is not None
         assert endpoint.startswith(clouds_env.gateway.url)
         servers = list(conn.compute.servers(details=True, limit=100))
+        expected = clouds_env.expected("demo")
+        shown = conn.compute.get_server(expected[len(expected) // 3])
     finally:
         conn.close()
-    _assert_same_listing([s.id for s in servers], clouds_env.expected("demo"))
+    _assert_same_listing([s.id for s in servers], expected)
     assert {s.project_id for s in servers} == {clouds_env.keystone.projects["demo"]}
+    assert shown.id == expected[len(expected) // 3]
+    assert shown.project_id == clouds_env.keystone.projects["demo"]
 
 
 @sdk_warnings
@@ -353,7 +357,12 @@ def test_novaclient_password_session(stack: Stack) -> None:
     )
     nova = nova_client.Client("2.1", session=ks_session.Session(auth=auth))
     servers = nova.servers.list(detailed=True, limit=-1)
-    _assert_same_listing([s.id for s in servers], stack.expected("demo"))
+    expected = stack.expected("demo")
+    _assert_same_listing([s.id for s in servers], expected)
+    # A marker page and a show, through the same Keystone-authenticated session.
+    after = nova.servers.list(detailed=False, marker=expected[9], limit=5)
+    assert [s.id for s in after] == expected[10:15]
+    assert nova.servers.get(expected[-1]).id == expected[-1]
     # Keystone gave demo the member role, not admin: all_tenants is refused, as in Nova.
     with pytest.raises(nova_exceptions.Forbidden):
         nova.servers.list(detailed=False, search_opts={"all_tenants": 1})
