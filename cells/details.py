@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +40,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
-from cells.fanout import drop_connection
+from cells.fanout import CellFailed, CellTimedOut, drop_connection
+from cells.faults import DATABASE_ERRORS, Blame, CellMisconfigured, blame
 from cells.novajson import Address, FlavorInfo, decode_flavor, decode_network_info
 from cells.schema import (
     block_device_mapping,
@@ -50,7 +52,15 @@ from cells.schema import (
     tags,
 )
 
-__all__ = ["VIEW_COLUMNS", "Details", "Fault", "Volume", "collect", "fetch_details"]
+__all__ = [
+    "VIEW_COLUMNS",
+    "Details",
+    "Fault",
+    "Volume",
+    "collect",
+    "fetch_details",
+    "read_details",
+]
 
 # Columns Nova's views read from ``instances`` (not user_data, key_data and the like).
 VIEW_COLUMNS = (
@@ -273,3 +283,29 @@ async def fetch_details(
         raise
     await conn.close()
     return collect(rows, uuids)
+
+
+async def read_details(
+    engine: AsyncEngine,
+    label: str,
+    uuids: Sequence[str],
+    version: tuple[int, int],
+    timeout_s: float,
+    started: float | None = None,
+) -> dict[str, Details] | CellFailed | CellTimedOut:
+    """:func:`fetch_details` within ``timeout_s``, a failure classified as for the keyset
+    query (:func:`cells.faults.blame`): a schema fault raises
+    :class:`~cells.faults.CellMisconfigured` (a 500, never an outage), any other database
+    error is :class:`CellFailed`, the deadline :class:`CellTimedOut`. ``started``
+    (``time.perf_counter()``, default now) is where their ``elapsed_ms`` counts from."""
+    begun = time.perf_counter() if started is None else started
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await fetch_details(engine, uuids, version)
+    except DATABASE_ERRORS as exc:
+        fault = blame(exc)
+        if fault.blame is Blame.CONFIG:
+            raise CellMisconfigured(label, fault.message) from exc
+        return CellFailed(fault.message, (time.perf_counter() - begun) * 1000)
+    except TimeoutError:
+        return CellTimedOut(timeout_s, (time.perf_counter() - begun) * 1000)

@@ -21,7 +21,6 @@ without asking the cell, so an unreachable cell never reveals that the instance 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from typing import Literal
 
 from sqlalchemy import select
 
-from cells.details import VIEW_COLUMNS, Details, fetch_details
+from cells.details import VIEW_COLUMNS, Details, read_details
 from cells.fanout import (
     CellFailed,
     CellRows,
@@ -38,7 +37,6 @@ from cells.fanout import (
     CellSlow,
     CellTimedOut,
 )
-from cells.faults import DATABASE_ERRORS, Blame, CellMisconfigured, blame
 from cells.novajson import RequestSpecInfo, decode_request_spec
 from cells.order import Row
 from cells.registry import ApiDatabase, Cell, InstanceMapping
@@ -161,17 +159,12 @@ async def _read_details(
     """The side data, under what is left of the cell's deadline. A failure here is the
     cell's (or its schema's), as for a listing page's details (:mod:`gateway.pagedetails`)."""
     left = max(target.timeout_s - (time.perf_counter() - started), 0.0)
-    try:
-        async with asyncio.timeout(left):
-            found = await fetch_details(target.engine, [uuid], version)
-    except DATABASE_ERRORS as exc:
-        fault = blame(exc)
-        if fault.blame is Blame.CONFIG:
-            raise CellMisconfigured(target.cell.label, fault.message) from exc
-        return CellFailed(fault.message, (time.perf_counter() - started) * 1000)
-    except TimeoutError:
-        return CellTimedOut(target.timeout_s, (time.perf_counter() - started) * 1000)
-    return found.get(uuid, Details())
+    found = await read_details(target.engine, target.cell.label, [uuid], version, left, started)
+    if isinstance(found, dict):
+        return found.get(uuid, Details())
+    if isinstance(found, CellTimedOut):  # report the cell's deadline, not what was left of it
+        return CellTimedOut(target.timeout_s, found.elapsed_ms)
+    return found
 
 
 async def down_cell_view(api: ApiDatabase, down: CellDown) -> DownCellView | None:

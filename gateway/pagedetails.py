@@ -1,5 +1,5 @@
-"""Late materialization of a page's detail data: after the merge, one batched read per
-side table in every cell the page's rows came from, all cells concurrently.
+"""Late materialization of a page's detail data: after the merge, one batched read of the
+side tables in every cell the page's rows came from, all cells concurrently.
 
 A cell that answered the keyset query but fails here makes the page a 503 (it would
 otherwise show servers without addresses, flavor or volumes, which looks complete).
@@ -7,13 +7,11 @@ otherwise show servers without addresses, flavor or volumes, which looks complet
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 
-from cells import Blame, CellMisconfigured, Row, blame, run_all
-from cells.details import Details, fetch_details
-from cells.faults import DATABASE_ERRORS
+from cells import CellFailed, CellTimedOut, Row, run_all
+from cells.details import Details, read_details
 from gateway.errors import ServiceUnavailable
 from gateway.state import AppState
 
@@ -38,20 +36,16 @@ async def fetch_page_details(
 
     async def one(cell_id: int, uuids: list[str]) -> dict[str, Details]:
         target = state.targets[cell_id]
-        try:
-            async with asyncio.timeout(target.timeout_s):
-                return await fetch_details(target.engine, uuids, version)
-        except DATABASE_ERRORS as exc:
-            # Whose fault, as for the keyset query (cells.faults): a schema mismatch is a
-            # 500, never an outage.
-            fault = blame(exc)
-            if fault.blame is Blame.CONFIG:
-                raise CellMisconfigured(target.cell.label, fault.message) from exc
-            log.warning("detail fetch failed in %s: %s", target.cell.label, fault.message)
-            raise _unavailable(state, target.cell.label) from None
-        except TimeoutError:
-            log.warning("detail fetch timed out in %s", target.cell.label)
-            raise _unavailable(state, target.cell.label) from None
+        label = target.cell.label
+        found = await read_details(target.engine, label, uuids, version, target.timeout_s)
+        match found:
+            case CellFailed(error=error):
+                log.warning("detail fetch failed in %s: %s", label, error)
+                raise _unavailable(state, label)
+            case CellTimedOut():
+                log.warning("detail fetch timed out in %s", label)
+                raise _unavailable(state, label)
+        return found
 
     # One task group: a failing cell cancels the others' reads (cells.fanout.run_all).
     found = await run_all([one(cell_id, uuids) for cell_id, uuids in by_cell.items()])

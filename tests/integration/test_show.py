@@ -603,6 +603,26 @@ async def test_cell_schema_mismatch_is_a_500_not_an_outage(
         assert metrics.sample("cellgate_cell_breaker_state", cell="cell1") == 0  # closed
 
 
+async def test_detail_listing_side_table_mismatch_is_a_500_not_an_outage(
+    small_sqlite: CellSet,
+) -> None:
+    """The page's side-data read (gateway.pagedetails) classifies faults as show does."""
+    settings = small_sqlite.settings(check_schema_at_startup=False, breaker_failures=1)
+    async with app_and_client(settings) as (app, client):
+        await _any_server(client)
+        _sqlite(small_sqlite.cells[0].url, "ALTER TABLE instance_extra RENAME TO gone")
+        summary = await _get(client, "/v2.1/servers?limit=3&all_tenants=1", "admin:admin", "2.1")
+        assert summary.status_code == 200  # the summary reads no side table
+        assert summary.json()["servers"]
+        path = "/v2.1/servers/detail?limit=3&all_tenants=1"
+        detail = await _get(client, path, "admin:admin", "2.1")
+        assert detail.status_code == 500, detail.text
+        assert list(detail.json()) == ["computeFault"]
+        metrics = app.state.cellgate.metrics
+        assert metrics.sample("cellgate_cell_config_errors_total", cell="cell1") == 1
+        assert metrics.sample("cellgate_cell_breaker_state", cell="cell1") == 0  # closed
+
+
 async def test_api_database_failure_is_a_503(small_sqlite: CellSet) -> None:
     async with app_and_client(small_sqlite.settings()) as (_, client):
         server_id = await _any_server(client)
