@@ -5,6 +5,7 @@ Never imports FastAPI or :mod:`gateway`; testable without HTTP.
 
 from cells.breaker import Breaker, BreakerState
 from cells.details import Details, fetch_details
+from cells.drills import DRILLS, Drill, Drills
 from cells.fanout import (
     CellFailed,
     CellOutcome,
@@ -44,6 +45,7 @@ from cells.show import (
 from cells.sources import CellTarget, InstanceSource, Source, StubRows
 
 __all__ = [
+    "DRILLS",
     "ApiDatabase",
     "Blame",
     "Breaker",
@@ -64,6 +66,8 @@ __all__ = [
     "Details",
     "Direction",
     "DownCellView",
+    "Drill",
+    "Drills",
     "EngineOptions",
     "Found",
     "Frontier",

@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cells import Drills
+from gateway.console import install_console
 from gateway.errors import FaultBarrier, UriTooLong, fault_response, install_error_handlers
 from gateway.lifespan import build_state
 from gateway.logs import RequestIdMiddleware
@@ -16,17 +18,23 @@ from gateway.openapi import install_openapi
 from gateway.params import MAX_URL_BYTES
 from gateway.routes import meta, servers
 from gateway.settings import Settings
+from gateway.state import AppState
 from gateway.versions import VersionHeadersMiddleware
 
 __all__ = ["HeadAsGet", "UrlLengthLimit", "create_app"]
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """A gateway serving ``settings``; resources live in the lifespan, not in globals."""
+def create_app(settings: Settings, *, demo: bool = False) -> FastAPI:
+    """A gateway serving ``settings``; resources live in the lifespan, not in globals.
+
+    ``demo`` (``cellgate demo`` only) lets the console run outage drills on the cells.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with build_state(settings) as state:
+            if demo:
+                state.drills = _drills(state)
             app.state.cellgate = state
             yield
 
@@ -49,8 +57,18 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     app.include_router(meta.router)
     app.include_router(servers.router)
+    if settings.console:
+        install_console(app, drills=demo)
     install_openapi(app)
     return app
+
+
+def _drills(state: AppState) -> Drills:
+    """Drills on every cell; a slow cell answers in half its deadline (at most 1 s)."""
+    drills = Drills(slow_s=min(1.0, state.settings.cell_timeout_s / 2))
+    for target in state.targets.values():
+        drills.install(target.cell.label, target.engine)
+    return drills
 
 
 class HeadAsGet:

@@ -135,14 +135,19 @@ def _schema_message(mismatch: SchemaMismatch) -> str:
 
 
 def _demo_commands(
-    host: str, port: int, auth_mode: str = "noauth", server_id: str | None = None
+    host: str,
+    port: int,
+    auth_mode: str = "noauth",
+    server_id: str | None = None,
+    console: bool = False,
 ) -> str:
     """The demo's banner: commands that work as printed (``server_id``, a server of the
     ``demo`` project, for the ``openstack server show`` example)."""
     url = f"http://{host}:{port}"
+    web = f"console: {url}/console; " if console else ""
     if auth_mode != "noauth":
         return (
-            f"cellgate demo serving on {url}  (auth_mode={auth_mode}; "
+            f"cellgate demo serving on {url}  ({web}auth_mode={auth_mode}; "
             "the noauth example tokens do not apply; Ctrl-C stops it)"
         )
     openstack = (
@@ -150,7 +155,7 @@ def _demo_commands(
         f"--os-auth-type admin_token --os-endpoint {url}/v2.1 --os-token demo:demo"
     )
     lines = [
-        f"cellgate demo serving on {url}  (Ctrl-C stops it)",
+        f"cellgate demo serving on {url}  ({web}Ctrl-C stops it)",
         "Try:",
         f"  curl -s -H 'X-Auth-Token: demo:demo' '{url}/v2.1/servers/detail?limit=5'",
         f"  curl -s -H 'X-Auth-Token: demo:demo' "
@@ -208,7 +213,9 @@ def _refuse_unsafe_bind(settings: Settings, host: str) -> None:
         sys.exit(_USAGE_ERROR)
 
 
-def _serve(settings: Settings, host: str, port: int, banner: str | None) -> None:
+def _serve(
+    settings: Settings, host: str, port: int, banner: str | None, *, demo: bool = False
+) -> None:
     configure_logging(settings.log_level, settings.log_format)
     if settings.auth_mode == "noauth":
         log.warning(
@@ -216,7 +223,7 @@ def _serve(settings: Settings, host: str, port: int, banner: str | None) -> None
             "is an administrator; for development and tests only (bound to %s)",
             host,
         )
-    app = _StartupFailure(create_app(settings))
+    app = _StartupFailure(create_app(settings, demo=demo))
     config = uvicorn.Config(
         app,
         host=host,
@@ -278,12 +285,15 @@ def _cmd_demo(args: argparse.Namespace) -> None:
         api_database_url=f"sqlite:///{data_dir / 'api.db'}",
         cells=[],
         redis_url=None,
+        console=not args.no_console,
         **_log_format(args),
     )
     _refuse_unsafe_bind(settings, args.host)
     _seed_demo(data_dir, args.cells, args.instances)
-    banner = _demo_commands(args.host, args.port, settings.auth_mode, _demo_server(data_dir))
-    _serve(settings, args.host, args.port, banner)
+    banner = _demo_commands(
+        args.host, args.port, settings.auth_mode, _demo_server(data_dir), settings.console
+    )
+    _serve(settings, args.host, args.port, banner, demo=True)
 
 
 def _cmd_serve(args: argparse.Namespace) -> None:
@@ -350,6 +360,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", default="cellgate-demo")
     demo.add_argument("--cells", type=int, default=3)
     demo.add_argument("--instances", type=int, default=30_000)
+    demo.add_argument(
+        "--no-console", action="store_true", help="do not serve the web console at /console"
+    )
     _add_log_format(demo)
     demo.set_defaults(func=_cmd_demo)
 

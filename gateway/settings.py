@@ -163,6 +163,11 @@ class Settings(BaseSettings):
     log_format: LogFormat = Field(
         "auto", description="Log lines as json, text, or auto (text on a terminal, else json)."
     )
+    console: bool = Field(
+        False,
+        description="Serve the web console at /console (on in cellgate demo); its data "
+        "comes from the API under the same auth.",
+    )
 
     @model_validator(mode="after")
     def _deadlines_nest(self) -> Settings:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from cache import SingleFlight, Store
-from cells import ApiDatabase, Cell, CellTarget
+from cells import ApiDatabase, Cell, CellTarget, Drills
 from gateway.auth import TokenValidator
 from gateway.metrics import Metrics
 from gateway.settings import Settings
@@ -56,3 +56,4 @@ class AppState:
     flight: SingleFlight[tuple[bytes, dict[str, str]]]
     metrics: Metrics
     tokens: TokenValidator | None = None  # auth_mode=keystone
+    drills: Drills | None = None  # cellgate demo's outage drills (the console's buttons)

@@ -135,6 +135,8 @@ async def _list_servers(
                 "query": items,
                 "version": list(version),
                 "base": base_url(request),
+                # cellgate demo: a page cached before an outage drill is not one after it.
+                "drills": state.drills.generation if state.drills is not None else 0,
             }
         ),
     )
