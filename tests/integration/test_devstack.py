@@ -4,7 +4,8 @@ One test brings up the native topology (3 cell PostgreSQL servers behind delay p
 API database server, a private Redis and the gateway) in a temporary directory on free ports,
 walks the whole admin listing through HTTP, then takes cell1 down, restores it, slows it down
 and restores it again, checking the listing after each step; ``scripts/devstack down --purge``
-runs whatever happens.
+runs whatever happens. When the ``prometheus`` binary is installed (Debian's package), the
+stack starts it too, and the test checks that it scrapes the gateway.
 
 The gateway caches identical requests for a couple of seconds (``page_cache_ttl_s``), so each
 phase walks with its own ``limit``: every walk asks the cells afresh.
@@ -65,7 +66,7 @@ def _bindable(port: int) -> bool:
 
 def _port_base() -> tuple[int, int]:
     """A port base whose every devstack port is free, and a free gateway port beside it."""
-    offsets = [0, *range(1, CELLS + 1), 98, 99, *range(101, 101 + CELLS)]
+    offsets = [0, *range(1, CELLS + 1), 98, 99, *range(101, 101 + CELLS), 199]
     for base in PORT_RANGE:
         if all(_bindable(base + offset) for offset in offsets):
             return base, base + 98
@@ -196,7 +197,9 @@ def test_devstack_outages(stack: Stack) -> None:
 
     status = stack.run(str(DEVSTACK), "status")
     assert status.returncode == 0
-    assert status.stdout.count("running") == 1 + 2 * CELLS + 2  # apidb, cells, proxies, redis, gw
+    prometheus = shutil.which("prometheus") is not None
+    # apidb, cells, proxies, redis, gateway (and prometheus when installed)
+    assert status.stdout.count("running") == 1 + 2 * CELLS + 2 + prometheus
 
     per_cell = {i: stack.live_instances(i) for i in range(1, CELLS + 1)}
     expected = sum(per_cell.values())
@@ -216,6 +219,8 @@ def test_devstack_outages(stack: Stack) -> None:
         assert len(full.ids) == expected
         assert len(set(full.ids)) == expected
         assert not full.unavailable
+        if prometheus:
+            _check_prometheus_scrapes(stack.state["PROMETHEUS_URL"])
 
         # Down: pg_ctl stop -m immediate. The listing goes on without cell1.
         assert stack.run(str(OUTAGE), "cell1", "down").returncode == 0
@@ -278,3 +283,20 @@ def test_devstack_outages(stack: Stack) -> None:
     assert bad.returncode != 0
     assert "cell9" in bad.stderr
     print(f"whole test: {time.perf_counter() - started:.1f} s")
+
+
+def _check_prometheus_scrapes(url: str) -> None:
+    """The devstack's Prometheus has the gateway as a healthy target and its samples."""
+    deadline = time.monotonic() + 40
+    with httpx.Client(base_url=url, timeout=10) as prometheus:
+        while True:
+            targets = prometheus.get("/api/v1/targets").json()["data"]["activeTargets"]
+            query = {"query": 'sum(cellgate_http_requests_total{route="/v2.1/servers"})'}
+            result = prometheus.get("/api/v1/query", params=query).json()["data"]["result"]
+            healthy = [t for t in targets if t["health"] == "up"]
+            if healthy and result and float(result[0]["value"][1]) > 0:
+                break
+            assert time.monotonic() < deadline, f"prometheus: targets={targets} result={result}"
+            time.sleep(1)
+    assert healthy[0]["labels"]["job"] == "cellgate"
+    print(f"prometheus scraped the gateway: {result[0]['value'][1]} listing requests")
