@@ -35,12 +35,10 @@ differ from the wanted ones is rebuilt; concurrent runs wait for each other's in
 from __future__ import annotations
 
 import argparse
-import fcntl
 import grp
 import json
 import os
 import pwd
-import shutil
 import signal
 import subprocess
 import sys
@@ -54,8 +52,9 @@ from pathlib import Path
 from types import FrameType
 
 from keystone_catalog import REGION, provision
+from venvs import ensure_venv
 
-__all__ = ["PACKAGES", "Keystone", "ensure_venv", "main", "venv_path"]
+__all__ = ["PACKAGES", "Keystone", "main", "venv_path"]
 
 PACKAGES = ("keystone==30.0.0", "gunicorn==23.0.0")
 READY_TIMEOUT_S = 60.0
@@ -67,25 +66,6 @@ def venv_path(env: Mapping[str, str]) -> Path:
         return Path(explicit)
     cache = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache) / "cellgate" / "keystone-venv"
-
-
-def ensure_venv(venv: Path, packages: Sequence[str]) -> None:
-    """Create ``venv`` holding ``packages`` unless it already does (marker file)."""
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    wanted = "\n".join(packages)
-    marker = venv / "cellgate-packages.txt"
-    with open(venv.parent / f"{venv.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if marker.is_file() and marker.read_text() == wanted:
-            return
-        shutil.rmtree(venv, ignore_errors=True)
-        started = time.monotonic()
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-        subprocess.run([*pip, "--disable-pip-version-check", *packages], check=True)
-        marker.write_text(wanted)
-        elapsed = time.monotonic() - started
-        print(f"keystone: installed {' '.join(packages)} in {elapsed:.0f} s", file=sys.stderr)
 
 
 def _keystone_conf(work: Path) -> str:
@@ -286,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     packages = os.environ.get("CELLGATE_KEYSTONE_PACKAGES", "").split() or list(PACKAGES)
     venv = venv_path(os.environ)
     try:
-        ensure_venv(venv, packages)
+        ensure_venv(venv, packages, label="keystone")
     except subprocess.CalledProcessError as exc:
         print(f"keystone: cannot build {venv}: {exc}", file=sys.stderr)
         return 1

@@ -34,6 +34,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 import asyncpg  # noqa: E402
 from nova_dump import describe  # noqa: E402
+from venvs import ensure_venv  # noqa: E402
 
 from cells.registry import async_url  # noqa: E402
 from cells.schema import api_metadata, cell_metadata  # noqa: E402
@@ -60,15 +61,9 @@ def nova_venv(version: str, reuse: Path | None = None) -> Iterator[Path]:
     this version); otherwise it is a temporary directory removed afterwards.
     """
     with tempfile.TemporaryDirectory(prefix="nova-conformance-") as tmp:
-        root = reuse or Path(tmp)
-        python = root / "bin" / "python"
-        marker = root / f".nova-{version}"
-        if not marker.exists():
-            subprocess.run([sys.executable, "-m", "venv", str(root)], check=True)
-            pip = [str(python), "-m", "pip", "install", "-qq", "--no-deps"]
-            subprocess.run([*pip, f"nova=={version}", *MODEL_DEPS], check=True)
-            marker.touch()
-        yield python
+        root = reuse or Path(tmp) / "venv"
+        packages = [f"nova=={version}", *MODEL_DEPS]
+        yield ensure_venv(root, packages, no_deps=True, label="nova_conformance")
 
 
 def nova_shapes(python: Path) -> dict[str, Shape]:

@@ -1,0 +1,42 @@
+"""One way to build the private virtual environments the scripts run foreign code in
+(Keystone for the auth tests, Nova for the schema conformance check)."""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["ensure_venv"]
+
+
+def ensure_venv(
+    venv: Path, packages: Sequence[str], *, no_deps: bool = False, label: str = "venv"
+) -> Path:
+    """``venv`` holding exactly ``packages`` (rebuilt when it holds another list); its python.
+
+    A marker file records what was installed, and a lock beside the venv makes concurrent
+    callers (pytest workers, two scripts) wait for one build instead of racing. ``no_deps``
+    installs only the packages named (the caller pins the whole set).
+    """
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    wanted = "\n".join(packages)
+    marker = venv / "cellgate-packages.txt"
+    python = venv / "bin" / "python"
+    with open(venv.parent / f"{venv.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.is_file() and marker.read_text() == wanted:
+            return python
+        shutil.rmtree(venv, ignore_errors=True)
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        subprocess.run([*pip, *(["--no-deps"] if no_deps else []), *packages], check=True)
+        marker.write_text(wanted)
+        elapsed = time.monotonic() - started
+        print(f"{label}: installed {' '.join(packages)} in {elapsed:.0f} s", file=sys.stderr)
+    return python
