@@ -3,7 +3,6 @@ and a Redis outage, each family moves by exactly what the requests did."""
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Iterator
 
@@ -12,9 +11,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cells.seed import cell_uuid
-from gateway.logs import request_id
 from gateway.settings import StaticCell
 from tests.conftest import CellSet, app_client, free_port
+from tests.support.logs import JsonLines, captured_lines
 
 pytestmark = pytest.mark.integration
 
@@ -50,27 +49,10 @@ def _only(moved: dict[str, float], prefix: str) -> dict[str, float]:
     return {k: v for k, v in moved.items() if k.startswith(prefix)}
 
 
-class _Outcomes(logging.Handler):
-    """The ``cell outcome`` records of gateway.listing, with the request id when logged."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.seen: list[tuple[str, str]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage() == "cell outcome":
-            self.seen.append((record.__dict__["cell"], request_id.get()))
-
-
 @pytest.fixture
-def outcomes() -> Iterator[_Outcomes]:
-    logger = logging.getLogger("gateway.listing")
-    handler, level = _Outcomes(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    yield handler
-    logger.removeHandler(handler)
-    logger.setLevel(level)
+def outcomes() -> Iterator[JsonLines]:
+    with captured_lines("gateway.listing") as lines:
+        yield lines
 
 
 def _prefix() -> str:
@@ -115,7 +97,7 @@ async def test_listing_and_routes(pg_cells: CellSet, redis_url: str) -> None:
     assert after[("cellgate_redis_breaker_state", frozenset())] == 0
 
 
-async def test_listing_with_a_cell_down(pg_cells: CellSet, outcomes: _Outcomes) -> None:
+async def test_listing_with_a_cell_down(pg_cells: CellSet, outcomes: JsonLines) -> None:
     live = [
         StaticCell(name=c.name, uuid=cell_uuid(c.name), database_url=c.url) for c in pg_cells.cells
     ]
@@ -133,7 +115,8 @@ async def test_listing_with_a_cell_down(pg_cells: CellSet, outcomes: _Outcomes) 
         after = await _scrape(client)
     # Each cell's outcome is logged once, under the id the response carries.
     rid = response.headers["x-openstack-request-id"]
-    assert sorted(outcomes.seen) == [(c.name, rid) for c in [*live, dead]]
+    seen = sorted((line["cell"], line["request_id"]) for line in outcomes.messages("cell outcome"))
+    assert seen == [(c.name, rid) for c in [*live, dead]]
     moved = _deltas(before, after)
     print(sorted(moved.items()))
     assert _only(moved, "cellgate_list_requests_total") == {

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import random
 import socket
 import sqlite3
@@ -35,8 +34,8 @@ from conftest import CellSet, app_and_client, app_client, free_port
 from oracle import OracleQuery, Snapshot, expected_uuids, load_snapshot
 
 from cells.seed import SeedCell, SeedPlan, cell_uuid, seed
-from gateway.logs import JsonFormatter
 from gateway.settings import Settings, StaticCell
+from tests.support.logs import JsonLines, captured_lines
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -343,29 +342,14 @@ async def test_sqlite_cells(sqlite_cells: CellSet) -> None:
 # --------------------------------------------------------------------------------------
 
 
-class _Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.setFormatter(JsonFormatter())
-        self.lines: list[dict[str, Any]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(json.loads(self.format(record)))
-
-
 @pytest.fixture
-def show_log() -> Iterator[_Lines]:
-    logger = logging.getLogger("gateway.showing")
-    handler, level = _Lines(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    yield handler
-    logger.removeHandler(handler)
-    logger.setLevel(level)
+def show_log() -> Iterator[JsonLines]:
+    with captured_lines("gateway.showing") as lines:
+        yield lines
 
 
 async def test_cell_outcome_logged_once_with_the_request_id(
-    pg_cells: CellSet, snapshot: Snapshot, show_log: _Lines
+    pg_cells: CellSet, snapshot: Snapshot, show_log: JsonLines
 ) -> None:
     row = next(r for r in snapshot.rows if r["deleted"] == 0 and r["project_id"] == "demo")
     async with app_and_client(pg_cells.settings()) as (app, client):
@@ -373,7 +357,7 @@ async def test_cell_outcome_logged_once_with_the_request_id(
         assert response.status_code == 200
         metrics = app.state.cellgate.metrics
         assert metrics.sample("cellgate_show_requests_total", outcome="found") == 1
-    outcomes = [line for line in show_log.lines if line["msg"] == "cell outcome"]
+    outcomes = show_log.messages("cell outcome")
     assert len(outcomes) == 1, show_log.lines
     [line] = outcomes
     assert line["request_id"] == response.headers["X-OpenStack-Request-Id"]
