@@ -15,6 +15,12 @@ endpoint of its catalog (``keystone_interface``, ``keystone_region_name``). The 
   service user itself rejected (401/403, logged as an error: the operator's to fix) — is
   Keystone's problem, not the caller's: 503 with ``Retry-After``, nothing cached.
 
+A circuit breaker (:class:`cells.Breaker`, with the cells' ``breaker_failures`` and
+``breaker_cooldown_s``) stands in front of Keystone: a call that missed the timeout, or
+``breaker_failures`` failures in a row, open it, and while it is open new tokens get the 503
+at once instead of each holding a thread for the timeout; after the cool-down one call
+tries Keystone again. Cached tokens never reach it.
+
 Answers are cached in :class:`TokenCache` under the token's SHA-256, until the token
 expires but at most ``keystone_cache_max_ttl_s`` (keystonemiddleware's ``token_cache_time``:
 a revoked token keeps working that long), LRU-bounded by ``keystone_cache_size``; a 404 for
@@ -41,6 +47,7 @@ from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import generic
 
 from cache import SingleFlight
+from cells import Breaker, BreakerState
 from gateway.auth import Principal
 from gateway.errors import Forbidden, ServiceUnavailable, Unauthorized
 from gateway.settings import Settings
@@ -176,6 +183,7 @@ class KeystoneValidator:
         self._admin_role = settings.admin_role
         self.cache = TokenCache(settings.keystone_cache_size, settings.keystone_cache_max_ttl_s)
         self._flight: SingleFlight[Validation] = SingleFlight()
+        self.breaker = Breaker(settings.breaker_failures, settings.breaker_cooldown_s)
         self._pool = ThreadPoolExecutor(_THREADS, thread_name_prefix="keystone")
 
     def close(self) -> None:
@@ -201,15 +209,31 @@ class KeystoneValidator:
         return await self._flight.do(key, lambda: self._fetch(key, token))
 
     async def _fetch(self, key: str, token: str) -> Validation:
+        if not self.breaker.allow():
+            raise self._unavailable()
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._timeout_s):
                 validation = await loop.run_in_executor(self._pool, self._ask, token)
         except TimeoutError:
             log.warning("Keystone did not answer within %.1f s", self._timeout_s)
+            self._failed(timed_out=True)
             raise self._unavailable() from None
+        except ServiceUnavailable:
+            self._failed(timed_out=False)
+            raise
+        self.breaker.record_success()
         self.cache.put(key, validation)
         return validation
+
+    def _failed(self, *, timed_out: bool) -> None:
+        was_open = self.breaker.state is BreakerState.OPEN
+        self.breaker.record_failure(timed_out=timed_out)
+        if not was_open and self.breaker.state is BreakerState.OPEN:
+            log.warning(
+                "Keystone's circuit breaker opened: new tokens get 503 for %.0f s",
+                self.breaker.cooldown_s,
+            )
 
     def _ask(self, token: str) -> Validation:
         """One ``GET /v3/auth/tokens`` (in a pool thread; keystoneauth1 blocks)."""

@@ -141,10 +141,15 @@ class Settings(BaseSettings):
     )
     request_budget_s: float = Field(10.0, gt=0, description="Overall deadline of a listing.")
     breaker_failures: int = Field(
-        2, ge=1, description="Consecutive cell errors that open its breaker (a timeout: one)."
+        2,
+        ge=1,
+        description="Consecutive errors that open a cell's breaker, or Keystone's (a "
+        "timeout: one).",
     )
     breaker_cooldown_s: float = Field(
-        5.0, ge=0, description="How long an open breaker skips its cell before one probe."
+        5.0,
+        ge=0,
+        description="How long an open breaker skips its cell (or Keystone) before one probe.",
     )
     cell_pool_size: int = Field(5, ge=1, description="Connections kept per cell.")
     cell_pool_max_overflow: int = Field(5, ge=0, description="Extra connections per cell.")

@@ -329,3 +329,68 @@ async def test_slow_keystone_is_503_after_the_timeout(
         await validator.principal("t")
     assert 0.5 <= loop.time() - started < 1.5
     session.release.set()
+
+
+# --- the breaker in front of Keystone -----------------------------------------------------
+
+
+@pytest.fixture
+def breakered() -> Iterator[tuple[ScriptedSession, KeystoneValidator]]:
+    session = ScriptedSession(_body())
+    settings = _settings(keystone_timeout_s=0.3, breaker_failures=2, breaker_cooldown_s=0.5)
+    validator = KeystoneValidator(settings, cast(ks_session.Session, session))
+    yield session, validator
+    validator.close()
+
+
+async def test_a_hung_keystone_opens_the_breaker_and_new_tokens_fail_fast(
+    breakered: tuple[ScriptedSession, KeystoneValidator],
+) -> None:
+    session, validator = breakered
+    assert await validator.principal("cached") == Principal("u1", "p1", False)
+    session.release.clear()  # Keystone hangs
+    with pytest.raises(ServiceUnavailable):
+        await validator.principal("new1")  # waits out the timeout, opens the breaker
+    calls = session.calls
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(ServiceUnavailable) as raised:
+        await validator.principal("new2")
+    assert loop.time() - started < 0.1
+    assert raised.value.headers["Retry-After"] == "30"
+    assert session.calls == calls  # Keystone was not asked
+    # A cached token never reaches the breaker.
+    assert await validator.principal("cached") == Principal("u1", "p1", False)
+    # After the cool-down one call tries Keystone again; its success closes the breaker.
+    session.release.set()
+    await asyncio.sleep(0.6)
+    assert (await validator.principal("new2")).project_id == "p1"
+    assert (await validator.principal("new3")).project_id == "p1"
+
+
+async def test_failures_in_a_row_open_the_breaker(
+    breakered: tuple[ScriptedSession, KeystoneValidator],
+) -> None:
+    session, validator = breakered
+    session.outcome = ksa_exc.ConnectFailure("refused")
+    for token in ("a", "b"):
+        with pytest.raises(ServiceUnavailable):
+            await validator.principal(token)
+    assert session.calls == 2
+    session.outcome = _body()
+    with pytest.raises(ServiceUnavailable):
+        await validator.principal("c")  # open: not asked, although Keystone is back
+    assert session.calls == 2
+    await asyncio.sleep(0.6)
+    assert (await validator.principal("c")).project_id == "p1"
+
+
+async def test_an_unknown_token_is_not_a_keystone_failure(
+    breakered: tuple[ScriptedSession, KeystoneValidator],
+) -> None:
+    session, validator = breakered
+    session.outcome = ksa_exc.NotFound()
+    for token in ("x", "y", "z"):
+        with pytest.raises(Unauthorized):
+            await validator.principal(token)
+    assert session.calls == 3  # every one asked: 404s do not open the breaker
