@@ -1,8 +1,9 @@
 """The seed data generator: instance rows, their mappings and side rows (pure: no I/O).
 
 See :mod:`cells.seeddata` for what the data looks like and why; this module draws it from
-one ``random.Random(plan.seed)``, so a plan always yields the same rows, whatever the
-chunk size.
+``random.Random(plan.seed)``, so a plan always yields the same rows, whatever the chunk
+size; and the same instances and mappings (all but per-cell ids), whatever the number of
+cells, which the benchmark's sharded vs unsharded comparison relies on.
 """
 
 from __future__ import annotations
@@ -127,6 +128,9 @@ def generate(n_cells: int, plan: SeedPlan) -> Chunk:
     )
 
 
+_SIDE_STREAM = 0x5EED_51DE  # the side rows' seed is the plan's, XOR this
+
+
 class _Generator:
     """The state of one generation run: the random source and per-cell id counters."""
 
@@ -142,7 +146,10 @@ class _Generator:
         for project, _ in self.projects[2:]:
             self.users[project] = rng.sample(_USERS, rng.randint(1, 4))
         self.flavor_json = [serialized_flavor(f) for f in FLAVORS]
-        self.side = [SideRows(rng) for _ in range(n_cells)]
+        # Side rows draw from a stream of their own: how many numbers they take depends on
+        # the layout (per-cell key pair and network caches), and the instances must not.
+        side_rng = Random(plan.seed ^ _SIDE_STREAM)
+        self.side = [SideRows(side_rng) for _ in range(n_cells)]
         self.flavor_cum = list(accumulate(_FLAVOR_WEIGHTS))
         self.next_id = [0] * n_cells
         self.hostnames: dict[str, str] = {}

@@ -65,6 +65,28 @@ def test_deterministic_for_a_seed(data: Chunk) -> None:
     assert generate(4, SeedPlan(instances=5_000, seed=8)) != data
 
 
+def test_cell_count_does_not_change_the_instances() -> None:
+    # The benchmark compares one data set over 8 cells with the same one in 1 database: the
+    # instances (all but their per-cell ids) and mappings must not depend on the layout.
+    plan = SeedPlan(instances=3_000, seed=5)
+    per_cell = {"id", "deleted", "cell_id"}  # deleted = the row's own id once soft-deleted
+
+    def instances_by_uuid(chunk: Chunk) -> dict[object, dict[str, object]]:
+        rows = [
+            dict(zip(INSTANCE_COLUMNS, r, strict=True)) for cell in chunk.instances for r in cell
+        ]
+        return {r["uuid"]: {k: v for k, v in r.items() if k not in per_cell} for r in rows}
+
+    def mappings(chunk: Chunk) -> list[dict[str, object]]:
+        rows = [dict(zip(MAPPING_COLUMNS, m, strict=True)) for m in chunk.mappings]
+        return [{k: v for k, v in r.items() if k not in per_cell} for r in rows]
+
+    one, eight = generate(1, plan), generate(8, plan)
+    assert instances_by_uuid(one) == instances_by_uuid(eight)
+    assert mappings(one) == mappings(eight)
+    assert one.api == eight.api
+
+
 def test_chunk_size_does_not_change_the_data(data: Chunk) -> None:
     chunks = list(iter_chunks(4, PLAN, chunk_size=777))
     assert [len(c) for c in chunks[:-1]] == [777] * (len(chunks) - 1)
