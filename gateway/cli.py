@@ -8,8 +8,8 @@
 database lacks one cellgate reads (the lifespan's schema check; see
 :mod:`cells.schemacheck`). ``doctor`` is read-only (:mod:`gateway.doctor`).
 
-The server is uvicorn with its httptools parser; a request that parser rejects before the
-app sees it (a URL over 64 KiB, or garbage) is answered in Nova's fault shape too.
+Serving is :mod:`gateway.server` (one process) and :mod:`gateway.workers` (``serve
+--workers N``).
 """
 
 from __future__ import annotations
@@ -17,39 +17,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import http
 import ipaddress
 import json
 import logging
 import sqlite3
 import sys
-import uuid
-from collections.abc import Callable
 from pathlib import Path
-
-import orjson
-import uvicorn
-from starlette.types import ASGIApp, Receive, Scope, Send
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from cells.indexes import DEFAULT_STRING_KEYS, listing_orders
 from cells.schema import api_metadata, cell_metadata
-from cells.schemacheck import SchemaMismatch
 from cells.seed import SeedCell, SeedPlan, seed
-from gateway.app import create_app
 from gateway.doctor import run_cells, run_doctor
-from gateway.errors import fault_name
 from gateway.logs import configure_logging
-from gateway.params import MAX_URL_BYTES
+from gateway.server import USAGE_ERROR, serve
 from gateway.settings import Settings, load_settings
-from gateway.versions import version_headers
+from gateway.workers import SettingsSource, serve_workers
 
 __all__ = ["check_bind", "is_loopback", "main"]
 
 log = logging.getLogger(__name__)
 
 _DEMO_STAMP = "seeded.json"
-_USAGE_ERROR = 2
 
 
 def is_loopback(host: str) -> bool:
@@ -71,66 +59,6 @@ def check_bind(settings: Settings, host: str) -> str | None:
         "may act as any project, admin included. Bind a loopback address (127.0.0.1, ::1), "
         "choose another CELLGATE_AUTH_MODE, or set CELLGATE_ALLOW_INSECURE_NOAUTH=true on a "
         "trusted network."
-    )
-
-
-class NovaHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, answering a request its parser rejects with a Nova
-    fault instead of plain text: a 414 ``computeFault`` for a URL past
-    :data:`~gateway.params.MAX_URL_BYTES` (httptools cannot parse one over 64 KiB, so the
-    app's own check never sees it), else a 400 ``badRequest``."""
-
-    def send_400_response(self, msg: str) -> None:
-        url: bytes = getattr(self, "url", b"")  # unset when the request line itself is garbage
-        status, message = 400, msg
-        if len(url) > MAX_URL_BYTES:
-            status = 414
-            message = (
-                f"Request URI too long: at most {MAX_URL_BYTES} bytes of path and query "
-                "string are allowed."
-            )
-        body = orjson.dumps({fault_name(status): {"code": status, "message": message}})
-        # The headers the app sets on every answer: a request id, and on the compute API
-        # the (default) microversion's.
-        rid = f"req-{uuid.uuid4()}"
-        headers = {"X-OpenStack-Request-Id": rid, "X-Compute-Request-Id": rid}
-        if url.startswith(b"/v2.1"):
-            headers |= version_headers((2, 1))
-        extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        head = (
-            f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n"
-            "content-type: application/json\r\n"
-            f"content-length: {len(body)}\r\n"
-            f"{extra}connection: close\r\n\r\n"
-        )
-        self.transport.write(head.encode("latin-1") + body)
-        self.transport.close()
-
-
-class _StartupFailure:
-    """The app, remembering a :class:`SchemaMismatch` its lifespan raised: uvicorn only logs
-    a startup failure, and ``serve`` must name the problem and exit with status 2."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self.mismatch: SchemaMismatch | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await self.app(scope, receive, send)
-        except SchemaMismatch as exc:
-            self.mismatch = exc
-            raise
-
-
-def _schema_message(mismatch: SchemaMismatch) -> str:
-    return "\n".join(
-        [
-            "cellgate: the databases lack tables or columns cellgate reads:",
-            *(f"  {problem}" for problem in mismatch.problems),
-            "Point cellgate at Nova's databases (see 'cellgate doctor'), or set "
-            "CELLGATE_CHECK_SCHEMA_AT_STARTUP=false to serve anyway.",
-        ]
     )
 
 
@@ -198,77 +126,10 @@ def _seed_demo(data_dir: Path, cells: int, instances: int) -> None:
     stamp.write_text(json.dumps(wanted))
 
 
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's event loop when installed (uvicorn[standard] brings it), else asyncio's."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
-
-
 def _refuse_unsafe_bind(settings: Settings, host: str) -> None:
     if (refusal := check_bind(settings, host)) is not None:
         print(refusal, file=sys.stderr)
-        sys.exit(_USAGE_ERROR)
-
-
-def _serve(
-    settings: Settings, host: str, port: int, banner: str | None, *, demo: bool = False
-) -> None:
-    configure_logging(settings.log_level, settings.log_format)
-    if settings.auth_mode == "noauth":
-        log.warning(
-            "auth_mode=noauth: any X-Auth-Token 'user:project' is trusted, project 'admin' "
-            "is an administrator; for development and tests only (bound to %s)",
-            host,
-        )
-    app = _StartupFailure(create_app(settings, demo=demo))
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level=settings.log_level.lower(),
-        log_config=None,  # keep our handler
-        access_log=False,
-        proxy_headers=True,
-        http=NovaHttpProtocol,
-    )
-    server = uvicorn.Server(config)
-
-    tasks: list[asyncio.Task[None]] = []
-
-    async def run() -> None:
-        task = asyncio.create_task(server.serve())
-        tasks.append(task)
-        # uvicorn offers no "started" event to await; poll its flag briefly.
-        while not server.started and not task.done():  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
-        if banner and server.started:
-            print(banner, flush=True)
-        await task
-
-    # uvicorn shuts down gracefully on SIGINT, then re-raises the signal; swallow it as
-    # uvicorn.run does, so Ctrl-C is a clean exit (status 0), not a traceback.
-    try:
-        with (
-            contextlib.suppress(KeyboardInterrupt),
-            asyncio.Runner(loop_factory=_loop_factory()) as runner,
-        ):
-            runner.run(run())
-    except SystemExit:
-        # uvicorn exits (status 3) from inside its task when the lifespan fails; the task
-        # keeps that exit as its exception: collect it so asyncio does not log it again.
-        for task in tasks:
-            if task.done() and not task.cancelled():
-                task.exception()
-        if app.mismatch is None:
-            raise
-    if app.mismatch is not None:
-        print(_schema_message(app.mismatch), file=sys.stderr)
-        sys.exit(_USAGE_ERROR)
-    if not server.started:
-        sys.exit(1)
+        sys.exit(USAGE_ERROR)
 
 
 def _log_format(args: argparse.Namespace) -> dict[str, object]:
@@ -293,13 +154,19 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     banner = _demo_commands(
         args.host, args.port, settings.auth_mode, _demo_server(data_dir), settings.console
     )
-    _serve(settings, args.host, args.port, banner, demo=True)
+    serve(settings, args.host, args.port, banner, demo=True)
 
 
 def _cmd_serve(args: argparse.Namespace) -> None:
-    settings = load_settings(Path(args.config) if args.config else None, **_log_format(args))
+    source = SettingsSource(args.config, args.log_format)
+    settings = source.load()
     _refuse_unsafe_bind(settings, args.host)
-    _serve(settings, args.host, args.port, f"cellgate serving on http://{args.host}:{args.port}")
+    banner = f"cellgate serving on http://{args.host}:{args.port}"
+    if args.workers == 1:
+        serve(settings, args.host, args.port, banner)
+    else:
+        banner += f" with {args.workers} worker processes"
+        serve_workers(settings, source, args.workers, args.host, args.port, banner)
 
 
 def _cmd_doctor(args: argparse.Namespace) -> None:
@@ -308,7 +175,7 @@ def _cmd_doctor(args: argparse.Namespace) -> None:
         orders = listing_orders(args.sort_key or DEFAULT_STRING_KEYS)
     except ValueError as exc:  # a --sort-key the doctor cannot check
         print(f"cellgate doctor: {exc}", file=sys.stderr)
-        sys.exit(_USAGE_ERROR)
+        sys.exit(USAGE_ERROR)
     sys.exit(run_doctor(settings, as_json=args.json, orders=orders, timeout_s=args.timeout))
 
 
@@ -350,6 +217,16 @@ def _add_log_format(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _worker_count(value: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
+    return count
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cellgate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -370,6 +247,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8774)
     serve.add_argument("--config", help="TOML configuration file")
+    serve.add_argument(
+        "--workers",
+        type=_worker_count,
+        default=1,
+        metavar="N",
+        help="worker processes sharing the port (default 1: serve in this process); each "
+        "has its own connection pools, breakers and coalescing (README: Workers)",
+    )
     _add_log_format(serve)
     serve.set_defaults(func=_cmd_serve)
 

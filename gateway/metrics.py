@@ -1,17 +1,36 @@
 """Prometheus metrics, one registry per app (no process globals), and the middleware that
-counts and times every HTTP request by route template."""
+counts and times every HTTP request by route template.
+
+Under ``cellgate serve --workers N`` (N > 1) every worker process keeps its own values, and
+prometheus_client writes them to files in ``PROMETHEUS_MULTIPROC_DIR`` (a private directory
+the parent creates, see :mod:`gateway.cli`). ``/metrics`` then reads that directory
+(:meth:`Metrics.exposition`), whichever worker answers: counters and histograms are summed
+over the workers (those that died included); each gauge says how it combines them:
+
+- ``cellgate_cell_breaker_state``, ``cellgate_redis_breaker_state``: ``livemax``, the worst
+  breaker among the running workers (2 = some worker skips that cell, or Redis). A worker
+  refreshes its cell breakers after each request it serves, so a worker's value is as of
+  its last request.
+- ``cellgate_cells_unavailable_last``: ``livemostrecent``, the last listing of any worker.
+
+``_created`` samples are not exported in that mode (prometheus_client's limitation).
+"""
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cache import BreakerPhase, CallResult, StoreOp
-from cells import ListResult
+from cells import BreakerState, CellTarget, ListResult
 
 __all__ = ["HttpMetricsMiddleware", "ListOutcome", "Metrics", "RedisMetrics"]
 
@@ -19,6 +38,7 @@ __all__ = ["HttpMetricsMiddleware", "ListOutcome", "Metrics", "RedisMetrics"]
 ListOutcome = Literal["complete", "partial", "client_error", "unavailable", "error"]
 
 _BREAKER_LEVELS: dict[BreakerPhase, int] = {"closed": 0, "half-open": 1, "open": 2}
+_CELL_BREAKER_LEVELS = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 _SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 _HTTP_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -37,11 +57,19 @@ class RedisMetrics:
         self.breaker_state.set(_BREAKER_LEVELS[phase])
 
 
+def _multiprocess_dir() -> Path | None:
+    # prometheus_client's own switch, read by it when imported (not a cellgate setting).
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    return Path(path) if path else None
+
+
 @dataclass
 class Metrics:
-    """The gateway's counters; tests read them through :attr:`registry` too."""
+    """The gateway's counters; tests read them through :attr:`registry` too (the values
+    of this process only; :meth:`exposition` is what ``/metrics`` serves)."""
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    multiprocess_dir: Path | None = field(default_factory=_multiprocess_dir)
 
     def __post_init__(self) -> None:
         r = self.registry
@@ -76,6 +104,7 @@ class Metrics:
                 "cellgate_redis_breaker_state",
                 "Redis circuit breaker: 0 closed, 1 half-open, 2 open",
                 registry=r,
+                multiprocess_mode="livemax",
             ),
         )
         self.cell_queries = Counter(
@@ -114,6 +143,7 @@ class Metrics:
             "Cell circuit breaker: 0 closed, 1 half-open, 2 open",
             ["cell"],
             registry=r,
+            multiprocess_mode="livemax",
         )
         self.config_errors = Counter(
             "cellgate_cell_config_errors",
@@ -122,8 +152,12 @@ class Metrics:
             registry=r,
         )
         self.cells_unavailable = Gauge(
-            "cellgate_cells_unavailable_last", "Cells missing from the last listing", registry=r
+            "cellgate_cells_unavailable_last",
+            "Cells missing from the last listing",
+            registry=r,
+            multiprocess_mode="livemostrecent",
         )
+        self._breaker_levels: dict[str, int] = {}
 
     def observe(self, result: ListResult) -> None:
         """Record one listing's per-cell costs."""
@@ -136,6 +170,24 @@ class Metrics:
                 self.cell_latency.labels(label).observe(stats.elapsed_ms / 1000)
         self.rows_returned.inc(len(result.rows))
         self.cells_unavailable.set(len(result.unavailable))
+
+    def record_breakers(self, targets: Iterable[CellTarget]) -> None:
+        """Set ``cellgate_cell_breaker_state`` from the cells' breakers (only the changes:
+        under workers a write goes to a shared file)."""
+        for target in targets:
+            label, level = target.cell.label, _CELL_BREAKER_LEVELS[target.breaker.state]
+            if self._breaker_levels.get(label) != level:
+                self.breaker_state.labels(label).set(level)
+                self._breaker_levels[label] = level
+
+    def exposition(self) -> bytes:
+        """The text ``/metrics`` serves: this app's registry, or under workers every
+        worker's values read from :attr:`multiprocess_dir`."""
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(self.multiprocess_dir))  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
 
     def sample(self, name: str, **labels: str) -> float:
         """The current value of a sample (0 when absent)."""
@@ -181,3 +233,6 @@ class HttpMetricsMiddleware:
             route = _route(scope)
             metrics.http_requests.labels(route, scope["method"], str(status)).inc()
             metrics.http_duration.labels(route).observe(time.perf_counter() - start)
+            if metrics.multiprocess_dir is not None:
+                # Another worker may answer the next scrape: keep this one's breakers current.
+                metrics.record_breakers(state.targets.values())

@@ -7,18 +7,16 @@ import asyncio
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import literal, select
 
-from cells import BreakerState, CellFailed, CellRows, CellSession, CellTarget, CellTimedOut
+from cells import CellFailed, CellRows, CellSession, CellTarget, CellTimedOut
 from gateway.deps import State, base_url
 from gateway.versions import version_document, versions_document
 
 __all__ = ["router"]
 
 router = APIRouter()
-
-_BREAKER_LEVELS = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 
 
 def _json(body: object, status: int = 200, media_type: str = "application/json") -> Response:
@@ -66,10 +64,9 @@ async def identity_discovery(request: Request) -> Response:
 
 @router.get("/metrics", summary="Prometheus metrics")
 async def metrics(state: State) -> Response:
-    for target in state.targets.values():
-        level = _BREAKER_LEVELS[target.breaker.state]
-        state.metrics.breaker_state.labels(target.cell.label).set(level)
-    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    # Under ``serve --workers N``, every worker's values (gateway.metrics says how).
+    state.metrics.record_breakers(state.targets.values())
+    return Response(state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/healthz", summary="Liveness (no dependencies)")

@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,27 +18,16 @@ import pytest
 from conftest import CellSet, free_port
 
 from gateway.params import MAX_URL_BYTES
+from tests.support.serve import cli, serve_env, wait_for_banner
 
 pytestmark = pytest.mark.integration
-
-START_TIMEOUT_S = 30
-
-
-def _env(**extra: str) -> dict[str, str]:
-    """The environment without any CELLGATE_* setting of the developer's, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CELLGATE_")}
-    return {**env, "PYTHONUNBUFFERED": "1", **extra}
-
-
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "gateway.cli", *args]
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10"])
 def test_serve_refuses_noauth_on_a_public_address(host: str) -> None:
     result = subprocess.run(
-        _cli("serve", "--host", host, "--port", str(free_port())),
-        env=_env(),
+        cli("serve", "--host", host, "--port", str(free_port())),
+        env=serve_env(),
         capture_output=True,
         text=True,
         timeout=60,
@@ -55,8 +41,8 @@ def test_serve_refuses_noauth_on_a_public_address(host: str) -> None:
 def test_demo_refuses_before_seeding(tmp_path: Path) -> None:
     data = tmp_path / "data"
     result = subprocess.run(
-        _cli("demo", "--host", "0.0.0.0", "--data-dir", str(data), "--instances", "100"),
-        env=_env(),
+        cli("demo", "--host", "0.0.0.0", "--data-dir", str(data), "--instances", "100"),
+        env=serve_env(),
         capture_output=True,
         text=True,
         timeout=60,
@@ -74,7 +60,7 @@ def serving(
     stderr_path = tmp_path / "stderr.log"
     with stderr_path.open("w") as stderr:
         process = subprocess.Popen(
-            _cli("serve", "--host", host, "--port", str(port)),
+            cli("serve", "--host", host, "--port", str(port)),
             stdout=subprocess.PIPE,
             stderr=stderr,
             stdin=subprocess.DEVNULL,
@@ -82,13 +68,7 @@ def serving(
             env=env,
         )
     try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        line = process.stdout.readline()
-        while "serving on" not in line:
-            if not line or time.monotonic() > deadline:
-                pytest.fail(f"serve did not start: {stderr_path.read_text()[-3000:]}")
-            line = process.stdout.readline()
+        wait_for_banner(process, stderr_path)
         yield process
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=20) == 0, stderr_path.read_text()[-3000:]
@@ -119,7 +99,7 @@ def test_the_opt_in_lets_noauth_bind_everywhere_and_it_still_warns(
     tmp_path: Path, sqlite_cells: CellSet
 ) -> None:
     port = free_port()
-    env = _env(
+    env = serve_env(
         CELLGATE_API_DATABASE_URL=sqlite_cells.api_url, CELLGATE_ALLOW_INSECURE_NOAUTH="true"
     )
     with serving(tmp_path, "0.0.0.0", port, env):
@@ -129,7 +109,7 @@ def test_the_opt_in_lets_noauth_bind_everywhere_and_it_still_warns(
 
 def test_jwt_binds_everywhere_without_the_opt_in(tmp_path: Path, sqlite_cells: CellSet) -> None:
     port = free_port()
-    env = _env(
+    env = serve_env(
         CELLGATE_API_DATABASE_URL=sqlite_cells.api_url,
         CELLGATE_AUTH_MODE="jwt",
         CELLGATE_JWT_SECRET="a-test-secret-that-is-long-enough-0123",
@@ -162,7 +142,9 @@ def _get(target: str) -> bytes:
 
 async def test_urls_of_any_length_get_nova_faults(tmp_path: Path, sqlite_cells: CellSet) -> None:
     port = free_port()
-    with serving(tmp_path, "127.0.0.1", port, _env(CELLGATE_API_DATABASE_URL=sqlite_cells.api_url)):
+    with serving(
+        tmp_path, "127.0.0.1", port, serve_env(CELLGATE_API_DATABASE_URL=sqlite_cells.api_url)
+    ):
         for size in (MAX_URL_BYTES + 1, 16 * 1024, 100 * 1024, 1024 * 1024):
             query = ("uuid=x&" * (size // 7 + 1))[:size]
             status, headers, body = await _raw(port, _get(f"/v2.1/servers?{query}"))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from gateway.cli import check_bind, is_loopback
+from gateway.cli import _parser, check_bind, is_loopback, main
 from gateway.settings import Settings
+from gateway.workers import RunDir, SettingsSource, worker_env, worker_setup
 
 
 @pytest.mark.parametrize(
@@ -47,3 +50,39 @@ def test_the_opt_in_reads_its_environment_variable(monkeypatch: pytest.MonkeyPat
     assert Settings().allow_insecure_noauth
     monkeypatch.delenv("CELLGATE_ALLOW_INSECURE_NOAUTH")
     assert not Settings().allow_insecure_noauth
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
+def test_fewer_than_one_worker_is_a_usage_error(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--workers", value])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --workers" in err
+    assert "at least 1" in err
+
+
+def test_one_worker_by_default_and_only_serve_has_workers() -> None:
+    assert _parser().parse_args(["serve"]).workers == 1
+    assert _parser().parse_args(["serve", "--workers", "4"]).workers == 4
+    with pytest.raises(SystemExit) as exited:
+        _parser().parse_args(["demo", "--workers", "2"])
+    assert exited.value.code == 2
+
+
+@pytest.mark.parametrize(
+    "source", [SettingsSource("/etc/cellgate/cellgate.toml", "json"), SettingsSource(None, None)]
+)
+def test_a_worker_gets_what_the_parent_loaded_from(source: SettingsSource) -> None:
+    run_dir = RunDir(Path("/tmp/cellgate-serve-x"))
+    assert worker_setup(worker_env(source, run_dir)) == (source, run_dir)
+
+
+def test_log_format_wins_over_the_environment_in_workers_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CELLGATE_LOG_FORMAT", "text")
+    assert SettingsSource(None, "json").load().log_format == "json"
+    assert SettingsSource(None, None).load().log_format == "text"
