@@ -4,13 +4,19 @@
 ``python3 scripts/delayproxy.py --listen 127.0.0.1:P --target 127.0.0.1:Q --delay-file PATH``
 
 Bytes are forwarded both ways. Before each chunk read from a client is written to the
-target, the proxy sleeps for the number of seconds in ``PATH`` (a float; a missing, empty or
-unparsable file means 0). The file is re-read at most every 100 ms, so ``echo 0.2 > PATH``
-slows a running cell down and ``echo 0 > PATH`` restores it without restarting anything.
-``scripts/devstack`` puts one proxy in front of every cell; ``scripts/outage CELL slow``
-writes the file.
+target, the proxy sleeps for the current delay. From the command line the delay is the
+number of seconds in ``PATH`` (a float; a missing, empty or unparsable file means 0),
+re-read at most every 100 ms, so ``echo 0.2 > PATH`` slows a running cell down and
+``echo 0 > PATH`` restores it without restarting anything. ``scripts/devstack`` puts one
+proxy in front of every cell; ``scripts/outage CELL slow`` writes the file.
 
-Only loopback addresses are accepted for ``--listen``: this is a test tool, not a relay.
+In Python, :class:`DelayProxy` is the same proxy: its delay is :attr:`DelayProxy.delay_s`
+(settable at any time) unless it was given a delay file. It runs on the caller's event loop
+(``await proxy.open()`` ... ``await proxy.aclose()``) or on its own loop in a thread
+(``proxy.start()`` ... ``proxy.close()``), which keeps forwarding while the caller's loop is
+busy; the integration tests and the benchmark use it that way.
+
+Only loopback addresses are accepted to listen on: this is a test tool, not a relay.
 When either side closes, the other side is half-closed (EOF forwarded) and both are closed
 once both directions are done. If the target refuses the connection, the client is closed
 at once (the client sees an immediate EOF, much like a refused connection).
@@ -26,11 +32,16 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
+
+__all__ = ["DelayProxy", "DelaySource"]
 
 CHUNK = 64 * 1024
 REREAD_S = 0.1
 CONNECT_TIMEOUT_S = 10.0
+THREAD_START_TIMEOUT_S = 10.0
+CLOSE_TIMEOUT_S = 2.0
 
 log = logging.getLogger("delayproxy")
 
@@ -66,6 +77,165 @@ class DelaySource:
         return value if value > 0 else 0.0
 
 
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+
+
+class DelayProxy:
+    """A loopback TCP proxy to ``target_host:target_port`` that sleeps the current delay
+    before forwarding each client→server chunk (:attr:`chunks_delayed` counts them).
+
+    ``listen_port=0`` picks a free port; :attr:`port` is the one listened on once open.
+    """
+
+    def __init__(
+        self,
+        target_host: str,
+        target_port: int,
+        delay_s: float = 0.0,
+        *,
+        listen_host: str = "127.0.0.1",
+        listen_port: int = 0,
+        delay_file: str | None = None,
+    ) -> None:
+        if not is_loopback(listen_host):
+            raise ValueError(f"refusing to listen on non-loopback {listen_host!r}")
+        self.target = (target_host, target_port)
+        self.delay_s = delay_s
+        self.listen = (listen_host, listen_port)
+        self.port = listen_port
+        self.chunks_delayed = 0
+        self._file = DelaySource(delay_file) if delay_file is not None else None
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def current_delay_s(self) -> float:
+        """The delay file's value when there is one, else :attr:`delay_s`."""
+        return self._file.get() if self._file is not None else self.delay_s
+
+    # -- on the caller's event loop ---------------------------------------------------
+
+    async def open(self) -> None:
+        """Start listening (on the running loop)."""
+        self._server = await asyncio.start_server(self._handle, *self.listen, backlog=512)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    async def aclose(self) -> None:
+        """Stop listening and drop every open connection."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        # Closing the sockets ends every pipe (EOF or a reset), so the handlers finish on
+        # their own; cancelling them instead makes Python 3.11's start_server callback log
+        # the CancelledError. Cancel only what is still stuck after CLOSE_TIMEOUT_S.
+        for writer in list(self._writers):
+            writer.close()
+        if self._tasks:
+            _, stuck = await asyncio.wait(set(self._tasks), timeout=CLOSE_TIMEOUT_S)
+            for task in stuck:
+                task.cancel()
+            await asyncio.gather(*stuck, return_exceptions=True)
+        await server.wait_closed()
+
+    # -- on its own event loop, in a thread ------------------------------------------
+
+    def start(self) -> DelayProxy:
+        """Open the proxy on a new event loop in a daemon thread; returns ``self``."""
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        loop = self._loop = asyncio.new_event_loop()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.open())
+            except Exception as exc:  # reported to start()'s caller
+                failure.append(exc)
+            ready.set()
+            if not failure:
+                loop.run_forever()
+                loop.run_until_complete(self.aclose())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="delay-proxy", daemon=True)
+        self._thread.start()
+        if not ready.wait(THREAD_START_TIMEOUT_S):
+            raise RuntimeError("delay proxy did not start")
+        if failure:
+            raise RuntimeError("delay proxy failed to start") from failure[0]
+        return self
+
+    def close(self) -> None:
+        """Stop the thread started by :meth:`start` (closing every connection)."""
+        thread, loop = self._thread, self._loop
+        if thread is not None and loop is not None and thread.is_alive():
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(THREAD_START_TIMEOUT_S)
+
+    # -- forwarding ------------------------------------------------------------------
+
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delayed: bool
+    ) -> None:
+        """Copy ``reader`` to ``writer`` until EOF, sleeping the delay before each chunk
+        when ``delayed``."""
+        try:
+            while data := await reader.read(CHUNK):
+                seconds = self.current_delay_s() if delayed else 0.0
+                if seconds > 0:
+                    self.chunks_delayed += 1
+                    await asyncio.sleep(seconds)
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            # A reset on either side ends this direction; the caller closes both sockets.
+            return
+        if writer.can_write_eof():
+            with contextlib.suppress(OSError, RuntimeError):
+                writer.write_eof()
+
+    async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self._writers.add(client_w)
+        try:
+            try:
+                async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                    server_r, server_w = await asyncio.open_connection(*self.target)
+            except (OSError, TimeoutError) as exc:
+                log.info("target %s:%s unreachable: %s", *self.target, exc)
+                await _close(client_w)
+                return
+            self._writers.add(server_w)
+            try:
+                await asyncio.gather(
+                    self._pipe(client_r, server_w, True),
+                    self._pipe(server_r, client_w, False),
+                )
+            finally:
+                self._writers.discard(server_w)
+                await _close(server_w)
+                await _close(client_w)
+        finally:
+            self._writers.discard(client_w)
+            self._tasks.discard(task)
+
+
 def parse_hostport(value: str, *, loopback_only: bool) -> tuple[str, int]:
     host, sep, port_text = value.rpartition(":")
     if not sep or not host or not port_text.isdigit():
@@ -74,85 +244,15 @@ def parse_hostport(value: str, *, loopback_only: bool) -> tuple[str, int]:
     if not 0 < port < 65536:
         raise argparse.ArgumentTypeError(f"port out of range in {value!r}")
     host = host.strip("[]")
-    if loopback_only:
-        try:
-            loopback = ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = host == "localhost"
-        if not loopback:
-            raise argparse.ArgumentTypeError(f"refusing to listen on non-loopback {host!r}")
+    if loopback_only and not is_loopback(host):
+        raise argparse.ArgumentTypeError(f"refusing to listen on non-loopback {host!r}")
     return host, port
 
 
-async def pipe(
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-    delay: DelaySource | None,
-) -> None:
-    """Copy ``reader`` to ``writer`` until EOF, sleeping ``delay`` before each chunk."""
-    try:
-        while True:
-            data = await reader.read(CHUNK)
-            if not data:
-                break
-            if delay is not None:
-                seconds = delay.get()
-                if seconds > 0:
-                    await asyncio.sleep(seconds)
-            writer.write(data)
-            await writer.drain()
-        if writer.can_write_eof():
-            with contextlib.suppress(OSError, RuntimeError):
-                writer.write_eof()
-    except (OSError, asyncio.IncompleteReadError):
-        # A reset on either side ends this direction; the caller closes both sockets.
-        pass
-
-
-async def close(writer: asyncio.StreamWriter) -> None:
-    writer.close()
-    with contextlib.suppress(OSError, asyncio.CancelledError):
-        await writer.wait_closed()
-
-
-class Proxy:
-    def __init__(self, target: tuple[str, int], delay: DelaySource) -> None:
-        self._target = target
-        self._delay = delay
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            try:
-                async with asyncio.timeout(CONNECT_TIMEOUT_S):
-                    server_r, server_w = await asyncio.open_connection(*self._target)
-            except (OSError, TimeoutError) as exc:
-                log.info("target %s:%s unreachable: %s", *self._target, exc)
-                await close(client_w)
-                return
-            try:
-                await asyncio.gather(
-                    pipe(client_r, server_w, self._delay),
-                    pipe(server_r, client_w, None),
-                )
-            finally:
-                await close(server_w)
-                await close(client_w)
-        finally:
-            self._tasks.discard(task)
-
-    async def shutdown(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
 async def serve(listen: tuple[str, int], target: tuple[str, int], delay_file: str) -> None:
-    proxy = Proxy(target, DelaySource(delay_file))
-    server = await asyncio.start_server(proxy.handle, listen[0], listen[1], backlog=512)
+    """The command line's proxy: until SIGTERM or SIGINT."""
+    proxy = DelayProxy(*target, listen_host=listen[0], listen_port=listen[1], delay_file=delay_file)
+    await proxy.open()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -164,15 +264,15 @@ async def serve(listen: tuple[str, int], target: tuple[str, int], delay_file: st
         delay_file,
         os.getpid(),
     )
-    async with server:
+    try:
         await stop.wait()
-        server.close()
-        await proxy.shutdown()
+    finally:
+        await proxy.aclose()
     log.info("delayproxy stopped")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
         "--listen",
         required=True,

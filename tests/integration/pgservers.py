@@ -8,26 +8,30 @@ can tell), started again, frozen (``SIGSTOP`` to the postmaster and every descen
 host) and thawed (``SIGCONT``). :meth:`PgServers.close` thaws, stops and deletes everything;
 it is safe to call twice and after a partial start.
 
-:class:`DelayProxy` is a loopback TCP proxy running its own event loop in a thread, so it
-keeps forwarding while the test's loop is busy; it sleeps ``delay_s`` before forwarding each
-client→server chunk.
-
-Nothing here depends on ``scripts/``.
+:class:`DelayProxy` is ``scripts/delayproxy.py``'s proxy (the one ``scripts/devstack`` runs
+in front of every cell), re-exported: started with ``DelayProxy(host, port).start()`` it runs
+its own event loop in a thread, so it keeps forwarding while the test's loop is busy; it
+sleeps ``delay_s`` before forwarding each client→server chunk.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+
+_SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+if str(_SCRIPTS) not in sys.path:
+    sys.path.append(str(_SCRIPTS))
+
+from delayproxy import DelayProxy  # noqa: E402 - scripts/ is not a package
 
 __all__ = ["DelayProxy", "PgServer", "PgServers", "find_pg_bindir", "pg_unavailable_reason"]
 
@@ -254,86 +258,3 @@ class PgServers:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class DelayProxy:
-    """A loopback TCP proxy to ``target`` that delays each client→server chunk by
-    :attr:`delay_s` (changeable at any time), on its own event loop in a thread."""
-
-    def __init__(self, target_host: str, target_port: int, delay_s: float = 0.0) -> None:
-        self.target = (target_host, target_port)
-        self.delay_s = delay_s
-        self.port = 0
-        self.chunks_delayed = 0
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="delay-proxy", daemon=True)
-        self._handlers: set[asyncio.Task[None]] = set()
-        self._error: BaseException | None = None
-
-    def start(self) -> DelayProxy:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("delay proxy did not start")
-        if self._error is not None:
-            raise RuntimeError("delay proxy failed to start") from self._error
-        return self
-
-    def _run(self) -> None:
-        loop = self._loop
-        asyncio.set_event_loop(loop)
-        server: asyncio.Server | None = None
-        try:
-            server = loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
-            self.port = server.sockets[0].getsockname()[1]
-        except BaseException as exc:
-            self._error = exc
-        self._ready.set()
-        if server is not None:
-            loop.run_forever()
-            server.close()
-            for task in list(self._handlers):
-                task.cancel()
-            loop.run_until_complete(
-                asyncio.gather(*self._handlers, server.wait_closed(), return_exceptions=True)
-            )
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
-
-    async def _pipe(
-        self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, delayed: bool
-    ) -> None:
-        with contextlib.suppress(ConnectionError, OSError):
-            while data := await source.read(65536):
-                if delayed and self.delay_s > 0:
-                    self.chunks_delayed += 1
-                    await asyncio.sleep(self.delay_s)
-                sink.write(data)
-                await sink.drain()
-            if sink.can_write_eof():
-                sink.write_eof()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        upstream: asyncio.StreamWriter | None = None
-        try:
-            up_reader, upstream = await asyncio.open_connection(*self.target)
-            await asyncio.gather(
-                self._pipe(reader, upstream, True), self._pipe(up_reader, writer, False)
-            )
-        except (ConnectionError, OSError):
-            pass  # the target refused: the client just sees the connection close
-        finally:
-            for stream in (upstream, writer):
-                if stream is not None:
-                    stream.close()
-                    with contextlib.suppress(Exception):
-                        await stream.wait_closed()
-            self._handlers.discard(task)
-
-    def close(self) -> None:
-        if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
