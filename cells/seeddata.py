@@ -76,6 +76,9 @@ class SeedPlan:
     """Seed of the ``random.Random`` every value is drawn from."""
     empty_cells: int = 1
     """How many of the last cells get no instances (only when there are at least 3 cells)."""
+    cell_ratio: float = 0.5
+    """Each cell's share relative to the previous one's: 0.5 halves it from cell to cell,
+    1 spreads instances evenly (the benchmark's 32 cells use 0.9)."""
     deleted_fraction: float = 0.05
 
     def __post_init__(self) -> None:
@@ -83,6 +86,8 @@ class SeedPlan:
             raise ValueError("instances, projects and empty_cells must be >= 0")
         if not 0.0 <= self.deleted_fraction <= 1.0:
             raise ValueError("deleted_fraction must be within [0, 1]")
+        if not 0.0 < self.cell_ratio <= 1.0:
+            raise ValueError("cell_ratio must be within (0, 1]")
 
 
 Flavor = FlavorSpec
@@ -105,15 +110,16 @@ FLAVORS = (
 _FLAVOR_WEIGHTS = (10, 30, 30, 15, 8, 4, 3)
 
 
-def cell_weights(n_cells: int, plan: SeedPlan) -> list[int]:
-    """Relative instance share of each cell: halving per cell, the last ``empty_cells`` zero.
+def cell_weights(n_cells: int, plan: SeedPlan) -> list[float]:
+    """Relative instance share of each cell: ``plan.cell_ratio`` of the previous cell's (by
+    default halving), the last ``empty_cells`` zero.
 
     Cells are only left empty when there are at least three, and at least one cell always
     gets instances.
     """
     empty = min(plan.empty_cells, n_cells - 1) if n_cells >= 3 else 0
     filled = n_cells - empty
-    return [2 ** (filled - 1 - i) for i in range(filled)] + [0] * empty
+    return [plan.cell_ratio**i for i in range(filled)] + [0.0] * empty
 
 
 def project_weights(plan: SeedPlan) -> list[tuple[str, float]]:

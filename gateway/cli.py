@@ -200,7 +200,12 @@ def _cmd_seed(args: argparse.Namespace) -> None:
         ]
     if not cells:
         raise SystemExit("give cells with --cell NAME=URL or --cells N --cell-url-template")
-    plan = SeedPlan(instances=args.instances, seed=args.seed, projects=args.projects)
+    plan = SeedPlan(
+        instances=args.instances,
+        seed=args.seed,
+        projects=args.projects,
+        cell_ratio=args.cell_ratio,
+    )
     summary = asyncio.run(seed(args.api_database_url, cells, plan, progress=not args.quiet))
     print(
         f"seeded {summary.mappings} instances in {summary.elapsed_s:.1f} s: "
@@ -303,6 +308,13 @@ def _parser() -> argparse.ArgumentParser:
     seed_cmd.add_argument("--instances", type=int, default=30_000)
     seed_cmd.add_argument("--projects", type=int, default=12)
     seed_cmd.add_argument("--seed", type=int, default=1)
+    seed_cmd.add_argument(
+        "--cell-ratio",
+        type=float,
+        default=0.5,
+        help="each cell's share of instances relative to the previous cell's (0.5: halving, "
+        "1: even); the last cell stays empty",
+    )
     seed_cmd.add_argument("--quiet", action="store_true")
     seed_cmd.set_defaults(func=_cmd_seed)
     return parser

@@ -115,6 +115,15 @@ def test_last_cell_empty_and_sizes_skewed(data: Chunk) -> None:
     assert sizes[0] > sizes[1] > sizes[2] > 0
 
 
+def test_cell_ratio_spreads_instances() -> None:
+    even = generate(5, SeedPlan(instances=4_000, seed=3, cell_ratio=1.0))
+    sizes = [len(rows) for rows in even.instances]
+    assert sizes[-1] == 0
+    assert all(800 <= n <= 1_200 for n in sizes[:-1]), sizes
+    with pytest.raises(ValueError, match="cell_ratio"):
+        SeedPlan(cell_ratio=0.0)
+
+
 @pytest.mark.parametrize(
     ("n_cells", "empty_cells", "expected_empty"),
     [(1, 1, 0), (2, 1, 0), (3, 1, 1), (8, 1, 1), (8, 3, 3), (3, 5, 2), (4, 0, 0)],
