@@ -1,0 +1,486 @@
+#!/usr/bin/env python3
+"""Private PostgreSQL servers: the one way cellgate starts, stops, freezes and thaws them.
+
+``scripts/devstack``, ``scripts/outage``, the integration tests and the benchmark all use
+this module (stdlib only). PostgreSQL refuses to run as root, so as root every PostgreSQL
+command runs as the ``postgres`` user (``runuser``); otherwise as the caller.
+
+- :func:`find_bindir`: ``$CELLGATE_PG_BIN``, else ``pg_config --bindir``, else the newest
+  ``/usr/lib/postgresql/*/bin``.
+- :class:`Template`: ``initdb`` once (trust auth, UTF8, locale C, its settings appended to
+  ``postgresql.conf``); every server's data directory is a copy of it (initdb takes
+  seconds, a copy a fraction of one).
+- :class:`PgServer`: ``pg_ctl`` start/stop on 127.0.0.1:PORT with a private socket
+  directory, ``-c NAME=VALUE`` options on top; freeze (SIGSTOP to the postmaster, then its
+  descendants: a hung host) and thaw (SIGCONT). The frozen pids live in ``DATADIR.frozen``
+  beside the data directory, so the shell and Python see one state.
+
+Command line (exit status 0: done; 3: nothing to do, or stopped; 1: error; 2: usage)::
+
+    pgserver.py bindir
+    pgserver.py template TEMPLATE [DATADIR ...] [-c NAME=VALUE ...]  (prints the copies made)
+    pgserver.py start|stop|status|freeze|thaw DATADIR [--port P] [--sockdir DIR] [--log FILE]
+        [-c NAME=VALUE ...] [--mode smart|fast|immediate] [--bindir DIR]
+
+``start``, ``status`` and ``freeze`` print ``STATE PORT PID FROZEN_PIDS``: STATE is running,
+frozen or stopped, FROZEN_PIDS comma-separated, ``-`` where nothing applies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import pwd
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, get_args
+
+__all__ = [
+    "PG_USER",
+    "PgError",
+    "PgServer",
+    "StopMode",
+    "Template",
+    "as_postgres",
+    "conf_block",
+    "find_bindir",
+    "own_dir",
+    "parse_postmaster_pid",
+    "postgres_argv",
+    "server_options",
+]
+
+PG_USER = "postgres"
+LIB_ROOT = Path("/usr/lib/postgresql")
+TIMEOUT_S = 60.0
+# A backend forked just before the postmaster stopped shows up on the next pass.
+FREEZE_PASSES = 3
+StopMode = Literal["smart", "fast", "immediate"]
+_SETTING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
+
+
+class PgError(RuntimeError):
+    """A PostgreSQL command failed, or a server is not in the state an operation needs."""
+
+
+def _has_server_binaries(bindir: Path) -> bool:
+    return all(os.access(bindir / name, os.X_OK) for name in ("initdb", "pg_ctl"))
+
+
+def _version(bindir: Path) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in bindir.parent.name.split("."))
+    except ValueError:
+        return (-1,)
+
+
+def find_bindir(
+    environ: Mapping[str, str] | None = None,
+    *,
+    pg_config: str = "pg_config",
+    lib_root: Path = LIB_ROOT,
+) -> Path:
+    """The directory of ``initdb`` and ``pg_ctl``: ``$CELLGATE_PG_BIN``, else
+    ``pg_config --bindir``, else the newest ``LIB_ROOT/*/bin`` holding them."""
+    env = os.environ if environ is None else environ
+    if env.get("CELLGATE_PG_BIN"):
+        bindir = Path(env["CELLGATE_PG_BIN"])
+        if not _has_server_binaries(bindir):
+            raise PgError(f"no initdb/pg_ctl in {bindir} (CELLGATE_PG_BIN)")
+        return bindir
+    candidates: list[Path] = []
+    executable = shutil.which(pg_config)
+    if executable is not None:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            done = subprocess.run(
+                [executable, "--bindir"], capture_output=True, text=True, timeout=10, check=True
+            )
+            if done.stdout.strip():
+                candidates.append(Path(done.stdout.strip()))
+    candidates += sorted(lib_root.glob("*/bin"), key=_version, reverse=True)
+    for bindir in candidates:
+        if _has_server_binaries(bindir):
+            return bindir
+    raise PgError("no PostgreSQL server binaries (initdb, pg_ctl) found; set CELLGATE_PG_BIN")
+
+
+def postgres_argv(argv: Sequence[str | os.PathLike[str]], *, euid: int | None = None) -> list[str]:
+    """``argv`` run as the ``postgres`` user when (and only when) the caller is root."""
+    words = [os.fspath(word) for word in argv]
+    if (os.geteuid() if euid is None else euid) == 0:
+        return ["runuser", "-u", PG_USER, "--", *words]
+    return words
+
+
+def as_postgres(argv: Sequence[str | os.PathLike[str]], *, timeout_s: float = TIMEOUT_S) -> str:
+    """Run ``argv`` as the ``postgres`` user (see :func:`postgres_argv`); its stdout."""
+    command = postgres_argv(argv)
+    try:
+        done = subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise PgError(f"{shlex.join(command)} took over {timeout_s:g} s") from exc
+    except OSError as exc:
+        raise PgError(f"{shlex.join(command)}: {exc}") from exc
+    if done.returncode != 0:
+        output = (done.stdout + done.stderr).strip()
+        raise PgError(f"{shlex.join(command)} failed ({done.returncode}): {output}")
+    return done.stdout
+
+
+def own_dir(path: Path, mode: int = 0o755) -> Path:
+    """``path`` as a directory the server's user owns (chowned to ``postgres`` when root)."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(mode)
+    if os.geteuid() == 0:
+        user = pwd.getpwnam(PG_USER)
+        os.chown(path, user.pw_uid, user.pw_gid)
+    return path
+
+
+def _setting_name(name: str) -> str:
+    if not _SETTING_NAME.match(name):
+        raise ValueError(f"not a PostgreSQL setting name: {name!r}")
+    return name
+
+
+def conf_block(settings: Mapping[str, str]) -> str:
+    """``settings`` as lines to append to ``postgresql.conf`` (every value quoted)."""
+    lines = ["", "# written by scripts/pgserver.py"]
+    for name, value in settings.items():
+        quoted = value.replace("\\", "\\\\").replace("'", "''")
+        lines.append(f"{_setting_name(name)} = '{quoted}'")
+    return "\n".join(lines) + "\n"
+
+
+def server_options(port: int, sockdir: Path, settings: Mapping[str, str]) -> str:
+    """``pg_ctl -o``'s string: loopback only, ``settings`` last (pg_ctl hands it to ``sh``)."""
+    words = ["-p", str(port), "-k", str(sockdir), "-c", "listen_addresses=127.0.0.1"]
+    for name, value in settings.items():
+        words += ["-c", f"{_setting_name(name)}={value}"]
+    return shlex.join(words)
+
+
+def parse_postmaster_pid(text: str) -> tuple[int, int] | None:
+    """(pid, port) from a ``postmaster.pid`` file's text; None while it is incomplete."""
+    lines = text.splitlines()
+    if len(lines) < 4 or not lines[0].strip().isdigit() or not lines[3].strip().isdigit():
+        return None
+    return int(lines[0]), int(lines[3])
+
+
+@dataclass(frozen=True)
+class Template:
+    """A data directory ``initdb`` makes once, with ``settings`` in its ``postgresql.conf``;
+    servers get copies. Settings apply when the template is made, not to an existing one."""
+
+    path: Path
+    settings: Mapping[str, str] = field(default_factory=dict)
+    bindir: Path = field(default_factory=find_bindir)
+
+    def ensure(self, timeout_s: float = TIMEOUT_S) -> bool:
+        """Make the template unless it exists; True when it ran ``initdb``."""
+        if (self.path / "PG_VERSION").is_file():
+            return False
+        # initdb and the settings go to a scratch directory first: a half-made template
+        # never looks finished.
+        scratch = self.path.with_name(self.path.name + ".new")
+        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(self.path, ignore_errors=True)
+        as_postgres(
+            [self.bindir / "initdb", "-D", scratch, "--auth=trust", "-U", PG_USER,
+             "-E", "UTF8", "--locale=C", "--no-sync"],
+            timeout_s=timeout_s,
+        )  # fmt: skip
+        with (scratch / "postgresql.conf").open("a", encoding="utf-8") as conf:
+            conf.write(conf_block(self.settings))
+        scratch.rename(self.path)
+        return True
+
+    def copy_to(self, datadir: Path) -> bool:
+        """A copy of the template at ``datadir`` unless one exists; True when it copied."""
+        if (datadir / "PG_VERSION").is_file():
+            return False
+        self.ensure()
+        shutil.rmtree(datadir, ignore_errors=True)
+        as_postgres(["cp", "-a", self.path, datadir])
+        return True
+
+
+def _stat(pid: int) -> list[str] | None:
+    """``/proc/PID/stat``'s fields after the command name (state, ppid, ...)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return text.rpartition(")")[2].split()
+
+
+def _alive(pid: int) -> bool:
+    # A zombie is gone, even while it waits for a reaper (containers may have none).
+    fields = _stat(pid)
+    return fields is not None and fields[0] != "Z"
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every descendant of ``pid``, parents first."""
+    parent_of: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
+            parent_of[int(entry.name)] = int(fields[1])
+    found: list[int] = []
+    parents = [pid]
+    while parents:
+        children = sorted(child for child, parent in parent_of.items() if parent in parents)
+        found += children
+        parents = children
+    return found
+
+
+def _signal_all(pids: Sequence[int], signum: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+
+@dataclass(frozen=True)
+class PgServer:
+    """One private server: ``datadir`` served on 127.0.0.1:``port`` and in ``sockdir``,
+    logging to ``logfile``, with ``options`` as ``-c NAME=VALUE`` on the command line."""
+
+    datadir: Path
+    port: int
+    sockdir: Path
+    logfile: Path
+    options: Mapping[str, str] = field(default_factory=dict)
+    bindir: Path = field(default_factory=find_bindir)
+
+    @property
+    def url(self) -> str:
+        """The server's URL without a database (trust auth as ``postgres``)."""
+        return f"postgresql://{PG_USER}@127.0.0.1:{self.port}"
+
+    def database_url(self, database: str) -> str:
+        return f"{self.url}/{database}"
+
+    @property
+    def frozen_file(self) -> Path:
+        return self.datadir.with_name(self.datadir.name + ".frozen")
+
+    def _postmaster(self) -> tuple[int, int] | None:
+        try:
+            found = parse_postmaster_pid((self.datadir / "postmaster.pid").read_text())
+        except OSError:
+            return None
+        return found if found is not None and _alive(found[0]) else None
+
+    @property
+    def postmaster_pid(self) -> int | None:
+        """The live postmaster's pid (also while frozen), else None."""
+        found = self._postmaster()
+        return None if found is None else found[0]
+
+    @property
+    def running_port(self) -> int | None:
+        """The port the live postmaster listens on (maybe not :attr:`port`), else None."""
+        found = self._postmaster()
+        return None if found is None else found[1]
+
+    @property
+    def running(self) -> bool:
+        return self._postmaster() is not None
+
+    @property
+    def frozen_pids(self) -> list[int]:
+        try:
+            return [int(word) for word in self.frozen_file.read_text().split()]
+        except (OSError, ValueError):
+            return []
+
+    @property
+    def frozen(self) -> bool:
+        return self.frozen_file.exists()
+
+    def start(self, timeout_s: float = TIMEOUT_S) -> bool:
+        """``pg_ctl start``, waiting until it accepts connections; False when it already
+        runs on :attr:`port` (PgError on another port)."""
+        if (running_port := self.running_port) is not None:
+            if running_port != self.port:
+                raise PgError(f"{self.datadir} already runs on port {running_port}")
+            return False
+        if not 0 < self.port < 65536:
+            raise PgError(f"port {self.port} out of range")
+        self.thaw()  # pids recorded by a freeze that outlived its server
+        if not self.sockdir.is_dir():
+            own_dir(self.sockdir)
+        options = server_options(self.port, self.sockdir, self.options)
+        try:
+            as_postgres(
+                [self.bindir / "pg_ctl", "-D", self.datadir, "-o", options, "-l", self.logfile,
+                 "-w", "-t", str(round(timeout_s)), "start"],
+                timeout_s=timeout_s + 10,
+            )  # fmt: skip
+        except PgError as exc:
+            raise PgError(f"{exc}\n{self.logfile}:\n{self._log_tail()}") from exc
+        return True
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.logfile.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self, mode: StopMode = "fast", timeout_s: float = TIMEOUT_S) -> bool:
+        """``pg_ctl stop -m MODE`` (a frozen server is thawed first: it cannot shut down
+        frozen); False when it was not running."""
+        self.thaw()
+        if not self.running:
+            return False
+        as_postgres(
+            [self.bindir / "pg_ctl", "-D", self.datadir, "-m", mode,
+             "-w", "-t", str(round(timeout_s)), "stop"],
+            timeout_s=timeout_s + 10,
+        )  # fmt: skip
+        return True
+
+    def freeze(self) -> list[int]:
+        """SIGSTOP the postmaster (so that it forks no more), then every descendant; the
+        stopped pids (already frozen: the recorded ones)."""
+        if self.frozen:
+            return self.frozen_pids
+        postmaster = self.postmaster_pid
+        if postmaster is None:
+            raise PgError(f"{self.datadir} is not running")
+        os.kill(postmaster, signal.SIGSTOP)
+        pids = [postmaster]
+        self._record(pids)
+        for _ in range(FREEZE_PASSES):
+            new = [pid for pid in _descendants(postmaster) if pid not in pids]
+            if not new:
+                break
+            _signal_all(new, signal.SIGSTOP)
+            pids += new
+        self._record(pids)
+        return pids
+
+    def _record(self, pids: list[int]) -> None:
+        scratch = self.frozen_file.with_name(self.frozen_file.name + ".tmp")
+        scratch.write_text("".join(f"{pid}\n" for pid in pids))
+        scratch.chmod(0o644)
+        scratch.replace(self.frozen_file)
+
+    def thaw(self) -> bool:
+        """SIGCONT every process :meth:`freeze` stopped; False when none was frozen."""
+        if not self.frozen:
+            return False
+        _signal_all(list(reversed(self.frozen_pids)), signal.SIGCONT)
+        self.frozen_file.unlink(missing_ok=True)
+        return True
+
+    def restore(self) -> None:
+        """Back to normal whatever happened: thawed and running."""
+        self.thaw()
+        self.start()
+
+
+def _status_line(server: PgServer) -> str:
+    found = server._postmaster()
+    if found is None:
+        return "stopped - - -"
+    frozen = ",".join(str(pid) for pid in server.frozen_pids)
+    return f"{'frozen' if frozen else 'running'} {found[1]} {found[0]} {frozen or '-'}"
+
+
+def _setting(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not _SETTING_NAME.match(name):
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
+
+
+def _parser() -> argparse.ArgumentParser:
+    binaries = argparse.ArgumentParser(add_help=False)
+    binaries.add_argument("--bindir", type=Path, help="PostgreSQL binaries (default: found)")
+    settings = argparse.ArgumentParser(add_help=False)
+    settings.add_argument("-c", dest="settings", type=_setting, action="append", default=[],
+                          metavar="NAME=VALUE", help="a server setting (repeatable)")  # fmt: skip
+    parser = argparse.ArgumentParser(prog="pgserver.py", description=(__doc__ or "").split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("bindir", parents=[binaries], help="print the binaries' directory")
+    template = commands.add_parser("template", parents=[binaries, settings], help="initdb once")
+    template.add_argument("template", type=Path)
+    template.add_argument("datadirs", type=Path, nargs="*", help="copies to make if missing")
+    for name in ("start", "stop", "status", "freeze", "thaw"):
+        server = commands.add_parser(name, parents=[binaries, settings])
+        server.add_argument("datadir", type=Path)
+        server.add_argument("--port", type=int, default=0, help="required by start")
+        server.add_argument("--sockdir", type=Path, help="default: beside the data directory")
+        server.add_argument("--log", type=Path, help="default: DATADIR.log")
+        server.add_argument("--mode", choices=get_args(StopMode), default="fast")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        given = {"CELLGATE_PG_BIN": str(args.bindir)} if args.bindir else None
+        bindir = find_bindir(given)
+        if args.command == "bindir":
+            print(bindir)
+            return 0
+        settings = dict(args.settings)
+        if args.command == "template":
+            template = Template(args.template, settings, bindir)
+            template.ensure()
+            for copy in args.datadirs:
+                if template.copy_to(copy):
+                    print(copy)
+            return 0
+        datadir: Path = args.datadir
+        if args.command == "start" and not args.port:
+            parser.error("start needs --port")
+        server = PgServer(
+            datadir,
+            args.port,
+            args.sockdir or datadir.parent,
+            args.log or datadir.with_name(datadir.name + ".log"),
+            settings,
+            bindir,
+        )
+        match args.command:
+            case "start":
+                done = server.start()
+            case "stop":
+                done = server.stop(args.mode)
+            case "freeze":
+                done = not server.frozen
+                server.freeze()
+            case "thaw":
+                done = server.thaw()
+            case _:
+                done = server.running
+        if args.command in ("start", "status", "freeze"):
+            print(_status_line(server))
+        return 0 if done else 3
+    except (PgError, OSError, ValueError) as exc:
+        print(f"pgserver: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
