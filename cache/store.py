@@ -99,18 +99,36 @@ class Store(Protocol):
 
 @dataclass(slots=True)
 class MemoryStore:
-    """A bounded in-process store (embedded demo, no Redis configured)."""
+    """A bounded in-process store (embedded demo, no Redis configured): at most
+    ``max_entries`` values of at most ``max_bytes`` in all, the least recently used going
+    first; expired values are dropped when read, and when they reach the old end of the
+    recency order.
+
+    The byte bound is what holds memory: pages are ~100-200 KB each, and with only a count
+    bound 10,000 cached pages (every walk page has its own key) grew a soak's gateway past
+    400 MiB in a minute, expired pages staying until their key was read again.
+    """
 
     max_entries: int = 10_000
+    max_bytes: int = 64 * 2**20
     stats: StoreStats = field(default_factory=StoreStats)
     _data: OrderedDict[str, tuple[float, bytes]] = field(default_factory=OrderedDict)
+    _bytes: int = 0
+
+    @property
+    def size_bytes(self) -> int:
+        """The bytes of the values held."""
+        return self._bytes
+
+    def _drop(self, key: str) -> None:
+        self._bytes -= len(self._data.pop(key)[1])
 
     async def get(self, key: str, slide_s: float | None = None) -> bytes | None:
         entry = self._data.get(key)
         now = time.monotonic()
         if entry is None or entry[0] < now:
             if entry is not None:
-                del self._data[key]
+                self._drop(key)
             self.stats.misses += 1
             return None
         if slide_s is not None:
@@ -120,14 +138,22 @@ class MemoryStore:
         return entry[1]
 
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
-        self._data[key] = (time.monotonic() + ttl_s, value)
-        self._data.move_to_end(key)
+        now = time.monotonic()
+        if key in self._data:
+            self._drop(key)
+        self._data[key] = (now + ttl_s, value)
+        self._bytes += len(value)
         self.stats.writes += 1
-        while len(self._data) > self.max_entries:
-            self._data.popitem(last=False)
+        while self._data:
+            oldest, (expires, _) = next(iter(self._data.items()))
+            over = len(self._data) > self.max_entries or self._bytes > self.max_bytes
+            if not over and expires >= now:
+                break
+            self._drop(oldest)
 
     async def close(self) -> None:
         self._data.clear()
+        self._bytes = 0
 
 
 class RedisStore:
@@ -232,12 +258,13 @@ def create_store(
     connect_timeout_s: float,
     cooldown_s: float,
     max_memory_entries: int,
+    max_memory_bytes: int = 64 * 2**20,
     hooks: StoreHooks | None = None,
 ) -> Store:
     """A :class:`RedisStore` for ``redis_url`` (cluster mode if asked, telling ``hooks``
     what Redis does), else memory."""
     if not redis_url:
-        return MemoryStore(max_entries=max_memory_entries)
+        return MemoryStore(max_entries=max_memory_entries, max_bytes=max_memory_bytes)
     client: Redis | RedisCluster
     if cluster:
         client = RedisCluster.from_url(

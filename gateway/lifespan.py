@@ -139,6 +139,7 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
             connect_timeout_s=settings.redis_connect_timeout_s,
             cooldown_s=settings.redis_cooldown_s,
             max_memory_entries=settings.memory_store_entries,
+            max_memory_bytes=settings.memory_store_max_bytes,
             hooks=metrics.redis,
         )
         tokens = _token_validator(settings)

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         2.0, ge=0, description="TTL of identical-request page cache; 0 disables it."
     )
     memory_store_entries: int = Field(10_000, ge=1, description="Bound of the in-process store.")
+    memory_store_max_bytes: int = Field(
+        64 * 2**20,
+        ge=1,
+        description="Bytes of values the in-process store keeps (least recently used first out).",
+    )
     auth_mode: AuthMode = Field(
         "noauth", description="noauth (token user:project), jwt, trusted-headers, or keystone."
     )

@@ -107,3 +107,27 @@ async def test_close_forgets_everything(clock: Clock) -> None:
     await store.set("k", b"v", 60)
     await store.close()
     assert await store.get("k", 60) is None
+
+
+async def test_byte_bound_evicts_the_least_recently_used(clock: Clock) -> None:
+    store = MemoryStore(max_bytes=250)
+    for key in ("a", "b", "c"):
+        await store.set(key, b"x" * 100, 60)  # the third one overflows: "a" goes
+    assert store.size_bytes == 200
+    assert await store.get("a", 60) is None
+    assert await store.get("b", 60) == b"x" * 100
+    await store.set("b", b"y" * 10, 60)  # a replaced value counts once, at its new size
+    assert store.size_bytes == 110
+    await store.set("big", b"z" * 300, 60)  # larger than the bound: nothing else stays
+    assert store.size_bytes <= 250
+
+
+async def test_expired_values_at_the_old_end_go_on_the_next_write(clock: Clock) -> None:
+    store = MemoryStore()
+    for i in range(100):
+        await store.set(f"page{i}", b"p" * 1000, 2)  # page cache entries
+    clock.now += 3
+    await store.set("frontier", b"f", 300)
+    assert len(store._data) == 1
+    assert store.size_bytes == 1
+    assert await store.get("frontier", 300) == b"f"
