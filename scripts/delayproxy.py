@@ -30,10 +30,12 @@ import contextlib
 import ipaddress
 import logging
 import os
+import selectors
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 __all__ = ["DelayProxy", "DelaySource"]
 
@@ -91,10 +93,16 @@ async def _close(writer: asyncio.StreamWriter) -> None:
 
 
 class DelayProxy:
-    """A loopback TCP proxy to ``target_host:target_port`` that sleeps the current delay
-    before forwarding each client→server chunk (:attr:`chunks_delayed` counts them).
+    """A loopback TCP proxy to ``target_host:target_port`` that holds each client→server
+    chunk (and with ``both_ways`` each server→client chunk too) for the current delay
+    before forwarding it (:attr:`chunks_delayed` counts them).
 
-    ``listen_port=0`` picks a free port; :attr:`port` is the one listened on once open.
+    The delay is a delay line, not a pause: reading goes on while earlier chunks wait, so a
+    chunk is late by the delay once, as on a longer wire, however many follow it. In its
+    own thread (:meth:`start`) the proxy's event loop waits with ``select()``, whose
+    timeout has microseconds (``epoll`` rounds up to a millisecond): a 0.25 ms delay is
+    0.25 ms, not 1. ``listen_port=0`` picks a free port; :attr:`port` is the one listened on
+    once open.
     """
 
     def __init__(
@@ -106,6 +114,7 @@ class DelayProxy:
         listen_host: str = "127.0.0.1",
         listen_port: int = 0,
         delay_file: str | None = None,
+        both_ways: bool = False,
     ) -> None:
         if not is_loopback(listen_host):
             raise ValueError(f"refusing to listen on non-loopback {listen_host!r}")
@@ -114,12 +123,15 @@ class DelayProxy:
         self.listen = (listen_host, listen_port)
         self.port = listen_port
         self.chunks_delayed = 0
+        self.both_ways = both_ways
         self._file = DelaySource(delay_file) if delay_file is not None else None
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._flowing: asyncio.Event | None = None  # cleared while frozen
+        self.frozen = False
 
     def current_delay_s(self) -> float:
         """The delay file's value when there is one, else :attr:`delay_s`."""
@@ -129,6 +141,9 @@ class DelayProxy:
 
     async def open(self) -> None:
         """Start listening (on the running loop)."""
+        self._flowing = asyncio.Event()
+        if not self.frozen:
+            self._flowing.set()
         self._server = await asyncio.start_server(self._handle, *self.listen, backlog=512)
         self.port = int(self._server.sockets[0].getsockname()[1])
 
@@ -156,7 +171,8 @@ class DelayProxy:
         """Open the proxy on a new event loop in a daemon thread; returns ``self``."""
         ready = threading.Event()
         failure: list[BaseException] = []
-        loop = self._loop = asyncio.new_event_loop()
+        # select(): a timeout in microseconds, for sub-millisecond delays.
+        loop = self._loop = asyncio.SelectorEventLoop(selectors.SelectSelector())
 
         def run() -> None:
             asyncio.set_event_loop(loop)
@@ -186,24 +202,68 @@ class DelayProxy:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(THREAD_START_TIMEOUT_S)
 
+    def freeze(self) -> None:
+        """Stop forwarding, both ways, on every connection, as a hung host (SIGSTOP, a
+        dead hypervisor) would: connections are still accepted, nothing answers."""
+        self.frozen = True
+        self._on_loop(lambda flowing: flowing.clear())
+
+    def thaw(self) -> None:
+        """Forward again what was held since :meth:`freeze`."""
+        self.frozen = False
+        self._on_loop(lambda flowing: flowing.set())
+
+    def _on_loop(self, change: Callable[[asyncio.Event], None]) -> None:
+        flowing, loop = self._flowing, self._loop
+        if flowing is None:
+            return  # not open yet: open() reads self.frozen
+        if loop is not None and self._thread is not None and self._thread.is_alive():
+            loop.call_soon_threadsafe(change, flowing)
+        else:
+            change(flowing)
+
     # -- forwarding ------------------------------------------------------------------
 
     async def _pipe(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delayed: bool
     ) -> None:
-        """Copy ``reader`` to ``writer`` until EOF, sleeping the delay before each chunk
-        when ``delayed``."""
-        try:
-            while data := await reader.read(CHUNK):
-                seconds = self.current_delay_s() if delayed else 0.0
-                if seconds > 0:
-                    self.chunks_delayed += 1
-                    await asyncio.sleep(seconds)
+        """Copy ``reader`` to ``writer`` until EOF; when ``delayed``, each chunk leaves the
+        current delay after it arrived (a delay line: reading does not wait for it)."""
+        line: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        async def send() -> None:
+            while (item := await line.get())[1]:
+                due, data = item
+                if (wait := due - loop.time()) > 0:
+                    await asyncio.sleep(wait)
                 writer.write(data)
                 await writer.drain()
+
+        sender = asyncio.ensure_future(send()) if delayed else None
+        try:
+            while data := await reader.read(CHUNK):
+                if self._flowing is not None:
+                    await self._flowing.wait()
+                seconds = self.current_delay_s() if delayed else 0.0
+                if sender is None:
+                    writer.write(data)
+                    await writer.drain()
+                    continue
+                if seconds > 0:
+                    self.chunks_delayed += 1
+                line.put_nowait((loop.time() + seconds, data))
+            if sender is not None:
+                line.put_nowait((0.0, b""))  # EOF: after what is in the line
+                await sender
         except OSError:
             # A reset on either side ends this direction; the caller closes both sockets.
             return
+        finally:
+            if sender is not None and not sender.done():
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError, OSError):
+                    await sender
         if writer.can_write_eof():
             with contextlib.suppress(OSError, RuntimeError):
                 writer.write_eof()
@@ -225,7 +285,7 @@ class DelayProxy:
             try:
                 await asyncio.gather(
                     self._pipe(client_r, server_w, True),
-                    self._pipe(server_r, client_w, False),
+                    self._pipe(server_r, client_w, self.both_ways),
                 )
             finally:
                 self._writers.discard(server_w)

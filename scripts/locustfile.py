@@ -69,7 +69,9 @@ class ServerLister(FastHttpUser):
         body = self._first(1000, "walk page 1")
         for _ in range(WALK_PAGES - 1):
             links = body.get("servers_links") if body else None
-            href = next((lk["href"] for lk in links or [] if lk.get("rel") == "next"), None)
+            if not isinstance(links, list):
+                return
+            href = next((lk["href"] for lk in links if lk.get("rel") == "next"), None)
             if href is None:
                 return
             parts = urlsplit(href)

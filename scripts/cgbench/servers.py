@@ -33,7 +33,14 @@ def free_port() -> int:
 class Server:
     """One ``cellgate serve`` with the caller's settings, logging to ``server-NAME.log``."""
 
-    def __init__(self, name: ServerName, api_url: str, env: dict[str, str], logdir: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        api_url: str,
+        env: dict[str, str],
+        logdir: Path,
+        args: tuple[str, ...] = (),
+    ) -> None:
         self.name = name
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -41,7 +48,8 @@ class Server:
         self.env.update(env)
         self.env["CELLGATE_API_DATABASE_URL"] = api_url
         self.env["PYTHONPATH"] = str(REPO) + os.pathsep + self.env.get("PYTHONPATH", "")
-        self.log_path = logdir / f"server-{name}.log"
+        self.args = args  # more `cellgate serve` arguments (--workers N)
+        self.log_path = logdir / f"server-{name.replace(' ', '-').replace(',', '')}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: BinaryIO | None = None
 
@@ -58,7 +66,7 @@ class Server:
         cmd = [sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1"]
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [*cmd, "--port", str(self.port)],
+            [*cmd, "--port", str(self.port), *self.args],
             cwd=REPO,
             env=self.env,
             stdout=self._log,
