@@ -4,7 +4,9 @@ outage it imitates, and ending it brings the cell back."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import literal, select
@@ -15,6 +17,7 @@ from cells import (
     CellRows,
     CellSession,
     CellTimedOut,
+    Drill,
     Drills,
     EngineOptions,
     create_engine_for,
@@ -26,83 +29,61 @@ pytestmark = pytest.mark.integration
 ONE = select(literal(1))
 
 
-def _cell(sqlite_cells: CellSet) -> Cell:
+@contextlib.asynccontextmanager
+async def _drilled(
+    sqlite_cells: CellSet, drill: Drill, timeout_s: float, slow_s: float = 0.2
+) -> AsyncIterator[tuple[Drills, CellSession]]:
+    """A session on the first SQLite cell with ``drill`` in force on its engine."""
     seeded = sqlite_cells.cells[0]
-    return Cell(id=1, uuid="u1", name=seeded.name, url=seeded.url)
-
-
-async def test_down_is_a_refused_connection(sqlite_cells: CellSet) -> None:
-    cell = _cell(sqlite_cells)
-    drills = Drills(slow_s=0.2)
+    cell = Cell(id=1, uuid="u1", name=seeded.name, url=seeded.url)
+    drills = Drills(slow_s=slow_s)
     engine = create_engine_for(cell.url, EngineOptions(), "cell")
     drills.install(cell.label, engine)
-    drills.set(cell.label, "down")
-    session = CellSession(cell, engine, 0.5)
+    drills.set(cell.label, drill)
+    session = CellSession(cell, engine, timeout_s)
     try:
-        outcome = await session.fetch(ONE, 2)
-        assert isinstance(outcome, CellFailed)
-        assert "ConnectionRefusedError" in outcome.error
-        drills.set(cell.label, "none")
-        assert isinstance(await session.fetch(ONE, 2), CellRows)
+        yield drills, session
     finally:
         await session.close()
         await engine.dispose()
 
 
+async def test_down_is_a_refused_connection(sqlite_cells: CellSet) -> None:
+    async with _drilled(sqlite_cells, "down", 0.5) as (drills, session):
+        outcome = await session.fetch(ONE, 2)
+        assert isinstance(outcome, CellFailed)
+        assert "ConnectionRefusedError" in outcome.error
+        drills.set(session.cell.label, "none")
+        assert isinstance(await session.fetch(ONE, 2), CellRows)
+
+
 async def test_hang_misses_the_deadline_and_the_probe(sqlite_cells: CellSet) -> None:
-    cell = _cell(sqlite_cells)
-    drills = Drills(slow_s=0.2)
-    engine = create_engine_for(cell.url, EngineOptions(), "cell")
-    drills.install(cell.label, engine)
-    drills.set(cell.label, "hang")
-    session = CellSession(cell, engine, 0.4)
-    try:
+    async with _drilled(sqlite_cells, "hang", 0.4) as (drills, session):
         started = time.perf_counter()
         outcome = await session.fetch(ONE, 2)
         elapsed = time.perf_counter() - started
         # Dead, not merely slow: the liveness probe hung too.
         assert isinstance(outcome, CellTimedOut)
         assert elapsed < 2.0  # bounded by the deadline (plus the probe's grace), not the drill
-        drills.set(cell.label, "none")
+        drills.set(session.cell.label, "none")
         assert isinstance(await session.fetch(ONE, 2), CellRows)
-    finally:
-        await session.close()
-        await engine.dispose()
 
 
 async def test_slow_answers_late(sqlite_cells: CellSet) -> None:
-    cell = _cell(sqlite_cells)
-    drills = Drills(slow_s=0.15)
-    engine = create_engine_for(cell.url, EngineOptions(), "cell")
-    drills.install(cell.label, engine)
-    drills.set(cell.label, "slow")
-    session = CellSession(cell, engine, 2.0)
-    try:
+    async with _drilled(sqlite_cells, "slow", 2.0, slow_s=0.15) as (_, session):
         outcome = await session.fetch(ONE, 2)
         assert isinstance(outcome, CellRows)
         assert outcome.elapsed_ms >= 150
-    finally:
-        await session.close()
-        await engine.dispose()
 
 
 async def test_ending_a_hang_releases_its_statement(sqlite_cells: CellSet) -> None:
-    cell = _cell(sqlite_cells)
-    drills = Drills(slow_s=0.2)
-    engine = create_engine_for(cell.url, EngineOptions(), "cell")
-    drills.install(cell.label, engine)
-    drills.set(cell.label, "hang")
-    session = CellSession(cell, engine, 5.0)
-    try:
+    async with _drilled(sqlite_cells, "hang", 5.0) as (drills, session):
         pending = asyncio.ensure_future(session.fetch(ONE, 2, probe=False))
         await asyncio.sleep(0.2)
         assert not pending.done()
-        drills.set(cell.label, "none")
+        drills.set(session.cell.label, "none")
         outcome = await asyncio.wait_for(pending, 1.0)
         assert isinstance(outcome, CellRows)
-    finally:
-        await session.close()
-        await engine.dispose()
 
 
 def test_only_installed_cells_can_be_drilled() -> None:
