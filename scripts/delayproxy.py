@@ -171,8 +171,7 @@ class DelayProxy:
         """Open the proxy on a new event loop in a daemon thread; returns ``self``."""
         ready = threading.Event()
         failure: list[BaseException] = []
-        # select(): a timeout in microseconds, for sub-millisecond delays.
-        loop = self._loop = asyncio.SelectorEventLoop(selectors.SelectSelector())
+        loop = self._loop = _select_loop()  # a timeout in microseconds: see the class
 
         def run() -> None:
             asyncio.set_event_loop(loop)
@@ -309,19 +308,36 @@ def parse_hostport(value: str, *, loopback_only: bool) -> tuple[str, int]:
     return host, port
 
 
-async def serve(listen: tuple[str, int], target: tuple[str, int], delay_file: str) -> None:
-    """The command line's proxy: until SIGTERM or SIGINT."""
-    proxy = DelayProxy(*target, listen_host=listen[0], listen_port=listen[1], delay_file=delay_file)
+async def serve(
+    listen: tuple[str, int],
+    target: tuple[str, int],
+    delay_file: str | None,
+    delay_s: float = 0.0,
+    both_ways: bool = False,
+) -> None:
+    """The command line's proxy: until SIGTERM or SIGINT; SIGUSR1 freezes it (nothing is
+    forwarded, as from a hung host), SIGUSR2 thaws it."""
+    proxy = DelayProxy(
+        *target,
+        delay_s,
+        listen_host=listen[0],
+        listen_port=listen[1],
+        delay_file=delay_file,
+        both_ways=both_ways,
+    )
     await proxy.open()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, proxy.freeze)
+    loop.add_signal_handler(signal.SIGUSR2, proxy.thaw)
     log.info(
-        "delayproxy %s:%s -> %s:%s (delay file %s, pid %s)",
+        "delayproxy %s:%s -> %s:%s (delay %s%s, pid %s)",
         *listen,
         *target,
-        delay_file,
+        f"file {delay_file}" if delay_file else f"{delay_s:g} s",
+        " both ways" if both_ways else "",
         os.getpid(),
     )
     try:
@@ -345,15 +361,27 @@ def main(argv: list[str] | None = None) -> int:
         type=lambda v: parse_hostport(v, loopback_only=False),
         help="HOST:PORT to forward to",
     )
-    parser.add_argument("--delay-file", required=True, help="file holding the delay in seconds")
+    delay = parser.add_mutually_exclusive_group(required=True)
+    delay.add_argument("--delay-file", help="file holding the delay in seconds (re-read)")
+    delay.add_argument("--delay", type=float, help="a fixed delay in seconds")
+    parser.add_argument(
+        "--both-ways", action="store_true", help="delay server-to-client chunks too"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
-        asyncio.run(serve(args.listen, args.target, args.delay_file))
+        # select(): a timeout in microseconds, for sub-millisecond delays (see DelayProxy).
+        with asyncio.Runner(loop_factory=_select_loop) as runner:
+            runner.run(serve(args.listen, args.target, args.delay_file, args.delay or 0.0,
+                             args.both_ways))  # fmt: skip
     except OSError as exc:
         print(f"delayproxy: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _select_loop() -> asyncio.AbstractEventLoop:
+    return asyncio.SelectorEventLoop(selectors.SelectSelector())
 
 
 if __name__ == "__main__":

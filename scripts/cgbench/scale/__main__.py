@@ -126,10 +126,10 @@ async def _run(o: Options, workdir: Path) -> ScaleResults:
             r.throughput[d.name] = await phases.throughput(loaded, d, o.clients, o.seconds)
     if eight is not None:
         r.freeze = await phases.freeze(loaded, eight, o.clients, o.seconds)
-        # Each worker has its own pools: half the connections each keeps the two runs
-        # within the server's max_connections (2 workers x 8 cells x pool).
-        halved = dataclasses.replace(loaded, pool=max(1, o.clients // 2))
-        r.workers = await phases.workers(halved, eight, 2 * o.clients, o.seconds)
+        # As many connections per cell and worker as clients: the pool must never be
+        # what limits a run (2 workers x 8 cells x 16 = 256 of the server's 400).
+        wide = dataclasses.replace(loaded, pool=2 * o.clients)
+        r.workers = await phases.workers(wide, eight, 2 * o.clients, o.seconds)
         for limit in (100, 1000):
             r.render.append(await render_cost(eight, limit, reps=o.samples))
     if one is not None and eight is not None:

@@ -5,42 +5,54 @@ the proxies through static cells (``CELLGATE_CELLS``; ``cell_mappings`` stay as 
 Linux's ``netem`` would delay in the kernel, exactly and without CPU in user space, but this
 machine's kernel has no ``sch_netem`` ("Specified qdisc kind is unknown"); the proxy's delay
 line is exact to about 0.1-0.25 ms here (:func:`calibrate` measures it, and the report
-prints it) and its CPU shares the two cores with the gateway. The same proxies freeze a
-cell (its host stops answering) for the breaker figure.
+prints it) and its CPU shares the two cores with the gateway. Each proxy is a process of
+its own: in a thread it would share the GIL of whatever the run measures in-process. The
+same proxies freeze a cell (SIGUSR1: its host stops answering) for the breaker figure.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import socket
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from delayproxy import DelayProxy
-
 from cells.seed import cell_uuid
+from cgbench import REPO
 from cgbench.scale.data import DataSet
 from gateway.settings import StaticCell
 
 __all__ = ["Proxied", "calibrate", "proxied"]
 
+_START_TIMEOUT_S = 10.0
+
 
 @dataclass(frozen=True)
 class Proxied:
-    """A data set's cells behind proxies: how a gateway reaches them."""
+    """A data set's cells behind proxies (one process each): how a gateway reaches them."""
 
     data: DataSet
-    proxies: tuple[DelayProxy, ...]
+    processes: tuple[subprocess.Popen[bytes], ...]
     cells: tuple[StaticCell, ...]
 
     @property
     def env(self) -> dict[str, str]:
-        """``cellgate serve``'s settings for these cells (and a deadline of ``timeout_s``)."""
+        """``cellgate serve``'s settings for these cells."""
         return {"CELLGATE_CELLS": json.dumps([c.model_dump() for c in self.cells])}
+
+    def freeze(self, index: int) -> None:
+        """Cell ``index``'s proxy stops forwarding (its host hangs)."""
+        self.processes[index].send_signal(signal.SIGUSR1)
+
+    def thaw(self, index: int) -> None:
+        self.processes[index].send_signal(signal.SIGUSR2)
 
 
 def _host_port(url: str) -> tuple[str, int, str]:
@@ -49,24 +61,63 @@ def _host_port(url: str) -> tuple[str, int, str]:
     return host, int(port or 5432), database
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _proxy(target: tuple[str, int], delay_s: float) -> tuple[subprocess.Popen[bytes], int]:
+    """``scripts/delayproxy.py`` in a process of its own (so its CPU is not the GIL of the
+    process measuring), once it accepts connections."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "scripts" / "delayproxy.py"), "--listen",
+         f"127.0.0.1:{port}", "--target", f"{target[0]}:{target[1]}",
+         "--delay", str(delay_s), "--both-ways"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + _START_TIMEOUT_S
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process, port
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"delay proxy to {target} did not start") from None
+            time.sleep(0.05)
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.send_signal(signal.SIGUSR2)  # thaw, so its connections can close
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
 @contextlib.contextmanager
 def proxied(data: DataSet, delay_s: float) -> Iterator[Proxied]:
-    """A proxy per cell of ``data`` delaying ``delay_s`` each way; closed on exit."""
-    proxies: list[DelayProxy] = []
+    """A proxy per cell of ``data`` delaying ``delay_s`` each way; stopped on exit."""
+    processes: list[subprocess.Popen[bytes]] = []
     cells: list[StaticCell] = []
     try:
         for n, url in enumerate(data.cell_urls, 1):
             host, port, database = _host_port(url)
-            proxy = DelayProxy(host, port, delay_s, both_ways=True).start()
-            proxies.append(proxy)
-            address = f"postgresql://postgres@127.0.0.1:{proxy.port}/{database}"
-            cells.append(
-                StaticCell(name=f"cell{n}", uuid=cell_uuid(f"cell{n}"), database_url=address)
-            )
-        yield Proxied(data, tuple(proxies), tuple(cells))
+            process, listen = _proxy((host, port), delay_s)
+            processes.append(process)
+            address = f"postgresql://postgres@127.0.0.1:{listen}/{database}"
+            name = f"cell{n}"
+            cells.append(StaticCell(name=name, uuid=cell_uuid(name), database_url=address))
+        yield Proxied(data, tuple(processes), tuple(cells))
     finally:
-        for proxy in proxies:
-            proxy.close()
+        _stop(processes)
 
 
 def calibrate(delay_s: float, rounds: int = 300) -> float:
@@ -90,7 +141,7 @@ def calibrate(delay_s: float, rounds: int = 300) -> float:
         port = listener.getsockname()[1]
 
         def echo() -> None:
-            for _ in range(2):
+            for _ in range(3):  # the direct client, the proxy's start probe, the proxy
                 conn, _ = listener.accept()
                 with conn:
                     while data := conn.recv(4096):
@@ -98,9 +149,9 @@ def calibrate(delay_s: float, rounds: int = 300) -> float:
 
         threading.Thread(target=echo, daemon=True).start()
         direct = rtt(port)
-        proxy = DelayProxy("127.0.0.1", port, delay_s, both_ways=True).start()
+        process, listen = _proxy(("127.0.0.1", port), delay_s)
         try:
-            through = rtt(proxy.port)
+            through = rtt(listen)
         finally:
-            proxy.close()
+            _stop([process])
     return through - direct

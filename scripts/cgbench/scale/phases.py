@@ -212,7 +212,7 @@ async def freeze(env: Env, data: DataSet, clients: int, seconds: float) -> Freez
         async with servers(env, [data], (), {data.name: extra}) as (server,):
             say(f"freeze: {data.name}, healthy")
             healthy = await closed_loop(server, target.format, clients, seconds, 2.0)
-            cells.proxies[0].freeze()
+            cells.freeze(0)
             conn = HttpConn("127.0.0.1", server.port)
             started = time.perf_counter()
             status, headers, _ = await conn.get(target.format("first"), "admin:admin")
@@ -224,7 +224,7 @@ async def freeze(env: Env, data: DataSet, clients: int, seconds: float) -> Freez
             frozen = await closed_loop(
                 server, target.format, clients, seconds, 2.0, accept=_partial_ok
             )
-            cells.proxies[0].thaw()
+            cells.thaw(0)
     return Freeze(healthy, frozen, first_after, timeout_s, partial)
 
 
