@@ -39,6 +39,7 @@ __all__ = [
     "schema_message",
     "serve",
     "start_logging",
+    "uvicorn_config",
 ]
 
 log = logging.getLogger(__name__)
@@ -125,21 +126,39 @@ def start_logging(settings: Settings, host: str) -> None:
         )
 
 
+def uvicorn_config(
+    app: ASGIApp | str,
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    workers: int | None = None,
+    factory: bool = False,
+) -> uvicorn.Config:
+    """cellgate's uvicorn config, one process or ``workers`` (``app`` then an import string
+    of a ``factory``): the same options either way."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        workers=workers,
+        factory=factory,
+        log_level=settings.log_level.lower(),
+        log_config=None,  # keep our handler
+        access_log=False,
+        proxy_headers=True,
+        # By name, so worker processes import it too.
+        http="gateway.server:NovaHttpProtocol",
+        loop="auto",  # workers: uvloop when installed, as loop_factory does for one process
+    )
+
+
 def serve(
     settings: Settings, host: str, port: int, banner: str | None, *, demo: bool = False
 ) -> None:
     start_logging(settings, host)
     app = StartupFailure(create_app(settings, demo=demo))
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level=settings.log_level.lower(),
-        log_config=None,  # keep our handler
-        access_log=False,
-        proxy_headers=True,
-        http=NovaHttpProtocol,
-    )
+    config = uvicorn_config(app, settings, host, port)
     server = uvicorn.Server(config)
 
     tasks: list[asyncio.Task[None]] = []

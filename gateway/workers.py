@@ -28,7 +28,13 @@ from uvicorn.supervisors import Multiprocess
 
 from gateway.app import create_app
 from gateway.logs import configure_logging
-from gateway.server import USAGE_ERROR, StartupFailure, schema_message, start_logging
+from gateway.server import (
+    USAGE_ERROR,
+    StartupFailure,
+    schema_message,
+    start_logging,
+    uvicorn_config,
+)
 from gateway.settings import Settings, load_settings
 
 __all__ = [
@@ -202,19 +208,14 @@ def serve_workers(
             WORKER_ENV: worker_env(SettingsSource(config, source.log_format), run_dir),
         }
         with _environ(env):
-            uv_config = uvicorn.Config(
+            uv_config = uvicorn_config(
                 # By name: each worker process imports it.
                 "gateway.workers:worker_app",
-                factory=True,
+                settings,
+                host,
+                port,
                 workers=workers,
-                host=host,
-                port=port,
-                log_level=settings.log_level.lower(),
-                log_config=None,  # keep our handler
-                access_log=False,
-                proxy_headers=True,
-                http="gateway.server:NovaHttpProtocol",
-                loop="auto",  # uvloop when installed, as loop_factory
+                factory=True,
             )
             with uv_config.bind_socket() as sock:
                 supervisor = Supervisor(uv_config, sock, run_dir, banner)
