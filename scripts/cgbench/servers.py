@@ -19,6 +19,7 @@ from typing import BinaryIO
 from cgbench import REPO
 from cgbench.httpconn import HttpConn
 from cgbench.metrics import Samples, parse_metrics
+from cgbench.procs import stop_process
 from cgbench.profiles import ServerName
 
 STOP_TIMEOUT_S = 10.0
@@ -121,17 +122,7 @@ class Server:
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
-            try:
-                proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.terminate()
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
+        stop_process(proc, signal.SIGINT, STOP_TIMEOUT_S)  # SIGINT: uvicorn's graceful stop
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -39,6 +39,7 @@ from matplotlib.figure import Figure
 
 from cgbench import REPO
 from cgbench.console import say
+from cgbench.procs import stop_process
 
 LOCUSTFILE = REPO / "scripts" / "locust_soak.py"
 PREFIX = "soak"
@@ -276,17 +277,6 @@ def check_local(url: str) -> str:
     return url.rstrip("/")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
-
-
 def run_soak(
     base_url: str, gateway_pid: int, seconds: int, users: int, workdir: Path
 ) -> SoakResult:
@@ -324,7 +314,7 @@ def run_soak(
                         say("soak: locust overran its time; stopping it")
                         break
         finally:
-            _stop(proc)
+            stop_process(proc)
     samples.append(RssSample(time.monotonic() - t0, tree_rss_kib(gateway_pid)))
     stats = Path(f"{prefix}_stats.csv")
     if not stats.is_file():

@@ -10,13 +10,13 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import asyncpg
 
 from cgbench.httpconn import HttpConn, body_ids, next_target, ok_response
 from cgbench.results import Latency
 from cgbench.servers import Server
+from cgbench.soak import tree_rss_kib
 
 __all__ = [
     "CellRows",
@@ -33,25 +33,8 @@ ADMIN = "admin:admin"
 
 
 def rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` and its children (worker processes), in MiB."""
-    total_kb = 0
-    for p in (pid, *_children(pid)):
-        try:
-            status = Path(f"/proc/{p}/status").read_text()
-        except OSError:
-            continue
-        match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
-        total_kb += int(match.group(1)) if match else 0
-    return total_kb / 1024
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    kids = [int(p) for p in text.split()]
-    return kids + [g for k in kids for g in _children(k)]
+    """Resident memory of ``pid`` and its descendants (worker processes), in MiB."""
+    return tree_rss_kib(pid) / 1024
 
 
 async def first_pages(

@@ -26,7 +26,9 @@ from dataclasses import dataclass
 
 from cells.seed import cell_uuid
 from cgbench import REPO
+from cgbench.procs import stop_process
 from cgbench.scale.data import DataSet
+from cgbench.servers import free_port
 from gateway.settings import StaticCell
 
 __all__ = ["Proxied", "calibrate", "proxied"]
@@ -61,17 +63,10 @@ def _host_port(url: str) -> tuple[str, int, str]:
     return host, int(port or 5432), database
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _proxy(target: tuple[str, int], delay_s: float) -> tuple[subprocess.Popen[bytes], int]:
     """``scripts/delayproxy.py`` in a process of its own (so its CPU is not the GIL of the
     process measuring), once it accepts connections."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, str(REPO / "scripts" / "delayproxy.py"), "--listen",
          f"127.0.0.1:{port}", "--target", f"{target[0]}:{target[1]}",
@@ -93,13 +88,7 @@ def _proxy(target: tuple[str, int], delay_s: float) -> tuple[subprocess.Popen[by
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
     for process in processes:
         process.send_signal(signal.SIGUSR2)  # thaw, so its connections can close
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop_process(process)
 
 
 @contextlib.contextmanager
