@@ -47,11 +47,11 @@ from typing import Any, get_args
 import asyncpg
 import httpx
 from asgi_lifespan import LifespanManager
+from indexcopy import copy_with_doctor_indexes
 from sqlalchemy import Select, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cells.details import VIEW_COLUMNS, fetch_details
-from cells.doctor import diagnose
 from cells.indexes import listing_orders
 from cells.novajson import decode_flavor, decode_network_info
 from cells.order import Direction, SortSpec, key_function
@@ -195,44 +195,17 @@ async def _with_marker(scenario: Scenario, cell_urls: list[str]) -> Scenario:
     )
 
 
-async def copy_with_doctor_indexes(api: str, cell_urls: list[str]) -> tuple[str, list[str]]:
-    """A copy of the data set (``CREATE DATABASE ... TEMPLATE``), its ``cell_mappings``
-    pointed at the copies, then the indexes the doctor (:func:`cells.doctor.diagnose`)
-    recommends created on every copied cell. Returns the copy's API URL and the distinct
+async def doctor_copy(api: str, cell_urls: list[str]) -> tuple[str, list[str]]:
+    """A copy of the data set with the indexes the doctor recommends
+    (:func:`indexcopy.copy_with_doctor_indexes`): the copy's API URL and the distinct
     statements."""
-    copies = {u: u.replace(f"/{PREFIX}_", f"/{PREFIX}d_") for u in [api, *cell_urls]}
-    admin = await asyncpg.connect(f"{PG_BASE}/postgres")
-    try:
-        for source, target in copies.items():
-            name, template = target.rsplit("/", 1)[1], source.rsplit("/", 1)[1]
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    finally:
-        await admin.close()
-    conn = await asyncpg.connect(copies[api])
-    try:
-        for source, target in copies.items():
-            await conn.execute(
-                "UPDATE cell_mappings SET database_connection = $2 WHERE database_connection = $1",
-                source,
-                target,
-            )
-    finally:
-        await conn.close()
-    diagnosis = await diagnose(copies[api], [], listing_orders(), timeout_s=30.0)
-    by_name = {f"cell{i}": copies[u] for i, u in enumerate(cell_urls, 1)}
+    sources = [api, *cell_urls]
+    targets = [u.replace(f"/{PREFIX}_", f"/{PREFIX}d_") for u in sources]
+    ran = await copy_with_doctor_indexes(f"{PG_BASE}/postgres", sources, targets)
     created: list[str] = []
-    for cell in diagnosis.cells:
-        statements = [o.statement for o in cell.orders if o.statement is not None]
-        conn = await asyncpg.connect(by_name[cell.name])
-        try:
-            for statement in statements:
-                await conn.execute(statement)
-            await conn.execute("ANALYZE instances")
-        finally:
-            await conn.close()
+    for statements in ran.values():
         created += [s for s in statements if s not in created]
-    return copies[api], created
+    return targets[0], created
 
 
 # --- pages through the app -----------------------------------------------------------------
@@ -570,7 +543,7 @@ async def main(args: argparse.Namespace) -> int:
         say(f"{len(found)} scenarios; deep markers at half of each scope")
         large = next(s.project for s in found if s.project is not None)
         mats = await materialization(cell_urls, str(large), args.samples)
-        copy_api, statements = await copy_with_doctor_indexes(api, cell_urls)
+        copy_api, statements = await doctor_copy(api, cell_urls)
         say("copied the data set and created the doctor's indexes on the copy")
         phases = await measure({"Nova": api, "Nova + doctor": copy_api}, found, args.samples)
         text_out = report(args, found, phases, statements, mats, started, load)

@@ -16,9 +16,8 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 import asyncpg
+from indexcopy import copy_with_doctor_indexes
 
-from cells.doctor import diagnose
-from cells.indexes import listing_orders
 from cells.seed import SeedCell, SeedPlan, drop_database, reset_database, seed
 from cgbench.console import say
 
@@ -110,46 +109,14 @@ async def _seed(data: DataSet, plan: SeedPlan, stamp: str, base: str) -> None:
 
 
 async def _doctor_copy(source: DataSet, target: DataSet, stamp: str, base: str) -> int:
-    """``target`` as a copy of ``source`` (``CREATE DATABASE ... TEMPLATE``) pointed at its
-    own cells, with every index the doctor recommends; how many statements it ran."""
-    admin = await asyncpg.connect(f"{base}/postgres", timeout=30)
-    try:
-        for name, template in zip(target.databases, source.databases, strict=True):
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    finally:
-        await admin.close()
-    conn = await asyncpg.connect(target.api_url, timeout=30)
-    try:
-        for old, new in zip(source.cell_urls, target.cell_urls, strict=True):
-            await conn.execute(
-                "UPDATE cell_mappings SET database_connection = $2 WHERE database_connection = $1",
-                old,
-                new,
-            )
-    finally:
-        await conn.close()
-    diagnosis = await diagnose(target.api_url, [], listing_orders(), timeout_s=60.0)
-    by_name = {f"cell{n}": u for n, u in enumerate(target.cell_urls, 1)}
-    ran = 0
-
-    async def create(cell: str, statements: list[str]) -> None:
-        cell_conn = await asyncpg.connect(by_name[cell], timeout=30)
-        try:
-            for statement in statements:
-                await cell_conn.execute(statement)
-            await cell_conn.execute("ANALYZE instances")
-        finally:
-            await cell_conn.close()
-
-    jobs = []
-    for report in diagnosis.cells:
-        statements = [o.statement for o in report.orders if o.statement is not None]
-        ran += len(statements)
-        jobs.append(create(report.name, statements))
-    await asyncio.gather(*jobs)
+    """``target`` as a copy of ``source`` with the doctor's indexes; the statements run."""
+    ran = await copy_with_doctor_indexes(
+        f"{base}/postgres",
+        [source.api_url, *source.cell_urls],
+        [target.api_url, *target.cell_urls],
+    )
     await _one(f"{base}/postgres", f"COMMENT ON DATABASE \"{target.databases[0]}\" IS '{stamp}'")
-    return ran
+    return sum(len(statements) for statements in ran.values())
 
 
 async def _counted(data: DataSet) -> DataSet:
