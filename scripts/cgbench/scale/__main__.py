@@ -2,6 +2,8 @@
 
     scripts/scalebench            # 1,000,000 instances over 1/4/8/32 cells (~1 hour)
     scripts/scalebench --quick    # 20,000 instances, short phases (a few minutes)
+    scripts/scalebench --pg private            # on its own server (scale/privatepg.py)
+    scripts/scalebench --pg private --prepare-only   # seed the data sets and stop
 
 Data sets are kept and reused by default (``--fresh`` seeds again); the report goes to
 ``--out`` (default: ``docs/bench/scale/`` and ``BENCHMARKS-scale.md`` for a full run, a
@@ -26,7 +28,7 @@ from cells.seed import SeedPlan
 from cgbench import REPO
 from cgbench.console import say
 from cgbench.environment import machine_info
-from cgbench.scale import phases
+from cgbench.scale import phases, privatepg
 from cgbench.scale.data import DataSet, pg_settings, prepare
 from cgbench.scale.inproc import render_cost, strategies
 from cgbench.scale.network import calibrate, proxied
@@ -53,6 +55,7 @@ class Options:
     soak_s: int
     redis_url: str | None
     out: Path
+    prepare_only: bool
 
 
 def _options(argv: list[str] | None) -> Options:
@@ -60,7 +63,14 @@ def _options(argv: list[str] | None) -> Options:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--instances", type=int)
     p.add_argument("--layouts", default="1,4,8,32", help="cell counts (1: unsharded)")
-    p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
+    p.add_argument(
+        "--pg",
+        default="postgresql://postgres@127.0.0.1:5432",
+        help="server URL, or 'private': start the benchmark's own server (privatepg.py)",
+    )
+    p.add_argument("--pg-dir", type=Path, default=privatepg.DEFAULT_DIR)
+    p.add_argument("--pg-port", type=int, default=privatepg.DEFAULT_PORT)
+    p.add_argument("--prepare-only", action="store_true", help="seed the data sets and stop")
     p.add_argument("--prefix", default="cgscale")
     p.add_argument("--fresh", action="store_true", help="seed again even if kept")
     p.add_argument("--no-doctor", action="store_true", help="skip the doctor's index copies")
@@ -72,11 +82,12 @@ def _options(argv: list[str] | None) -> Options:
     a = p.parse_args(argv)
     quick = bool(a.quick)
     out = a.out or (Path(tempfile.mkdtemp(prefix="scalebench-")) if quick else REPO)
+    pg = privatepg.start_private(a.pg_dir, a.pg_port) if a.pg == "private" else a.pg
     return Options(
         quick=quick,
         instances=a.instances or (20_000 if quick else 1_000_000),
         layouts=tuple(int(n) for n in a.layouts.split(",")),
-        pg=a.pg.rstrip("/"),
+        pg=pg.rstrip("/"),
         prefix=a.prefix,
         fresh=a.fresh,
         doctor=not a.no_doctor,
@@ -87,6 +98,7 @@ def _options(argv: list[str] | None) -> Options:
         soak_s=a.soak_s if a.soak_s is not None else (30 if quick else 600),
         redis_url=a.redis_url or None,
         out=out,
+        prepare_only=a.prepare_only,
     )
 
 
@@ -173,6 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
     for name in [n for n in os.environ if n.startswith("CELLGATE_")]:
         del os.environ[name]  # the gateways get exactly the run's settings
+    if o.prepare_only:
+        plan = SeedPlan(instances=o.instances, seed=42)
+        data = asyncio.run(prepare(o.pg, o.prefix, o.layouts, plan, o.doctor, reuse=not o.fresh))
+        for d in data:
+            say(f"  {d.name}: {d.cells} cells, {d.indexes} indexes, {d.visible:,} visible")
+        return 0
     with tempfile.TemporaryDirectory(prefix="scalebench-work-") as tmp:
         results = asyncio.run(_run(o, Path(tmp)))
         report = write_report(results, o.out, quick=o.quick, workdir=Path(tmp))
