@@ -1,18 +1,36 @@
-"""One request's keyset query for the ``instances`` table, built once and compiled once
-per NULL pattern of the position.
+"""One request's keyset query for the ``instances`` table, compiled once per process for
+each query shape.
 
 :meth:`QueryPlan.select` gives the SQLAlchemy statement (any backend); :meth:`QueryPlan.raw`
 gives asyncpg SQL text and positional arguments. The position's values travel as named
 binds (``k0..kn``) and the page size as ``lim``, so only *which* values are NULL changes the
-SQL text: it is compiled on first use for each such pattern and then only re-bound.
+SQL text for one order, filter set and column list. The compiled text is kept in a small
+process-wide LRU keyed by exactly those (filter *values* included, so a hit re-binds only
+the position and the page size): the next page of a walk, the next first page of the same
+scope and the other cells of one request skip building and compiling the statement, which
+was about a tenth of a summary page's CPU (``scripts/scalebench``, py-spy).
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
+from functools import cached_property
+from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, select, union_all
+from sqlalchemy import (
+    BindParameter,
+    Column,
+    ColumnElement,
+    Select,
+    UnaryExpression,
+    and_,
+    bindparam,
+    select,
+    union_all,
+)
 from sqlalchemy.engine import Dialect
 
 from cells.filters import InstanceFilters, where_clauses
@@ -20,10 +38,36 @@ from cells.keyset import Param, after_position, order_by, position_binds
 from cells.order import Direction, SortSpec, SqlValue
 from cells.schema import instances
 
-__all__ = ["Position", "QueryPlan", "Statement"]
+__all__ = ["SQL_CACHE_SIZE", "Position", "QueryPlan", "Statement"]
 
 Position = tuple[SqlValue, ...] | None
 Statement = Callable[[Position, int], Select[tuple[object, ...]]]
+Compiled = tuple[str, list[str], dict[str, object]]  # SQL, bind names in order, fixed values
+
+# Query shapes kept compiled: one per (order, filters, columns, NULL pattern, dialect).
+# An entry is the SQL text, its key and a few binds (~2-4 KiB); a statement with more than
+# _SQL_CACHE_MAX_BINDS binds (a long uuid list, say) is not kept: the cache stays ~2 MiB.
+SQL_CACHE_SIZE = 512
+_SQL_CACHE_MAX_BINDS = 64
+_sql_cache: OrderedDict[object, Compiled] = OrderedDict()
+_sql_cache_lock = threading.Lock()  # workers are processes; this guards threads (tests)
+
+
+def _cached_sql(key: object) -> Compiled | None:
+    with _sql_cache_lock:
+        entry = _sql_cache.get(key)
+        if entry is not None:
+            _sql_cache.move_to_end(key)
+        return entry
+
+
+def _remember_sql(key: object, entry: Compiled) -> None:
+    if len(entry[1]) > _SQL_CACHE_MAX_BINDS:
+        return
+    with _sql_cache_lock:
+        _sql_cache[key] = entry
+        while len(_sql_cache) > SQL_CACHE_SIZE:
+            _sql_cache.popitem(last=False)
 
 
 class QueryPlan:
@@ -37,13 +81,24 @@ class QueryPlan:
     def __init__(
         self, spec: SortSpec, filters: InstanceFilters, columns: tuple[str, ...] | None
     ) -> None:
-        c = instances.c
         self.spec = spec
-        self.columns = [c[name] for name in columns] if columns else list(c)
-        self.conditions = where_clauses(filters)
-        self.ordering = order_by(spec, c)
-        self._compiled: dict[tuple[bool, ...] | None, tuple[str, list[str], dict[str, object]]]
-        self._compiled = {}
+        self.filters = filters
+        self.column_names = columns
+        # Built on first use only: a plan whose SQL is cached never builds its clauses.
+        self._key = (spec, filters, columns)
+
+    @cached_property
+    def columns(self) -> list[Column[Any]]:
+        c = instances.c
+        return [c[name] for name in self.column_names] if self.column_names else list(c)
+
+    @cached_property
+    def conditions(self) -> list[ColumnElement[bool]]:
+        return where_clauses(self.filters)
+
+    @cached_property
+    def ordering(self) -> list[UnaryExpression[object]]:
+        return order_by(self.spec, instances.c)
 
     def select(
         self, position: Position, n: int, *, named: bool = False
@@ -101,13 +156,14 @@ class QueryPlan:
     def raw(self, position: Position, n: int, dialect: Dialect) -> tuple[str, list[object]]:
         """asyncpg SQL and positional arguments for ``n`` rows after ``position``."""
         pattern = None if position is None else tuple(v is None for v in position)
-        entry = self._compiled.get(pattern)
+        key = (self._key, pattern, dialect.name)
+        entry = _cached_sql(key)
         if entry is None:
             compiled = self.select(position, n, named=True).compile(
                 dialect=dialect, compile_kwargs={"render_postcompile": True}
             )
             entry = (str(compiled), list(compiled.positiontup or ()), dict(compiled.params))
-            self._compiled[pattern] = entry
+            _remember_sql(key, entry)
         sql, names, base = entry
         values = dict(base)
         values["lim"] = n

@@ -46,10 +46,8 @@ Row = Mapping[str, object]
 _PROGRESS_STATUSES: Final = frozenset(
     {"ACTIVE", "BUILD", "REBUILD", "RESIZE", "VERIFY_RESIZE", "MIGRATING"}
 )
-_ISO_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
 _EPOCH: Final = datetime(1970, 1, 1)
 _NOT_RECORDED: Final = "UNKNOWN"  # Nova's word for what a request spec does not hold
-_USAGE_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%f"
 
 
 @dataclass(frozen=True)
@@ -298,10 +296,12 @@ def _as_utc_naive(value: object) -> datetime | None:
 def _isotime(value: object) -> str | None:
     """``created``/``updated`` format: ``2024-05-01T12:00:00Z``; ``None`` if absent."""
     moment = _as_utc_naive(value)
-    return None if moment is None else moment.strftime(_ISO_FORMAT)
+    # isoformat, not strftime("%Y-%m-%dT%H:%M:%SZ"): the same text, in half the time (it
+    # is called three times per server of a detail page).
+    return None if moment is None else moment.isoformat(timespec="seconds") + "Z"
 
 
 def _usage_time(value: object) -> str | None:
     """``OS-SRV-USG:*`` format: ``2024-05-01T12:00:00.000000`` (no zone), or ``None``."""
     moment = _as_utc_naive(value)
-    return None if moment is None else moment.strftime(_USAGE_FORMAT)
+    return None if moment is None else moment.isoformat(timespec="microseconds")
