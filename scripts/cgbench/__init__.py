@@ -21,7 +21,7 @@ What it does, in order (all against 127.0.0.1 only; every phase is bounded in ti
    (requests alternate between the two servers), 20-page walks, throughput at a fixed
    concurrency, per-request cell queries/rows from ``/metrics``, CPU per request, a locust
    cross-check (``scripts/locustfile.py``) and a py-spy profile of the sharded server.
-5. Writes ``BENCHMARKS.md`` and PNG plots under ``docs/bench/`` (``--quick`` writes to a
+5. Writes ``docs/bench/single-host.md`` and PNG plots beside it (``--quick`` writes to a
    temporary directory unless ``--out`` is given), stops the servers, drops the databases
    (``--keep`` keeps them; ``--reuse`` skips seeding when kept databases match).
 
@@ -29,7 +29,8 @@ Modules: ``profiles`` (what a run does), ``datasets`` (seeding), ``httpconn`` an
 ``metrics`` (talking to a gateway), ``servers`` (``cellgate serve`` subprocesses),
 ``novastyle`` (the Nova-style lister), ``inprocess``, ``offset`` and ``phases`` (the
 measurements), ``load`` and ``pyspy`` (closed-loop load, locust, profiles), ``results``
-(typed results), ``ratios``, ``plots``, ``environment`` and ``report`` (BENCHMARKS.md).
+(typed results), ``ratios``, ``plots``, ``environment`` and ``report``
+(docs/bench/single-host.md; BENCHMARKS.md is ``scripts/scalebench``'s, :mod:`cgbench.scale`).
 """
 
 from pathlib import Path

@@ -1,5 +1,5 @@
 """``scripts/bench``: parse the flags, run every phase within the profile's time budget,
-write BENCHMARKS.md and the plots, print the ratios; exit 1 on failed requests or rows
+write docs/bench/single-host.md and the plots, print the ratios; exit 1 on failed requests or rows
 that differ between systems."""
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ async def main(opts: Options, argv: list[str]) -> int:
         load_after=" ".join(f"{x:.1f}" for x in os.getloadavg()),
     )
     plot_files = plots(results, out_root / "docs" / "bench")
-    report = out_root / "BENCHMARKS.md"
+    report = out_root / "docs" / "bench" / "single-host.md"
     write_report(results, report, plot_files)
     if opts.json:
         dump = json.dumps(dataclasses.asdict(results), indent=1)
@@ -245,7 +245,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--db-prefix", default="", help="bench database name prefix")
     parser.add_argument(
         "--out",
-        help="directory for BENCHMARKS.md and docs/bench/ "
+        help="directory for docs/bench/single-host.md and its plots "
         "(default: the repo; a temporary directory with --quick)",
     )
     parser.add_argument("--json", help="also dump the raw results here")

@@ -56,12 +56,12 @@ def _items(who: Who, limit: int, marker: str | None) -> list[tuple[str, str]]:
     return items
 
 
-def _gateway(state: AppState) -> PageFn:
+def _gateway(state: AppState, detail: bool = True) -> PageFn:
     async def page(who: Who, limit: int, marker: str | None) -> tuple[PageRows, bool]:
         principal = PRINCIPALS[who]
         items = _items(who, limit, marker)
         req = parse_list_request(items, principal, VERSION, state.settings.max_limit)
-        p = await list_page(state, principal, req, detail=True, version=VERSION)
+        p = await list_page(state, principal, req, detail=detail, version=VERSION)
         return p.rows, p.has_more
 
     return page

@@ -121,12 +121,18 @@ class NovaStyleLister:
     after ``limit`` rows. All of it runs serially, driven by the heap merge.
     """
 
-    def __init__(self, api: AsyncEngine, cells: list[tuple[int, AsyncEngine]]) -> None:
+    def __init__(
+        self,
+        api: AsyncEngine,
+        cells: list[tuple[int, AsyncEngine]],
+        columns: Sequence[str] | None = None,
+    ) -> None:
+        """``columns``: what each query selects (default: every column, as Nova does)."""
         self.api = api
         self.cells = cells
         self.spec = SortSpec.build([("created_at", Direction.DESC)])
         self.ctx = _SortCtx(list(self.spec.names), [k.direction.value for k in self.spec.keys])
-        self.columns = list(instances.c)
+        self.columns = [instances.c[n] for n in columns] if columns else list(instances.c)
         self.order = order_by(self.spec, instances.c)
         self.stats = NovaStats()
 

@@ -1,4 +1,4 @@
-"""The PNG plots under ``docs/bench/`` that BENCHMARKS.md shows."""
+"""The PNG plots under ``docs/bench/`` that ``docs/bench/single-host.md`` shows."""
 
 from __future__ import annotations
 

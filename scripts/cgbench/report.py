@@ -1,5 +1,6 @@
-"""BENCHMARKS.md: the run, the ratios, then one section per phase; the notes between the
-markers survive a rewrite."""
+"""``docs/bench/single-host.md`` (``scripts/bench``; BENCHMARKS.md is the scale run's): the
+run, the ratios, then one section per phase; the notes between the markers survive a
+rewrite."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def _ratios(r: Results, plot_files: list[Plot]) -> list[str]:
     lines += [f"| {g} | {metric} | **{fx(v)}** | {how} |" for g, metric, v, how in build_ratios(r)]
     lines.append("")
     for name, title in plot_files:
-        lines += [f"![{title}](docs/bench/{name})", ""]
+        lines += [f"![{title}]({name})", ""]  # the report sits beside its plots
     return lines
 
 
@@ -339,12 +340,17 @@ def _warnings(r: Results) -> list[str]:
     return lines
 
 
-def write_report(r: Results, out: Path, plot_files: list[Plot]) -> None:
-    """Write BENCHMARKS.md to ``out``, keeping the notes of the file already there."""
-    previous = out.read_text() if out.is_file() else ""
-    notes = ""
+def kept_notes(path: Path) -> str:
+    """The notes between the markers of the report at ``path`` ('' when none)."""
+    previous = path.read_text() if path.is_file() else ""
     if NOTES_BEGIN in previous and NOTES_END in previous:
-        notes = previous.split(NOTES_BEGIN, 1)[1].split(NOTES_END, 1)[0].strip("\n")
+        return previous.split(NOTES_BEGIN, 1)[1].split(NOTES_END, 1)[0].strip("\n")
+    return ""
+
+
+def write_report(r: Results, out: Path, plot_files: list[Plot]) -> None:
+    """Write the report to ``out``, keeping the notes of the file already there."""
+    notes = kept_notes(out)
     lines = [
         *_run(r),
         *_ratios(r, plot_files),

@@ -6,7 +6,7 @@
     scripts/scalebench --pg private --prepare-only   # seed the data sets and stop
 
 Data sets are kept and reused by default (``--fresh`` seeds again); the report goes to
-``--out`` (default: ``docs/bench/scale/`` and ``BENCHMARKS-scale.md`` for a full run, a
+``--out`` (default: ``docs/bench/scale/`` and ``BENCHMARKS.md`` for a full run, a
 temporary directory for ``--quick``).
 """
 

@@ -16,6 +16,7 @@ from cgbench.console import say
 from cgbench.httpconn import HttpConn
 from cgbench.results import Latency
 from cgbench.scale.data import DataSet
+from cgbench.scale.floor import fanout_floor
 from cgbench.scale.measure import (
     CellRows,
     Load,
@@ -43,6 +44,9 @@ __all__ = [
 ]
 
 ADMIN_FIRST = "/v2.1/servers/detail?all_tenants=1&limit={limit}"
+ADMIN_FIRST_SUMMARY = "/v2.1/servers?all_tenants=1&limit={limit}"
+# Throughput targets (keys of :func:`throughput`'s answer).
+DETAIL, SUMMARY, HEALTHZ, FLOOR = "detail, limit 100", "summary, limit 100", "/healthz", "floor"
 
 
 @dataclass(frozen=True)
@@ -177,18 +181,31 @@ async def walks(
 
 
 async def throughput(
-    env: Env, data: DataSet, clients: int, seconds: float, args: tuple[str, ...] = ()
+    env: Env,
+    data: DataSet,
+    clients: int,
+    seconds: float,
+    args: tuple[str, ...] = (),
+    kinds: tuple[str, ...] = (DETAIL, SUMMARY, HEALTHZ, FLOOR),
 ) -> dict[str, Load]:
-    """Closed-loop throughput of admin first pages at limit 100 (each request a distinct
-    ignored parameter, so none is coalesced) and of ``/healthz``, on one server."""
+    """Closed-loop throughput of admin first pages at limit 100, detail and summary (each
+    request a distinct ignored parameter, so none is coalesced), and of ``/healthz``, on
+    one server; then the fan-out floor (:mod:`cgbench.scale.floor`) with no server."""
     async with servers(env, [data], args) as (server,):
         say(f"throughput {data.name} {' '.join(args)}: limit 100 and /healthz")
-        pages = await closed_loop(
-            server, lambda i: ADMIN_FIRST.format(limit=100) + f"&bench_nonce={i}", clients,
-            seconds, 2.0,
-        )  # fmt: skip
-        health = await closed_loop(server, lambda i: "/healthz", clients, seconds, 1.0, None)
-    return {"limit 100": pages, "/healthz": health}
+        out: dict[str, Load] = {}
+        for name, first in ((DETAIL, ADMIN_FIRST), (SUMMARY, ADMIN_FIRST_SUMMARY)):
+            if name not in kinds:
+                continue
+            target = first.format(limit=100) + "&bench_nonce={}"
+            out[name] = await closed_loop(server, target.format, clients, seconds, 2.0)
+        if HEALTHZ in kinds:
+            health = await closed_loop(server, lambda i: "/healthz", clients, seconds, 1.0, None)
+            out[HEALTHZ] = health
+    if FLOOR in kinds and len(data.cell_urls) > 1:
+        say(f"fan-out floor {data.name}: the cells' queries alone, no gateway")
+        out[FLOOR] = await asyncio.to_thread(fanout_floor, data, clients, seconds, 1.0)
+    return out
 
 
 @dataclass(frozen=True)
@@ -236,6 +253,7 @@ async def workers(env: Env, data: DataSet, clients: int, seconds: float) -> dict
     """Throughput at limit 100 with 1 and 2 worker processes."""
     out: dict[int, Load] = {}
     for count in (1, 2):
-        loads = await throughput(env, data, clients, seconds, ("--workers", str(count)))
-        out[count] = loads["limit 100"]
+        args = ("--workers", str(count))
+        loads = await throughput(env, data, clients, seconds, args, (DETAIL,))
+        out[count] = loads[DETAIL]
     return out
