@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from cgbench.results import Latency
 from cgbench.scale.data import DataSet
 from cgbench.scale.measure import CellRows, Load, Walk
-from cgbench.scale.phases import Deep, Freeze, WalkFigures
+from cgbench.scale.phases import DETAIL, FLOOR, HEALTHZ, SUMMARY, Deep, Freeze, WalkFigures
 from cgbench.scale.results import Figure, ScaleResults, figures
 
 
@@ -77,17 +77,32 @@ def test_freeze_deep_page_and_throughput() -> None:
     r.deep["nova"] = Deep(500, {NAME[8]: _lat(10)}, {NAME[8]: _lat(10.5)})
     r.freeze = Freeze(Load(100, 1000, 0, _lat(5)), Load(95, 950, 0, _lat(5)), 1.1, 1.0, True)
     r.throughput = {
-        NAME[8]: {"limit 100": Load(60, 600, 0, _lat(5)), "/healthz": Load(600, 6000, 0, _lat(1))},
-        NAME[1]: {"limit 100": Load(100, 1000, 0, _lat(3)), "/healthz": Load(1, 1, 0, _lat(1))},
+        NAME[8]: {
+            DETAIL: Load(60, 600, 0, _lat(5)),
+            SUMMARY: Load(240, 2400, 0, _lat(2)),
+            HEALTHZ: Load(600, 6000, 0, _lat(1)),
+            FLOOR: Load(300, 3000, 0, _lat(1)),
+        },
+        NAME[1]: {
+            DETAIL: Load(100, 1000, 0, _lat(3)),
+            SUMMARY: Load(400, 4000, 0, _lat(1)),
+            HEALTHZ: Load(1, 1, 0, _lat(1)),
+        },
     }
     found = _by_key(r)
     assert math.isclose(found["P3 nova"].value, 1.05)
     assert math.isclose(found["P5"].value, 0.95)
     assert found["P5"].met is True
     assert math.isclose(found["P5 first"].value, 1.1)
-    assert found["P8"].value == 0.6
-    assert found["P8 healthz"].value == 0.1
-    assert found["P8 healthz"].met is False  # goal >= 0.15
+    assert found[f"P8 {DETAIL}"].value == 0.6
+    assert found[f"P8 {SUMMARY}"].value == 0.6
+    assert found[f"P8 healthz {DETAIL}"].value == 0.1
+    assert found[f"P8 healthz {DETAIL}"].met is False  # goal >= 0.15
+    assert found[f"P8 healthz {SUMMARY}"].value == 0.4
+    assert found[f"P8 healthz {SUMMARY}"].met is True
+    assert found["P8 floor"].value == 0.5  # the floor against /healthz of the 8-cell server
+    assert found["P8 floor"].met is None  # reported, no goal
+    assert found["P8 gateway"].value == 0.8  # summary ÷ floor
 
 
 def test_report_only_figures_have_no_verdict() -> None:
