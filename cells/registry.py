@@ -72,6 +72,9 @@ class EngineOptions:
     connect_timeout_s: float = 2.0
     command_timeout_s: float = 5.0
     plan_cache_mode: PlanCacheMode = "force_custom_plan"
+    # asyncpg's prepared statements per connection (and SQLAlchemy's adapter's): ~12 KiB
+    # each, filled slowly as a connection meets new query shapes (a soak's slow RSS drift).
+    statement_cache_size: int = 64
 
 
 def create_engine_for(url: str, options: EngineOptions, owner: str = "database") -> AsyncEngine:
@@ -90,6 +93,8 @@ def create_engine_for(url: str, options: EngineOptions, owner: str = "database")
         connect_args = {
             "timeout": options.connect_timeout_s,
             "command_timeout": options.command_timeout_s,
+            "statement_cache_size": options.statement_cache_size,
+            "prepared_statement_cache_size": options.statement_cache_size,
             "server_settings": {
                 "application_name": "cellgate",
                 "plan_cache_mode": options.plan_cache_mode,

@@ -45,6 +45,7 @@ def _engine_options(settings: Settings) -> EngineOptions:
         connect_timeout_s=settings.cell_connect_timeout_s,
         command_timeout_s=settings.cell_timeout_s,
         plan_cache_mode=settings.cell_plan_cache_mode,
+        statement_cache_size=settings.cell_statement_cache_size,
     )
 
 

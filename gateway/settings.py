@@ -158,6 +158,12 @@ class Settings(BaseSettings):
     )
     cell_pool_size: int = Field(5, ge=1, description="Connections kept per cell.")
     cell_pool_max_overflow: int = Field(5, ge=0, description="Extra connections per cell.")
+    cell_statement_cache_size: int = Field(
+        64,
+        ge=0,
+        description="Prepared statements kept per cell connection (asyncpg's LRU; 0: none). "
+        "Each costs ~12 KiB, so this bounds the pools' memory: connections x size x 12 KiB.",
+    )
     cell_plan_cache_mode: PlanCacheMode = Field(
         "force_custom_plan",
         description="PostgreSQL plan_cache_mode of cell connections (auto, force_custom_plan, "

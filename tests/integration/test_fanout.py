@@ -115,3 +115,23 @@ async def test_sqlite_slow_regex_is_interrupted_and_a_400_for_that_request_only(
         assert "x-cells-unavailable" not in ok.headers
         states = {t.breaker.state for t in app.state.cellgate.targets.values()}
         assert states == {BreakerState.CLOSED}
+
+
+async def test_postgresql_statement_caches_are_bounded(pg_cells: CellSet) -> None:
+    """Each cell connection keeps at most ``statement_cache_size`` prepared statements:
+    asyncpg's own cache and SQLAlchemy's adapter's (a long soak's memory depends on it)."""
+    url = pg_cells.cells[0].url
+    engine = create_engine_for(url, EngineOptions(statement_cache_size=3))
+    try:
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver = raw.driver_connection
+            for n in range(6):  # six distinct statements on one connection
+                await driver.fetch(f"SELECT {n} AS n, $1::int AS x", n)
+                await conn.execute(text(f"SELECT {n} AS n"))
+            assert driver._stmt_cache.get_max_size() == 3
+            assert len(driver._stmt_cache) <= 3
+            # SQLAlchemy's LRU prunes back to its size once it holds 1.5 times as many.
+            assert len(raw.dbapi_connection._prepared_statement_cache) <= 3 * 1.5
+    finally:
+        await engine.dispose()
