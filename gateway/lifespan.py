@@ -46,6 +46,7 @@ def _engine_options(settings: Settings) -> EngineOptions:
         command_timeout_s=settings.cell_timeout_s,
         plan_cache_mode=settings.cell_plan_cache_mode,
         statement_cache_size=settings.cell_statement_cache_size,
+        parallel_workers=settings.cell_parallel_workers,
     )
 
 

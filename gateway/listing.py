@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 
 from sqlalchemy import DateTime
@@ -67,10 +68,7 @@ async def _cells_to_ask(
     if not state.settings.per_project_cells:
         return enabled, None
     key = ProjectCells.ALL if project_id is None else project_id
-    counts = state.project_cells.get(key)
-    if counts is None:
-        counts = await state.api.cell_counts(project_id)
-        state.project_cells.put(key, counts)
+    counts = await state.project_cells.counts(key, lambda: state.api.cell_counts(project_id))
     if project_id is not None:
         # A project with no mappings asks no cell at all (Nova asks every cell: H13). A
         # static cell unknown to cell_mappings (negative id) cannot be pruned: always asked.
@@ -246,9 +244,15 @@ async def _list(
     stubs_from = None
     if version >= (2, 69) and stubs_possible(spec, filters):
         stubs_from = state.api_target
+    first_page = request.marker is None
+    if first_page:
+        shares = state.head_shares.blend(walk, shares, [t.cell.id for t in targets])
     result = await list_instances(
         targets, query, resume, keep_rows=keep, stubs_from=stubs_from, shares=shares
     )
+    if first_page and result.rows and not result.unavailable:
+        supplied = Counter(result.cell_of.get(str(row["uuid"])) for row in result.rows)
+        state.head_shares.learn(walk, {c: n for c, n in supplied.items() if c is not None})
     _observe(state, result)
     if result.has_more and result.frontier is not None and result.rows:
         await _save_frontier(state, walk, result.rows[-1], result.frontier, columns)

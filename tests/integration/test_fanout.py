@@ -133,5 +133,8 @@ async def test_postgresql_statement_caches_are_bounded(pg_cells: CellSet) -> Non
             assert len(driver._stmt_cache) <= 3
             # SQLAlchemy's LRU prunes back to its size once it holds 1.5 times as many.
             assert len(raw.dbapi_connection._prepared_statement_cache) <= 3 * 1.5
+            # And no parallel plans for the gateway's small queries (the option's default).
+            workers = await driver.fetchval("SHOW max_parallel_workers_per_gather")
+            assert workers == "0"
     finally:
         await engine.dispose()
