@@ -138,7 +138,9 @@ class Settings(BaseSettings):
     project_cells_ttl_s: float = Field(
         5.0,
         ge=0,
-        description="How long per-cell instance counts (per project, and for all) are cached.",
+        description="How long per-cell instance counts (per project, and for all) are cached; "
+        "concurrent misses share one count, and the all-projects counts are served stale "
+        "while one refresh runs.",
     )
     cell_timeout_s: float = Field(3.0, gt=0, description="Deadline for one call to one cell.")
     cell_connect_timeout_s: float = Field(
