@@ -59,9 +59,10 @@ class ProjectCells:
         self, scope: str, load: Callable[[], Awaitable[dict[int, int]]]
     ) -> dict[int, int]:
         """The counts for ``scope``: cached, else loaded once for all concurrent callers."""
+        fresh = self.get(scope)
+        if fresh is not None:
+            return fresh
         entry = self._entries.get(scope)
-        if entry is not None and entry[0] >= time.monotonic():
-            return entry[1]
 
         async def fill() -> dict[int, int]:
             counts = await load()
