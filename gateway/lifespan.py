@@ -145,6 +145,7 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
             hooks=metrics.redis,
         )
         tokens = _token_validator(settings)
+        project_cells = ProjectCells(settings.project_cells_ttl_s)
         try:
             yield AppState(
                 settings=settings,
@@ -156,13 +157,14 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
                 ),
                 cells=cells,
                 targets=targets,
-                project_cells=ProjectCells(settings.project_cells_ttl_s),
+                project_cells=project_cells,
                 store=store,
                 flight=SingleFlight(),
                 metrics=metrics,
                 tokens=tokens,
             )
         finally:
+            await project_cells.close()
             await store.close()
             if tokens is not None:
                 tokens.close()

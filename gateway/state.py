@@ -76,6 +76,13 @@ class ProjectCells:
             return entry[1]
         return await self._flight.do(scope, fill)
 
+    async def close(self) -> None:
+        """Cancel refreshes still running (shutdown: the engines are disposed next)."""
+        refreshing = list(self._refreshing)
+        for task in refreshing:
+            task.cancel()
+        await asyncio.gather(*refreshing, return_exceptions=True)
+
     def _refreshed(self, task: asyncio.Task[dict[int, int]]) -> None:
         self._refreshing.discard(task)
         if not task.cancelled() and task.exception() is not None:

@@ -76,6 +76,18 @@ async def test_a_failed_refresh_keeps_the_stale_counts() -> None:
     assert await cache.counts(ProjectCells.ALL, broken) == {1: 7}
 
 
+async def test_close_cancels_a_running_refresh() -> None:
+    cache = ProjectCells(ttl_s=0)
+    load = Loads({1: 1})
+    assert await cache.counts(ProjectCells.ALL, load) == {1: 1}
+    load.gate.clear()  # the refresh will hang
+    assert await cache.counts(ProjectCells.ALL, load) == {1: 1}
+    await asyncio.sleep(0)
+    assert len(cache._refreshing) == 1
+    await cache.close()
+    assert not cache._refreshing
+
+
 def test_head_shares_blend_the_last_first_page_with_the_counts() -> None:
     shares = HeadShares()
     counted = {1: 0.5, 2: 0.5}
