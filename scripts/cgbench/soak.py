@@ -343,7 +343,8 @@ def plot_soak(r: SoakResult, path: Path) -> None:
     ax1.set_ylabel("gateway RSS (MiB)")
     ax1.set_title(
         f"Soak: {r.users} users, {r.seconds} s, {r.totals.requests} requests, "
-        f"{r.totals.failures} failures, RSS {r.rss.growth_pct:+.1f}%"
+        f"{r.totals.failures} failures, RSS {r.rss.growth_after_warmup_pct:+.1f}% after the "
+        f"warm-up ({r.rss.growth_pct:+.1f}% from idle)"
     )
     ax1.grid(alpha=0.3)
     ax2 = fig.add_subplot(2, 1, 2, sharex=ax1)
