@@ -70,9 +70,12 @@ class ProjectCells:
             return counts
 
         if entry is not None and scope == self.ALL:
-            task = asyncio.ensure_future(self._flight.do(scope, fill))
-            self._refreshing.add(task)
-            task.add_done_callback(self._refreshed)
+            # Only ALL is refreshed behind its answer, so one task at most: the requests
+            # arriving while it runs start nothing.
+            if not self._refreshing:
+                task = asyncio.ensure_future(self._flight.do(scope, fill))
+                self._refreshing.add(task)
+                task.add_done_callback(self._refreshed)
             return entry[1]
         return await self._flight.do(scope, fill)
 

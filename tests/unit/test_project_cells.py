@@ -54,6 +54,7 @@ async def test_stale_all_is_answered_while_one_refresh_runs() -> None:
     # Stale: answered at once with the old counts, one refresh behind them for all callers.
     answers = [await cache.counts(ProjectCells.ALL, load) for _ in range(5)]
     assert answers == [{1: 100}] * 5
+    assert len(cache._refreshing) == 1  # one refresh task, not one per stale answer
     for _ in range(3):
         await asyncio.sleep(0)
     assert load.calls == 2
