@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cells import Drills
 from gateway.console import install_console
 from gateway.errors import FaultBarrier, UriTooLong, fault_response, install_error_handlers
+from gateway.gctune import tuned_gc
 from gateway.lifespan import build_state
 from gateway.logs import RequestIdMiddleware
 from gateway.metrics import HttpMetricsMiddleware
@@ -36,7 +37,8 @@ def create_app(settings: Settings, *, demo: bool = False) -> FastAPI:
             if demo:
                 state.drills = _drills(state)
             app.state.cellgate = state
-            yield
+            with tuned_gc(settings.gc_gen0_threshold):
+                yield
 
     app = FastAPI(
         title="cellgate",

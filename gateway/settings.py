@@ -173,6 +173,13 @@ class Settings(BaseSettings):
         "parallel plans; a page's queries are small index scans, for which starting workers "
         "cost more than they save (measured: a detail page's side-data query 14 -> 2.6 ms).",
     )
+    gc_gen0_threshold: int = Field(
+        10_000,
+        ge=0,
+        description="Python's first-generation collection threshold while serving (Python's "
+        "default is 700), and the objects alive after start-up are frozen out of collections. "
+        "0: leave the collector as Python sets it.",
+    )
     cell_plan_cache_mode: PlanCacheMode = Field(
         "force_custom_plan",
         description="PostgreSQL plan_cache_mode of cell connections (auto, force_custom_plan, "
