@@ -41,4 +41,5 @@ async def test_first_and_cold_marker_pages_learn_apart(sqlite_cells: CellSet) ->
         nxt = f"/v2.1/servers?all_tenants=1&limit=10&marker={last}"
         assert (await client.get(nxt, headers=ADMIN)).status_code == 200
         learned = _learned(app)
-        assert learned[f"{walk}@"] is deep and learned[walk] is head
+        assert learned[f"{walk}@"] is deep
+        assert learned[walk] is head
