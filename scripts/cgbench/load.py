@@ -11,6 +11,7 @@ import itertools
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,57 @@ class _CpuMark:
         return cls(proc_cpu_s(pid), pg_backends_cpu_s(pg_dbs), self_cpu_s(), machine_busy_s())
 
 
+@dataclass(frozen=True)
+class Load:
+    """Closed-loop throughput of one target."""
+
+    rps: float
+    requests: int
+    errors: int
+    latency: Latency
+
+
+async def closed_loop(
+    server: Server,
+    target: Callable[[int], str],
+    clients: int,
+    seconds: float,
+    warmup_s: float,
+    token: str | None = TOKENS["admin"],
+    accept: Callable[[int, dict[str, str]], bool] = ok_response,
+) -> Load:
+    """``clients`` connections asking ``target(i)`` back to back for ``warmup_s`` +
+    ``seconds``; only answers completed within the window count."""
+    counter = itertools.count()
+    start = time.perf_counter()
+    window = (start + warmup_s, start + warmup_s + seconds)
+    latencies: list[float] = []
+    errors = 0
+
+    async def client() -> None:
+        nonlocal errors
+        conn = HttpConn("127.0.0.1", server.port)
+        try:
+            while (t := time.perf_counter()) < window[1]:
+                try:
+                    status, headers, _ = await conn.get(target(next(counter)), token)
+                    ok = accept(status, headers)
+                except (OSError, asyncio.IncompleteReadError, TimeoutError):
+                    conn.close()
+                    ok = False
+                done = time.perf_counter()
+                if window[0] <= done < window[1]:
+                    if ok:
+                        latencies.append(done - t)
+                    else:
+                        errors += 1
+        finally:
+            conn.close()
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return Load(len(latencies) / seconds, len(latencies), errors, Latency.of(latencies))
+
+
 async def load(
     server: Server,
     who: Who,
@@ -48,58 +100,33 @@ async def load(
     warmup_s: float,
     pg_dbs: frozenset[str],
 ) -> LoadResult:
-    """``clients`` closed-loop clients for warmup + duration; counts the window only.
+    """:func:`closed_loop` on ``who``'s first page at ``limit``, with the CPU the gateway,
+    its PostgreSQL backends, this process and the machine spent in the window.
 
     Each request carries a distinct ``bench_nonce`` parameter (ignored by the API at 2.1) so
     identical concurrent requests are not coalesced into one fan-out.
     """
-    counter = itertools.count()
     base = first_target(who, limit, "&bench_nonce=")
-    token = TOKENS[who]
-    t0 = time.perf_counter()
-    w0, w1 = t0 + warmup_s, t0 + warmup_s + duration_s
-    lat: list[float] = []
-    errors = 0
     marks: list[_CpuMark] = []
+    t0 = time.perf_counter()
 
     async def sample_cpu() -> None:
-        await asyncio.sleep(max(0.0, w0 - time.perf_counter()))
-        marks.append(_CpuMark.take(server.pid, pg_dbs))
-        await asyncio.sleep(max(0.0, w1 - time.perf_counter()))
-        marks.append(_CpuMark.take(server.pid, pg_dbs))
+        for at in (t0 + warmup_s, t0 + warmup_s + duration_s):
+            await asyncio.sleep(max(0.0, at - time.perf_counter()))
+            marks.append(_CpuMark.take(server.pid, pg_dbs))
 
-    async def client() -> None:
-        nonlocal errors
-        conn = HttpConn("127.0.0.1", server.port)
-        try:
-            while True:
-                t = time.perf_counter()
-                if t >= w1:
-                    return
-                try:
-                    status, headers, _ = await conn.get(f"{base}{next(counter)}", token)
-                except (OSError, asyncio.IncompleteReadError, TimeoutError):
-                    conn.close()  # counted below; the next request reconnects
-                    status, headers = 0, {}
-                done = time.perf_counter()
-                if w0 <= done < w1:
-                    if ok_response(status, headers):
-                        lat.append(done - t)
-                    else:
-                        errors += 1
-        finally:
-            conn.close()
-
-    await asyncio.gather(sample_cpu(), *(client() for _ in range(clients)))
+    _, done = await asyncio.gather(
+        sample_cpu(),
+        closed_loop(server, lambda i: f"{base}{i}", clients, duration_s, warmup_s, TOKENS[who]),
+    )
     start, end = marks
-    n = max(1, len(lat))
-    latency = Latency.of(lat)
+    n = max(1, done.requests)
     return LoadResult(
-        rps=len(lat) / duration_s,
-        requests=len(lat),
-        errors=errors,
-        p50=latency.p50,
-        p95=latency.p95,
+        rps=done.rps,
+        requests=done.requests,
+        errors=done.errors,
+        p50=done.latency.p50,
+        p95=done.latency.p95,
         cpu_gateway_ms=1000 * (end.gateway - start.gateway) / n,
         cpu_pg_ms=1000 * (end.pg - start.pg) / n,
         cpu_client_ms=1000 * (end.me - start.me) / n,

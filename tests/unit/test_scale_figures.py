@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from cgbench.load import Load
 from cgbench.results import Latency
 from cgbench.scale.data import DataSet
-from cgbench.scale.measure import CellRows, Load, Walk
+from cgbench.scale.measure import CellRows, Walk
 from cgbench.scale.phases import DETAIL, FLOOR, HEALTHZ, SUMMARY, Deep, Freeze, WalkFigures
 from cgbench.scale.results import Figure, ScaleResults, figures
 

@@ -23,9 +23,9 @@ from cells.filters import InstanceFilters
 from cells.lister import first_batch_size
 from cells.order import Direction, SortSpec
 from cells.plan import QueryPlan
+from cgbench.load import Load
 from cgbench.results import Latency
 from cgbench.scale.data import DataSet
-from cgbench.scale.measure import Load
 
 LIMIT = 100
 

@@ -4,11 +4,9 @@ target, and the cells' own row counts from ``pg_stat_statements``."""
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -20,9 +18,7 @@ from cgbench.soak import tree_rss_kib
 
 __all__ = [
     "CellRows",
-    "Load",
     "Walk",
-    "closed_loop",
     "first_pages",
     "rss_mb",
     "statement_rows",
@@ -104,57 +100,6 @@ async def walk(
     if rss_every:
         rss.append((rows, rss_mb(server.pid)))
     return Walk(len(times), rows, tuple(times), tuple(rss), digest)
-
-
-@dataclass(frozen=True)
-class Load:
-    """Closed-loop throughput of one target."""
-
-    rps: float
-    requests: int
-    errors: int
-    latency: Latency
-
-
-async def closed_loop(
-    server: Server,
-    target: Callable[[int], str],
-    clients: int,
-    seconds: float,
-    warmup_s: float,
-    token: str | None = ADMIN,
-    accept: Callable[[int, dict[str, str]], bool] = ok_response,
-) -> Load:
-    """``clients`` connections asking ``target(i)`` back to back for ``warmup_s`` +
-    ``seconds``; only answers completed within the window count."""
-    counter = itertools.count()
-    start = time.perf_counter()
-    window = (start + warmup_s, start + warmup_s + seconds)
-    latencies: list[float] = []
-    errors = 0
-
-    async def client() -> None:
-        nonlocal errors
-        conn = HttpConn("127.0.0.1", server.port)
-        try:
-            while (t := time.perf_counter()) < window[1]:
-                try:
-                    status, headers, _ = await conn.get(target(next(counter)), token)
-                    ok = accept(status, headers)
-                except (OSError, asyncio.IncompleteReadError, TimeoutError):
-                    conn.close()
-                    ok = False
-                done = time.perf_counter()
-                if window[0] <= done < window[1]:
-                    if ok:
-                        latencies.append(done - t)
-                    else:
-                        errors += 1
-        finally:
-            conn.close()
-
-    await asyncio.gather(*(client() for _ in range(clients)))
-    return Load(len(latencies) / seconds, len(latencies), errors, Latency.of(latencies))
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,13 @@ import asyncpg
 
 from cgbench.console import say
 from cgbench.httpconn import HttpConn
+from cgbench.load import Load, closed_loop
 from cgbench.results import Latency
 from cgbench.scale.data import DataSet
 from cgbench.scale.floor import fanout_floor
 from cgbench.scale.measure import (
     CellRows,
-    Load,
     Walk,
-    closed_loop,
     first_pages,
     reset_statements,
     statement_rows,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from cgbench.load import Load
 from cgbench.results import Latency
 from cgbench.scale.data import DataSet
 from cgbench.scale.inproc import Render, Strategies
-from cgbench.scale.measure import Load
 from cgbench.scale.phases import DETAIL, FLOOR, HEALTHZ, SUMMARY, Deep, Freeze, WalkFigures
 from cgbench.soak import SoakResult
 
