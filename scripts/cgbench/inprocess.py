@@ -138,6 +138,25 @@ async def _first_pages(
     }, same
 
 
+async def walk_pages(
+    page: PageFn, who: Who, limit: int, pages: int
+) -> tuple[list[float], list[str]]:
+    """Up to ``pages`` pages of ``who``'s listing, each after the last one's final row:
+    seconds per page, and the ids in the order they came."""
+    marker: str | None = None
+    per_page: list[float] = []
+    ids: list[str] = []
+    for _ in range(pages):
+        t = time.perf_counter()
+        rows, more = await page(who, limit, marker)
+        per_page.append(time.perf_counter() - t)
+        ids.extend(str(r["uuid"]) for r in rows)
+        if not rows or not more:
+            break
+        marker = str(rows[-1]["uuid"])
+    return per_page, ids
+
+
 async def _walks(
     systems: dict[SystemName, PageFn],
     counters: Callable[[], Counters],
@@ -157,17 +176,9 @@ async def _walks(
             say(f"  time cap: {rep} walk(s) per system")
             break
         for name in names if rep % 2 == 0 else names[::-1]:
-            marker: str | None = None
-            per_page: list[float] = []
-            got: list[str] = []
-            for _ in range(profile.walk_pages):
-                t = time.perf_counter()
-                rows, more = await systems[name](who, profile.walk_limit, marker)
-                per_page.append(time.perf_counter() - t)
-                got.extend(str(r["uuid"]) for r in rows)
-                if not rows or not more:
-                    break
-                marker = str(rows[-1]["uuid"])
+            per_page, got = await walk_pages(
+                systems[name], who, profile.walk_limit, profile.walk_pages
+            )
             walks[name].append(per_page)
             pages_done[name] += len(per_page)
             walk_ids.setdefault(name, got)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from cgbench.inprocess import PageFn, _gateway, _nova
+from cgbench.inprocess import PageFn, _gateway, _nova, walk_pages
 from cgbench.novastyle import NovaStyleLister
 from cgbench.profiles import PRINCIPALS
 from cgbench.results import Latency
@@ -55,16 +55,8 @@ class Strategies:
 
 
 async def _walk(page: PageFn, limit: int, pages: int) -> tuple[float, list[str]]:
-    marker: str | None = None
-    started = time.perf_counter()
-    ids: list[str] = []
-    for _ in range(pages):
-        rows, more = await page("admin", limit, marker)
-        ids.extend(str(r["uuid"]) for r in rows)
-        if not rows or not more:
-            break
-        marker = str(rows[-1]["uuid"])
-    return (time.perf_counter() - started) * 1000, ids
+    per_page, ids = await walk_pages(page, "admin", limit, pages)
+    return sum(per_page) * 1000, ids
 
 
 async def strategies(
