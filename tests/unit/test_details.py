@@ -8,7 +8,13 @@ import orjson
 import pytest
 
 from cells.details import Details, Fault, Volume, collect
-from cells.novajson import Address, decode_flavor, decode_network_info
+from cells.novajson import (
+    FLAVOR_CACHE,
+    Address,
+    _decode_flavor_text,
+    decode_flavor,
+    decode_network_info,
+)
 from gateway.views import ViewContext, server_detail
 
 UUID = "0b5cfa43-2c51-4d4f-9a57-1d5c7e6f0a01"
@@ -115,6 +121,23 @@ def test_flavor_needs_the_versioned_object_form() -> None:
     assert decode_flavor(orjson.dumps({"cur": {"nova_object.data": data}})) is not None
     assert decode_flavor(orjson.dumps(data)) is None  # not Nova's form
     assert decode_flavor(orjson.dumps({"cur": None, "old": {"nova_object.data": data}})) is None
+
+
+def test_flavor_text_decoding_is_kept_and_bounded() -> None:
+    def text(flavorid: str) -> str:
+        data = {"flavorid": flavorid, "name": "m", "vcpus": 1, "memory_mb": 64, "root_gb": 1}
+        return orjson.dumps({"cur": {"nova_object.data": data}}).decode()
+
+    first = decode_flavor(text("7"))
+    assert first is not None
+    assert decode_flavor("".join(text("7"))) is first  # an equal text: the kept decoding
+    other = decode_flavor(text("8"))
+    assert other is not None
+    assert other.flavorid == "8"
+    assert decode_flavor("not json") is None
+    for i in range(FLAVOR_CACHE + 10):
+        decode_flavor(text(f"x{i}"))
+    assert _decode_flavor_text.cache_info().currsize == FLAVOR_CACHE
 
 
 FAULT_ROWS = [
