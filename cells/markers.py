@@ -8,9 +8,11 @@ answer is :class:`MarkerUnavailable` (a 503 upstream, where Nova gives a 500).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from cells.fanout import (
     CellFailed,
@@ -62,15 +64,18 @@ async def resolve_marker(
     target = targets.get(mapping.cell_id)
     if target is None:
         raise MarkerNotFound(marker)
-    c = instances.c
-    statement = select(c.project_id, *(c[name] for name in spec.names)).where(c.uuid == marker)
     outcome: CellOutcome
     if not target.breaker.allow():
         outcome = CellSkipped()
     else:
         session = CellSession(target.cell, target.engine, target.timeout_s)
         try:
-            outcome = await session.fetch(statement.limit(1), 1)
+            if session.asyncpg:
+                sql, names, constants = _marker_sql(spec.names)
+                args = [marker if name == "marker" else constants[name] for name in names]
+                outcome = await session.fetch(None, 1, (sql, args))
+            else:
+                outcome = await session.fetch(_marker_select(spec.names).params(marker=marker), 1)
         finally:
             await session.close()
         record(target.breaker, outcome)
@@ -89,3 +94,21 @@ async def resolve_marker(
                 return tuple(values[name] for name in spec.names)
             raise MarkerUnavailable(marker, target.cell)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _marker_select(names: tuple[str, ...]) -> Select[tuple[object, ...]]:
+    """The marker's row: its project and sort keys, soft-deleted or not (Nova's rule)."""
+    c = instances.c
+    columns = (c.project_id, *(c[name] for name in names))
+    return select(*columns).where(c.uuid == bindparam("marker")).limit(1)
+
+
+@functools.lru_cache(maxsize=64)
+def _marker_sql(names: tuple[str, ...]) -> tuple[str, tuple[str, ...], dict[str, object]]:
+    """:func:`_marker_select` as asyncpg SQL, compiled once per sort-key set: its parameter
+    names in order and the constant ones' values (as the keyset query, :mod:`cells.plan`)."""
+    compiled = _marker_select(names).compile(
+        dialect=asyncpg_dialect(),  # type: ignore[no-untyped-call]
+        compile_kwargs={"render_postcompile": True},
+    )
+    return str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params)
