@@ -38,13 +38,13 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
 from cells.fanout import CellFailed, CellTimedOut, drop_connection
 from cells.faults import DATABASE_ERRORS, Blame, CellMisconfigured, blame
 from cells.novajson import Address, FlavorInfo, decode_flavor, decode_network_info
+from cells.rawsql import RawSql, compile_for_asyncpg, driver_fetch
 from cells.schema import (
     block_device_mapping,
     instance_extra,
@@ -261,15 +261,10 @@ def _opt_str(value: object) -> str | None:
 
 
 @functools.cache
-def _asyncpg_union(tags: bool) -> tuple[str, tuple[str, ...], dict[str, object]]:
+def _asyncpg_union(tags: bool) -> RawSql:
     """The union as asyncpg SQL, compiled once per process for each shape (with tags or
-    not): its parameter names in order, and the constant ones' values."""
-    statement = _union(["-"], (2, 26) if tags else (2, 1), array=True)
-    compiled = statement.compile(
-        dialect=asyncpg_dialect(),  # type: ignore[no-untyped-call]
-        compile_kwargs={"render_postcompile": True},
-    )
-    return str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params)
+    not)."""
+    return compile_for_asyncpg(_union(["-"], (2, 26) if tags else (2, 1), array=True))
 
 
 async def _read(
@@ -279,11 +274,9 @@ async def _read(
     if conn.dialect.driver == "asyncpg":
         # Straight on asyncpg, as the keyset query: building, caching and wrapping the
         # statement in SQLAlchemy cost more CPU than the query itself on a short page.
-        sql, names, constants = _asyncpg_union(version >= (2, 26))
-        driver = (await conn.get_raw_connection()).driver_connection
+        union = _asyncpg_union(version >= (2, 26))
         for chunk in _chunks(uuids):
-            args = [chunk if name == "uuids" else constants[name] for name in names]
-            rows.extend(await driver.fetch(sql, *args))  # type: ignore[union-attr]
+            rows.extend(await driver_fetch(conn, union, uuids=chunk))
         return _split(rows)
     for chunk in _chunks(uuids):
         query = _union(chunk, version, array=conn.dialect.name == "postgresql")

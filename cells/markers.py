@@ -12,7 +12,6 @@ import functools
 from collections.abc import Mapping
 
 from sqlalchemy import Select, bindparam, select
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from cells.fanout import (
     CellFailed,
@@ -24,6 +23,7 @@ from cells.fanout import (
     CellTimedOut,
 )
 from cells.order import SortSpec, SqlValue
+from cells.rawsql import RawSql, compile_for_asyncpg
 from cells.registry import ApiDatabase, Cell
 from cells.schema import instances
 from cells.sources import CellTarget, record
@@ -71,9 +71,8 @@ async def resolve_marker(
         session = CellSession(target.cell, target.engine, target.timeout_s)
         try:
             if session.asyncpg:
-                sql, names, constants = _marker_sql(spec.names)
-                args = [marker if name == "marker" else constants[name] for name in names]
-                outcome = await session.fetch(None, 1, (sql, args))
+                raw = _marker_sql(spec.names)
+                outcome = await session.fetch(None, 1, (raw.sql, raw.args(marker=marker)))
             else:
                 outcome = await session.fetch(_marker_select(spec.names).params(marker=marker), 1)
         finally:
@@ -104,11 +103,6 @@ def _marker_select(names: tuple[str, ...]) -> Select[tuple[object, ...]]:
 
 
 @functools.lru_cache(maxsize=64)
-def _marker_sql(names: tuple[str, ...]) -> tuple[str, tuple[str, ...], dict[str, object]]:
-    """:func:`_marker_select` as asyncpg SQL, compiled once per sort-key set: its parameter
-    names in order and the constant ones' values (as the keyset query, :mod:`cells.plan`)."""
-    compiled = _marker_select(names).compile(
-        dialect=asyncpg_dialect(),  # type: ignore[no-untyped-call]
-        compile_kwargs={"render_postcompile": True},
-    )
-    return str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params)
+def _marker_sql(names: tuple[str, ...]) -> RawSql:
+    """:func:`_marker_select` as asyncpg SQL, compiled once per sort-key set."""
+    return compile_for_asyncpg(_marker_select(names))

@@ -8,13 +8,16 @@ async drivers (asyncpg, aiosqlite); any other scheme is a startup error naming t
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from cells.rawsql import RawSql, compile_for_asyncpg, driver_fetch
 from cells.schema import cell_mappings, flavors, instance_mappings
 
 __all__ = [
@@ -176,27 +179,16 @@ class ApiDatabase:
 
     async def mapping(self, instance_uuid: str) -> InstanceMapping | None:
         """The mapping of one instance, or ``None``."""
-        c = instance_mappings.c
-        query = select(
-            c.instance_uuid,
-            c.cell_id,
-            c.project_id,
-            c.user_id,
-            c.created_at,
-            c.queued_for_delete,
-        ).where(c.instance_uuid == instance_uuid)
+        rows: Sequence[Any]
         async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).first()
-        if row is None:
+            if conn.dialect.driver == "asyncpg":  # a marker page's first round trip
+                rows = await driver_fetch(conn, _mapping_sql(), uuid=instance_uuid)
+            else:
+                rows = (await conn.execute(_MAPPING.params(uuid=instance_uuid))).all()
+        if not rows:
             return None
-        return InstanceMapping(
-            row.instance_uuid,
-            row.cell_id,
-            row.project_id,
-            row.user_id,
-            row.created_at,
-            bool(row.queued_for_delete),
-        )
+        uuid, cell_id, project_id, user_id, created_at, queued = rows[0]
+        return InstanceMapping(uuid, cell_id, project_id, user_id, created_at, bool(queued))
 
     async def cell_counts(self, project_id: str | None) -> dict[int, int]:
         """Mapped instances per cell, for one project or all (cells with none are absent).
@@ -221,3 +213,18 @@ class ApiDatabase:
         """Raise if the API database cannot answer a trivial query."""
         async with self.engine.connect() as conn:
             await conn.execute(select(1))
+
+
+_MAPPING = select(
+    instance_mappings.c.instance_uuid,
+    instance_mappings.c.cell_id,
+    instance_mappings.c.project_id,
+    instance_mappings.c.user_id,
+    instance_mappings.c.created_at,
+    instance_mappings.c.queued_for_delete,
+).where(instance_mappings.c.instance_uuid == bindparam("uuid"))
+
+
+@functools.cache
+def _mapping_sql() -> RawSql:
+    return compile_for_asyncpg(_MAPPING)
