@@ -34,7 +34,9 @@ def tuned_gc(gen0_threshold: int) -> Iterator[None]:
         yield
         return
     before = gc.get_threshold()
-    gc.collect()
+    # No gc.collect() first: start-up leaves little garbage, and in a process that hosts
+    # the app beside a large heap (the test suite runs hundreds of lifespans in one) a full
+    # collection at every start costs seconds. Freezing itself is O(1).
     gc.freeze()
     gc.set_threshold(gen0_threshold, *before[1:])
     try:
