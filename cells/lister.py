@@ -290,6 +290,7 @@ async def list_instances(
         return ListResult(rows=[], has_more=False, stats=[CellStats(t.cell) for t in targets])
     plan = QueryPlan(query.spec, query.filters, query.columns)
     sources = [InstanceSource(t, plan) for t in targets]
+    shares = _live_shares(targets, shares)
     stubs: StubFactory | None = None
     if stubs_from is not None:
         api, project, spec = stubs_from, query.filters.project_id, query.spec
@@ -297,3 +298,20 @@ async def list_instances(
     return await merge_sources(
         sources, query.spec, query.limit, query.after, resume, keep_rows, stubs, shares
     )
+
+
+def _live_shares(
+    targets: Sequence[CellTarget], shares: Mapping[int, float] | None
+) -> Mapping[int, float] | None:
+    """``shares`` (``None``: equal) spread over the cells whose breakers let calls through:
+    a skipped cell supplies no row, so the others must bring its part (measured: with the
+    cell holding half the rows frozen, each page of the rest refilled sequentially)."""
+    skipped = {t.cell.id for t in targets if t.breaker.skipping}
+    if not skipped or len(skipped) == len(targets):
+        return shares
+    if shares is None:
+        shares = {t.cell.id: 1.0 for t in targets}
+    live = sum(v for cell, v in shares.items() if cell not in skipped)
+    if live <= 0:
+        return shares
+    return {cell: 0.0 if cell in skipped else v / live for cell, v in shares.items()}
