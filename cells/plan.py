@@ -36,24 +36,24 @@ from sqlalchemy.engine import Dialect
 from cells.filters import InstanceFilters, where_clauses
 from cells.keyset import Param, after_position, order_by, position_binds
 from cells.order import Direction, SortSpec, SqlValue
+from cells.rawsql import RawSql, compile_for_asyncpg
 from cells.schema import instances
 
 __all__ = ["SQL_CACHE_SIZE", "Position", "QueryPlan", "Statement"]
 
 Position = tuple[SqlValue, ...] | None
 Statement = Callable[[Position, int], Select[tuple[object, ...]]]
-Compiled = tuple[str, list[str], dict[str, object]]  # SQL, bind names in order, fixed values
 
 # Query shapes kept compiled: one per (order, filters, columns, NULL pattern, dialect).
 # An entry is the SQL text, its key and a few binds (~2-4 KiB); a statement with more than
 # _SQL_CACHE_MAX_BINDS binds (a long uuid list, say) is not kept: the cache stays ~2 MiB.
 SQL_CACHE_SIZE = 512
 _SQL_CACHE_MAX_BINDS = 64
-_sql_cache: OrderedDict[object, Compiled] = OrderedDict()
+_sql_cache: OrderedDict[object, RawSql] = OrderedDict()
 _sql_cache_lock = threading.Lock()  # workers are processes; this guards threads (tests)
 
 
-def _cached_sql(key: object) -> Compiled | None:
+def _cached_sql(key: object) -> RawSql | None:
     with _sql_cache_lock:
         entry = _sql_cache.get(key)
         if entry is not None:
@@ -61,8 +61,8 @@ def _cached_sql(key: object) -> Compiled | None:
         return entry
 
 
-def _remember_sql(key: object, entry: Compiled) -> None:
-    if len(entry[1]) > _SQL_CACHE_MAX_BINDS:
+def _remember_sql(key: object, entry: RawSql) -> None:
+    if len(entry.names) > _SQL_CACHE_MAX_BINDS:
         return
     with _sql_cache_lock:
         _sql_cache[key] = entry
@@ -159,14 +159,7 @@ class QueryPlan:
         key = (self._key, pattern, dialect.name)
         entry = _cached_sql(key)
         if entry is None:
-            compiled = self.select(position, n, named=True).compile(
-                dialect=dialect, compile_kwargs={"render_postcompile": True}
-            )
-            entry = (str(compiled), list(compiled.positiontup or ()), dict(compiled.params))
+            entry = compile_for_asyncpg(self.select(position, n, named=True), dialect)
             _remember_sql(key, entry)
-        sql, names, base = entry
-        values = dict(base)
-        values["lim"] = n
-        for i, value in enumerate(position or ()):
-            values[f"k{i}"] = value
-        return sql, [values[name] for name in names]
+        keys = {f"k{i}": value for i, value in enumerate(position or ())}
+        return entry.sql, entry.args(lim=n, **keys)

@@ -2,8 +2,8 @@
 
 SQLAlchemy's ``execute`` computes a cache key, looks the compiled form up and wraps the
 result on every call: about 0.3 ms of CPU for a one-row query, more than the query costs.
-The hot statements (the marker's row, its mapping, the side-data union; the keyset query
-has its own cache in :mod:`cells.plan`) are compiled once per shape into positional SQL
+The hot statements (the keyset query, kept per shape in :mod:`cells.plan`'s LRU; the
+marker's row, its mapping, the side-data union) are compiled once per shape into positional SQL
 and run with the driver's ``fetch``; the SQL still comes from Core.
 """
 
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -34,10 +35,11 @@ class RawSql:
         return [values[n] if n in values else self.constants[n] for n in self.names]
 
 
-def compile_for_asyncpg(statement: ClauseElement) -> RawSql:
-    """``statement`` as asyncpg SQL (``$1``… placeholders, expanding IN lists rendered)."""
+def compile_for_asyncpg(statement: ClauseElement, dialect: Dialect | None = None) -> RawSql:
+    """``statement`` as asyncpg SQL (``$1``… placeholders, expanding IN lists rendered), for
+    ``dialect`` (an engine's asyncpg dialect; default a fresh one)."""
     compiled = statement.compile(
-        dialect=asyncpg_dialect(),  # type: ignore[no-untyped-call]
+        dialect=dialect or asyncpg_dialect(),  # type: ignore[no-untyped-call]
         compile_kwargs={"render_postcompile": True},
     )
     assert isinstance(compiled, SQLCompiler)
