@@ -9,10 +9,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 # Only what the package needs: no data directories, caches or .git in the image.
 COPY pyproject.toml README.md ./
+COPY locks/cellgate.txt ./locks/
 COPY gateway ./gateway
 COPY cells ./cells
 COPY cache ./cache
-RUN pip install . && rm -rf /src/build
+RUN pip install -c locks/cellgate.txt . && rm -rf /src/build
 
 RUN useradd --system --uid 10001 --no-create-home cellgate
 USER cellgate

@@ -28,8 +28,10 @@ it again on the same state, so tokens issued before stay valid.
 
 Environment: ``CELLGATE_KEYSTONE_VENV`` (default
 ``${XDG_CACHE_HOME:-$HOME/.cache}/cellgate/keystone-venv``), ``CELLGATE_KEYSTONE_PACKAGES``
-(space-separated pip requirements replacing :data:`PACKAGES`). A venv whose packages
-differ from the wanted ones is rebuilt; concurrent runs wait for each other's install.
+(space-separated pip requirements replacing :data:`PACKAGES`, installed without the lock).
+The venv is installed under ``locks/keystone.txt`` (``scripts/lock``); a venv whose
+packages or lock differ from the wanted ones is rebuilt; concurrent runs wait for each
+other's install.
 """
 
 from __future__ import annotations
@@ -52,11 +54,13 @@ from pathlib import Path
 from types import FrameType
 
 from keystone_catalog import REGION, provision
-from venvs import ensure_venv
+from venvs import LOCKS, ensure_venv
 
 __all__ = ["PACKAGES", "Keystone", "main", "venv_path"]
 
 PACKAGES = ("keystone==30.0.0", "gunicorn==23.0.0")
+"""What the venv holds, as ``locks/keystone.in`` asks (a unit test keeps them equal)."""
+LOCK = LOCKS / "keystone.txt"
 READY_TIMEOUT_S = 60.0
 
 
@@ -263,10 +267,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--password", default="cellgate-dev")
     serve.add_argument("--work-dir", help="keep state here (default: a temporary directory)")
     args = parser.parse_args(argv)
-    packages = os.environ.get("CELLGATE_KEYSTONE_PACKAGES", "").split() or list(PACKAGES)
+    override = os.environ.get("CELLGATE_KEYSTONE_PACKAGES", "").split()
     venv = venv_path(os.environ)
     try:
-        ensure_venv(venv, packages, label="keystone")
+        if override:
+            ensure_venv(venv, override, label="keystone")
+        else:
+            ensure_venv(venv, PACKAGES, constraints=LOCK, label="keystone")
     except subprocess.CalledProcessError as exc:
         print(f"keystone: cannot build {venv}: {exc}", file=sys.stderr)
         return 1

@@ -34,7 +34,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 import asyncpg  # noqa: E402
 from nova_dump import describe  # noqa: E402
-from venvs import ensure_venv  # noqa: E402
+from venvs import LOCKS, ensure_venv  # noqa: E402
 
 from cells.registry import async_url  # noqa: E402
 from cells.schema import api_metadata, cell_metadata  # noqa: E402
@@ -49,6 +49,8 @@ MODEL_DEPS = (
     "netaddr", "pbr", "rfc3986", "stevedore", "iso8601", "psutil", "python-dateutil", "six",
 )  # fmt: skip
 """What ``nova/db/{main,api}/models.py`` import, directly or through oslo.db (no Nova deps)."""
+NOVA_LOCK = LOCKS / "nova.txt"
+"""``nova==DEFAULT_NOVA`` and its dependencies, resolved by ``scripts/lock``."""
 
 Shape = dict[str, Any]
 
@@ -63,7 +65,9 @@ def nova_venv(version: str, reuse: Path | None = None) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="nova-conformance-") as tmp:
         root = reuse or Path(tmp) / "venv"
         packages = [f"nova=={version}", *MODEL_DEPS]
-        yield ensure_venv(root, packages, no_deps=True, label="nova_conformance")
+        # The lock pins the default release's dependencies; another release resolves freely.
+        lock = NOVA_LOCK if version == DEFAULT_NOVA else None
+        yield ensure_venv(root, packages, constraints=lock, no_deps=True, label="nova_conformance")
 
 
 def nova_shapes(python: Path) -> dict[str, Shape]:

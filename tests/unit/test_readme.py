@@ -23,7 +23,10 @@ def test_documented_settings_exist() -> None:
 def test_quick_start_has_exactly_two_commands() -> None:
     section = README.split("## Quick start", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
     commands = [line for line in section.strip().splitlines() if line.strip()]
-    assert commands == ["pip install -e '.[clients]' && cellgate demo", "scripts/test"]
+    assert commands == [
+        "pip install -c locks/cellgate.txt -e '.[clients]' && cellgate demo",
+        "scripts/test",
+    ]
 
 
 def test_documented_metrics_are_exported() -> None:
