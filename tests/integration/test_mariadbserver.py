@@ -40,13 +40,13 @@ def server() -> Iterator[MariaDBServer]:
 
 def test_answers_with_kollas_defaults_on_loopback(server: MariaDBServer) -> None:
     assert "MariaDB" in greeting(server.port)
-    done = query(server, "SELECT @@character_set_server, @@collation_server, @@bind_address")
+    done = query(server.port, "SELECT @@character_set_server, @@collation_server, @@bind_address")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["utf8mb3", "utf8mb3_general_ci", "127.0.0.1"]
     server.create_databases(["nova_cell1"])
     server.create_databases(["nova_cell1"])  # idempotent
     done = query(
-        server,
+        server.port,
         "SELECT default_collation_name FROM information_schema.schemata "
         "WHERE schema_name = 'nova_cell1'",
     )
@@ -54,7 +54,7 @@ def test_answers_with_kollas_defaults_on_loopback(server: MariaDBServer) -> None
 
 
 def test_freeze_thaw_stop_restart(server: MariaDBServer) -> None:
-    query(server, "CREATE DATABASE IF NOT EXISTS survives; CREATE TABLE IF NOT EXISTS "
+    query(server.port, "CREATE DATABASE IF NOT EXISTS survives; CREATE TABLE IF NOT EXISTS "
           "survives.t (i INT PRIMARY KEY); REPLACE INTO survives.t VALUES (7)")  # fmt: skip
     pid = server.pid
     assert pid is not None
@@ -63,13 +63,13 @@ def test_freeze_thaw_stop_restart(server: MariaDBServer) -> None:
     started = time.perf_counter()
     with pytest.raises(TimeoutError):
         greeting(server.port, timeout_s=1.0)
-    hung = query(server, "SELECT 1", timeout_s=1)
+    hung = query(server.port, "SELECT 1", timeout_s=1)
     assert hung.returncode != 0
     print(f"frozen: the client gave up after {time.perf_counter() - started:.1f} s")
 
     assert server.thaw()
     assert not server.frozen
-    assert query(server, "SELECT 1").stdout.split() == ["1"]
+    assert query(server.port, "SELECT 1").stdout.split() == ["1"]
 
     assert server.stop("immediate")
     assert not server.running
@@ -81,7 +81,7 @@ def test_freeze_thaw_stop_restart(server: MariaDBServer) -> None:
     assert server.start()
     print(f"restart after SIGKILL (crash recovery): {time.perf_counter() - started:.2f} s")
     assert server.pid not in (None, pid)
-    assert query(server, "SELECT i FROM survives.t").stdout.split() == ["7"]
+    assert query(server.port, "SELECT i FROM survives.t").stdout.split() == ["7"]
     assert not server.start()  # already running
 
 
@@ -124,7 +124,7 @@ def test_command_line(server: MariaDBServer) -> None:
     assert started.stdout.split()[:2] == ["running", str(server.port)]
     again = _cli("start", *where, "--database", "nova_cell9")
     assert again.returncode == 3  # already running, but the database is created
-    assert query(server, "SHOW DATABASES LIKE 'nova_cell9'").stdout.split() == ["nova_cell9"]
+    assert query(server.port, "SHOW DATABASES LIKE 'nova_cell9'").stdout.split() == ["nova_cell9"]
 
     wrong = _cli("start", str(server.datadir), "--port", str(server.port + 1))
     assert wrong.returncode == 1

@@ -38,11 +38,13 @@ from mariadbserver import (  # noqa: E402
     find_binaries,
     own_dir,
 )
+from mariadbwire import greeting  # noqa: E402
 from serverproc import free_port  # noqa: E402
 
 __all__ = [
     "MariaDBServer",
     "MariaDBServers",
+    "greeting",
     "mariadb_unavailable_reason",
     "query",
     "require_mariadb",
@@ -80,12 +82,12 @@ def require_mariadb() -> None:
 
 
 def query(
-    server: MariaDBServer, sql: str, *, database: str = "", timeout_s: float = 10.0
+    port: int, sql: str, *, database: str = "", timeout_s: float = 10.0
 ) -> subprocess.CompletedProcess[str]:
-    """``sql`` through the ``mariadb`` client over TCP as root (tab-separated, no headers);
-    its connect timeout is ``timeout_s``. Never raises on a failed connection."""
+    """``sql`` through the ``mariadb`` client to 127.0.0.1:``port`` as root (tab-separated,
+    no headers), connecting within ``timeout_s``. Never raises on a failed connection."""
     return subprocess.run(
-        [str(server.binaries.client), "--no-defaults", "-h", "127.0.0.1", "-P", str(server.port),
+        [str(find_binaries().client), "--no-defaults", "-h", "127.0.0.1", "-P", str(port),
          "-uroot", f"--connect-timeout={max(1, round(timeout_s))}", "-N", "-B", "-e", sql,
          *([database] if database else [])],
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout_s + 10,
