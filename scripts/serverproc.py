@@ -103,19 +103,31 @@ def free_port() -> int:
         return port
 
 
-def _stat(pid: int) -> list[str] | None:
-    """``/proc/PID/stat``'s fields after the command name (state, ppid, ...)."""
+def _stat(pid: int, tid: int | None = None) -> list[str] | None:
+    """``/proc/PID/stat``'s fields after the command name (state, ppid, ...); with ``tid``,
+    that thread's."""
+    path = Path(f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat")
     try:
-        text = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
+        text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
     return text.rpartition(")")[2].split()
 
 
 def alive(pid: int) -> bool:
-    """The process exists and is not a zombie (a container may have no reaper)."""
+    """The process exists and is not a zombie (a container may have no reaper). A killed
+    multi-threaded process (mariadbd) shows its leader as a zombie while its other threads
+    still exit, holding its sockets: it is alive until every thread is gone."""
     fields = _stat(pid)
-    return fields is not None and fields[0] != "Z"
+    if fields is None:
+        return False
+    if fields[0] != "Z":
+        return True
+    try:
+        tasks = [int(entry.name) for entry in Path(f"/proc/{pid}/task").iterdir()]
+    except (OSError, ValueError):
+        return False
+    return any((task := _stat(pid, tid)) is not None and task[0] != "Z" for tid in tasks)
 
 
 def cmdline(pid: int) -> list[str]:

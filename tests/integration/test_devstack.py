@@ -49,7 +49,7 @@ def _missing_requirement() -> str | None:
 
 
 def _live_instances(stack: Stack, cell: int) -> int:
-    psql = Path(stack.state["PG_BIN"]) / "psql"
+    psql = Path(stack.state["DB_BIN"]) / "psql"
     url = stack.state[f"CELL{cell}_DIRECT_URL"]
     done = subprocess.run(
         [str(psql), url, "-tAc", LIVE_COUNT],

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.devstack import DEVSTACK, OUTAGE, Stack, devstack
+from tests.support.devstack import DEVSTACK, OUTAGE, REREAD_S, Stack, devstack
 from tests.support.mariadbservers import greeting, query, require_mariadb
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -112,6 +112,7 @@ def test_mariadb_devstack_outages(stack: Stack) -> None:
 
     # Slow: every client-to-server chunk through cell1's proxy waits 0.3 s.
     assert stack.run(str(OUTAGE), "cell1", "slow", "--delay", "0.3").returncode == 0
+    time.sleep(2 * REREAD_S)  # the proxy rereads its delay file this often
     t0 = time.perf_counter()
     assert _answers(proxy1)
     slow_s = time.perf_counter() - t0

@@ -13,15 +13,22 @@ import shlex
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["DEVSTACK", "OUTAGE", "ROOT", "Stack", "devstack", "port_base"]
-
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT / "scripts") not in sys.path:
+    sys.path.append(str(ROOT / "scripts"))
+
+# scripts/ is not a package
+from delayproxy import REREAD_S  # noqa: E402
+
+__all__ = ["DEVSTACK", "OUTAGE", "REREAD_S", "ROOT", "Stack", "devstack", "port_base"]
+
 DEVSTACK = ROOT / "scripts" / "devstack"
 OUTAGE = ROOT / "scripts" / "outage"
 # Outside Linux's ephemeral range (32768-60999), so no client connection can take our ports.

@@ -23,7 +23,7 @@ from mariadbserver import (
     option_words,
 )
 from mariadbwire import GreetingError, parse_greeting
-from serverproc import FreezeRecord, user_argv
+from serverproc import FreezeRecord, alive, user_argv
 
 BINARIES = Binaries(
     Path("/usr/sbin/mariadbd"), Path("/usr/bin/mariadb-install-db"), Path("/usr/bin/mariadb")
@@ -205,3 +205,10 @@ def test_bad_setting_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> Non
         main(["status", "/tmp/nowhere", "-c", "no-value"])
     assert exited.value.code == 2
     assert "expected NAME=VALUE" in capsys.readouterr().err
+
+
+def test_alive_reads_proc() -> None:
+    import os
+
+    assert alive(os.getpid())  # this process: running, several threads or one
+    assert not alive(2**22 + 1)  # above the kernel's pid_max: never a process
