@@ -156,13 +156,18 @@ def _session(settings: Settings) -> ks_session.Session:
     password = settings.keystone_password
     if settings.keystone_auth_url is None or password is None:  # Settings checks it too
         raise ValueError("auth_mode=keystone needs keystone_auth_url and keystone_password")
+    user_domain_id = settings.keystone_user_domain_id
+    project_domain_id = settings.keystone_project_domain_id
     auth = generic.Password(
         auth_url=settings.keystone_auth_url,
         username=settings.keystone_username,
         password=password.get_secret_value(),
-        user_domain_name=settings.keystone_user_domain_name,
         project_name=settings.keystone_project_name,
-        project_domain_name=settings.keystone_project_domain_name,
+        # A domain id (kolla's nova.conf) wins over a name (devstack's).
+        user_domain_id=settings.keystone_user_domain_id,
+        user_domain_name=None if user_domain_id else settings.keystone_user_domain_name,
+        project_domain_id=settings.keystone_project_domain_id,
+        project_domain_name=None if project_domain_id else settings.keystone_project_domain_name,
     )
     return ks_session.Session(auth=auth, timeout=settings.keystone_timeout_s)
 

@@ -12,7 +12,11 @@ keeps its key with a fixed value so clients that index it still work:
 * ``OS-EXT-SRV-ATTR:user_data`` (2.3, admin), ``trusted_image_certificates`` (2.63) and
   ``locked_reason`` (2.73) are ``None``;
 * ``updated`` falls back to ``created`` when ``updated_at`` is NULL (Nova prints the time
-  of the request, which would make identical pages differ).
+  of the request, which would make identical pages differ);
+* ``OS-EXT-AZ:availability_zone`` is the instance's own zone; Nova shows a hosted server in
+  its host's aggregate zone, which the row names once scheduled, so only a hosted row
+  naming none differs: it shows ``default_availability_zone`` (Nova's, for a host in no
+  zone).
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ class ViewContext:
     project_in_url: str | None
     version: tuple[int, int]
     is_admin: bool
+    default_availability_zone: str = "nova"
 
 
 def server_summary(row: Row, ctx: ViewContext) -> dict[str, object]:
@@ -109,7 +114,7 @@ def server_detail(row: Row, ctx: ViewContext, details: Details | None = None) ->
     if status in _PROGRESS_STATUSES:
         progress = row.get("progress")
         server["progress"] = progress if isinstance(progress, int) else 0
-    server["OS-EXT-AZ:availability_zone"] = row.get("availability_zone") or ""
+    server["OS-EXT-AZ:availability_zone"] = _availability_zone(row, ctx)
     server["config_drive"] = row.get("config_drive")
     server["key_name"] = row.get("key_name")
     server["OS-SRV-USG:launched_at"] = _usage_time(row.get("launched_at"))
@@ -138,6 +143,15 @@ def server_detail(row: Row, ctx: ViewContext, details: Details | None = None) ->
     if ctx.version >= (2, 90) and not ctx.is_admin:
         server["OS-EXT-SRV-ATTR:hostname"] = row.get("hostname")
     return server
+
+
+def _availability_zone(row: Row, ctx: ViewContext) -> str:
+    """The instance's zone; on a host, when its row names none, the default zone (Nova
+    shows a hosted server in its host's zone, the default one for a host in no zone)."""
+    zone = row.get("availability_zone")
+    if not zone and row.get("host"):
+        return ctx.default_availability_zone
+    return str(zone or "")
 
 
 def stub_summary(uuid: str, ctx: ViewContext) -> dict[str, object]:

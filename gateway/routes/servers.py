@@ -57,7 +57,13 @@ async def _render(
 ) -> tuple[bytes, dict[str, str]]:
     parsed = parse_list_request(items, caller, version, state.settings.max_limit)
     page = await list_page(state, caller, parsed, detail=detail, version=version)
-    ctx = ViewContext(base_url(request), project_id, version, caller.is_admin)
+    ctx = ViewContext(
+        base_url(request),
+        project_id,
+        version,
+        caller.is_admin,
+        default_availability_zone=state.settings.default_availability_zone,
+    )
 
     def render(row: Row) -> dict[str, object]:
         if row.get(STUB_FLAG):
@@ -199,7 +205,13 @@ async def _show(
     project_id: str | None,
 ) -> Response:
     _check_project(project_id, caller)
-    ctx = ViewContext(base_url(request), project_id, version, caller.is_admin)
+    ctx = ViewContext(
+        base_url(request),
+        project_id,
+        version,
+        caller.is_admin,
+        default_availability_zone=state.settings.default_availability_zone,
+    )
     shown = await show_server(state, caller, server_id, ctx)
     headers = version_headers(version)
     if shown.unavailable:

@@ -422,6 +422,15 @@ def test_deleted_row_is_deleted() -> None:
     assert "fault" not in server
 
 
+def test_availability_zone_of_a_server_without_one() -> None:
+    hosted = make_row(availability_zone=None)
+    context = ViewContext(BASE, None, (2, 1), False, default_availability_zone="az-default")
+    assert server_detail(hosted, context)["OS-EXT-AZ:availability_zone"] == "az-default"
+    unscheduled = make_row(availability_zone=None, host=None)
+    assert server_detail(unscheduled, context)["OS-EXT-AZ:availability_zone"] == ""
+    assert server_detail(make_row(), context)["OS-EXT-AZ:availability_zone"] == "az1"
+
+
 def test_unknown_state() -> None:
     assert server_detail(make_row(vm_state="bogus"), ctx())["status"] == "UNKNOWN"
 
@@ -439,7 +448,7 @@ def test_null_fields() -> None:
     server = server_detail(row, ctx())
     assert server["tenant_id"] == ""
     assert server["user_id"] == ""
-    assert server["OS-EXT-AZ:availability_zone"] == ""
+    assert server["OS-EXT-AZ:availability_zone"] == "nova"  # on a host: the default zone
     assert server["accessIPv4"] == ""
     assert server["OS-DCF:diskConfig"] == "MANUAL"
     assert server["OS-SRV-USG:launched_at"] is None
