@@ -32,6 +32,7 @@ from cells.seed import SeedCell, SeedPlan, seed
 from gateway.doctor import run_cells, run_doctor
 from gateway.logs import configure_logging
 from gateway.novaconf import NovaConfigError
+from gateway.policy import Policy
 from gateway.server import USAGE_ERROR, serve
 from gateway.settings import Settings, load_settings
 from gateway.workers import SettingsSource, serve_workers
@@ -161,13 +162,20 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
 
 def _load(source: SettingsSource) -> Settings:
-    """``source``'s Settings; a ``--config`` or ``--nova-config`` that cannot be read is a
-    usage error (exit status 2) naming the file."""
+    """``source``'s Settings; a ``--config``, ``--nova-config`` or policy file that cannot
+    be read is a usage error (exit status 2) naming the file."""
     try:
-        return source.load()
+        settings = source.load()
     except (FileNotFoundError, NovaConfigError, ValidationError) as exc:
         print(f"cellgate: {exc}", file=sys.stderr)
         sys.exit(USAGE_ERROR)
+    if settings.policy_file is not None:
+        try:
+            Policy(settings.policy_file, settings.admin_role)
+        except Exception as exc:  # oslo.policy's parse errors have no common base
+            print(f"cellgate: policy file {settings.policy_file}: {exc}", file=sys.stderr)
+            sys.exit(USAGE_ERROR)
+    return settings
 
 
 def _cmd_serve(args: argparse.Namespace) -> None:

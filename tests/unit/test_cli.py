@@ -124,3 +124,16 @@ def test_an_unusable_nova_conf_is_a_usage_error(
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
+
+
+def test_an_unusable_policy_file_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text('"os_compute_api:servers:index": [unclosed\n')
+    conf = tmp_path / "nova.conf"
+    conf.write_text("[oslo_policy]\npolicy_file = policy.yaml\n")
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--nova-config", str(conf)])
+    assert exited.value.code == 2
+    assert f"policy file {policy}" in capsys.readouterr().err
