@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from gateway.auth import Principal, principal
+from gateway.errors import Forbidden
 from gateway.novapolicy import nova_defaults
 from gateway.policy import ADMIN_VIEW, READER_VIEW, ListGrants, Policy, ViewGrants
 
@@ -85,7 +86,7 @@ def test_show_decides_on_the_servers_project(
     caller = _caller(DEFAULTS, roles)
     assert DEFAULTS.show(caller, "p1") == own
     if other is None:
-        with pytest.raises(Exception, match=r"os_compute_api:servers:show"):
+        with pytest.raises(Forbidden, match=r"os_compute_api:servers:show"):
             DEFAULTS.show(caller, "p2")
     else:
         assert DEFAULTS.show(caller, "p2") == other
