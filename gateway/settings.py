@@ -18,6 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from cache.redisurl import SentinelRedis, parse_redis_url
 from cells.registry import PlanCacheMode
 from gateway.logs import LogFormat
 from gateway.novaconf import NovaConfigSource, read_nova_config
@@ -75,7 +76,9 @@ class Settings(BaseSettings):
         description="Static cell list; when empty, cells come from cell_mappings.",
     )
     redis_url: str | None = Field(
-        None, description="Redis for pagination state; unset = in-process."
+        None,
+        description="Redis for pagination state: redis://, or Sentinel (tooz's "
+        "redis://...?sentinel=NAME, or redis+sentinel://); unset = in-process.",
     )
     redis_cluster: bool = Field(False, description="Treat redis_url as a Redis Cluster seed node.")
     redis_prefix: str = Field("cellgate", description="Key prefix in Redis.")
@@ -251,6 +254,14 @@ class Settings(BaseSettings):
     def _deadlines_nest(self) -> Settings:
         if self.request_budget_s <= self.cell_timeout_s:
             raise ValueError("request_budget_s must be larger than cell_timeout_s")
+        return self
+
+    @model_validator(mode="after")
+    def _redis_url_usable(self) -> Settings:
+        # A Sentinel URL cellgate cannot use stops the configuration, not the first request.
+        target = parse_redis_url(self.redis_url) if self.redis_url else None
+        if isinstance(target, SentinelRedis) and self.redis_cluster:
+            raise ValueError("redis_cluster cannot be used with a Sentinel URL")
         return self
 
     @model_validator(mode="after")
