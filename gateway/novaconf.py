@@ -173,6 +173,13 @@ OPTIONS: tuple[NovaOption, ...] = (
         "(`CELLGATE_LIST_RECORDS_BY_SKIPPING_DOWN_CELLS`).",
     ),
     NovaOption(
+        "api",
+        _str("compute_link_prefix"),
+        "public_base_url",
+        "The base of the links in answers (`CELLGATE_PUBLIC_BASE_URL`): behind HAProxy, "
+        "the endpoint clients use, as nova-api's links say.",
+    ),
+    NovaOption(
         "DEFAULT",
         _str("default_availability_zone"),
         "default_availability_zone",

@@ -21,6 +21,7 @@ transport_url = rabbit://openstack:pw@10.0.0.1:5672//
 default_availability_zone = az1
 [api]
 max_limit = 500
+compute_link_prefix = https://compute.example.org:8774
 list_records_by_skipping_down_cells = false
 instance_list_per_project_cells = false
 [api_database]
@@ -87,6 +88,7 @@ def test_kolla_nova_conf(kolla: Path) -> None:
     assert settings.www_authenticate_uri == "http://10.0.0.5:5000"
     assert settings.policy_file == (kolla.parent / "nova-policy.yaml").resolve()
     assert settings.max_limit == 500
+    assert settings.public_base_url == "https://compute.example.org:8774"
     assert settings.list_records_by_skipping_down_cells is False
     assert settings.per_project_cells is False
     assert settings.default_availability_zone == "az1"
