@@ -2,9 +2,10 @@
 
 One :class:`ApiDatabase` per gateway, built by the lifespan with its driver's executor
 (:func:`cells.registry.executor_for`), as each cell's :class:`~cells.client.CellClient`.
-Every lookup runs under ``timeout_s`` on a connection of its own; anything that keeps it
-from answering — an error, the deadline, a table that is not there — raises
-:class:`~cells.errors.ApiDatabaseUnavailable` (a 503 upstream). The down-cell stubs
+Every lookup runs under ``timeout_s`` (the instance counts, an aggregate the callers cache
+and may refresh in the background, under ``count_timeout_s``) on a connection of its own;
+anything that keeps it from answering — an error, the deadline, a table that is not there
+— raises :class:`~cells.errors.ApiDatabaseUnavailable` (a 503 upstream). The down-cell stubs
 (:meth:`stubs`) are a merge input instead, so they return a typed outcome like a cell.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -45,23 +46,33 @@ _DISPOSE_S = 2.0
 class ApiDatabase:
     """Read-only lookups on the API database, each within ``timeout_s``."""
 
-    def __init__(self, executor: Executor, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, executor: Executor, timeout_s: float = 5.0, count_timeout_s: float | None = None
+    ) -> None:
         self._executor = executor
         self.timeout_s = timeout_s
+        self.count_timeout_s = timeout_s if count_timeout_s is None else count_timeout_s
 
     @classmethod
-    def connect(cls, url: str, options: EngineOptions, timeout_s: float) -> ApiDatabase:
+    def connect(
+        cls,
+        url: str,
+        options: EngineOptions,
+        timeout_s: float,
+        count_timeout_s: float | None = None,
+    ) -> ApiDatabase:
         """A client for the API database at ``url`` (no I/O until the first call)."""
-        return cls(open_executor(url, options, _LABEL), timeout_s)
+        return cls(open_executor(url, options, _LABEL), timeout_s, count_timeout_s)
 
     @property
     def engine(self) -> AsyncEngine:
         """The pool, for tools that read the database themselves (benchmarks, checks)."""
         return self._executor.engine
 
-    def session(self) -> CellSession:
-        """A request's calls on one connection (the stubs of one page)."""
-        return CellSession(_LABEL, self._executor, self.timeout_s)
+    def session(self, timeout_s: float | None = None) -> CellSession:
+        """A request's calls on one connection (the stubs of one page), each within
+        ``timeout_s`` (default: the lookups' deadline)."""
+        return CellSession(_LABEL, self._executor, timeout_s or self.timeout_s)
 
     async def load_cells(self) -> list[Cell]:
         """All cell mappings, ordered by id."""
@@ -79,7 +90,7 @@ class ApiDatabase:
 
     async def mapping(self, instance_uuid: str) -> InstanceMapping | None:
         """The mapping of one instance, or ``None`` (a marker page's first round trip)."""
-        rows = await self._rows(("mapping",), _mapping, uuid=instance_uuid)
+        rows = await self._rows(("mapping",), _mapping, {"uuid": instance_uuid})
         if not rows:
             return None
         r = rows[0]
@@ -98,27 +109,28 @@ class ApiDatabase:
         An index-only count on ``(project_id, cell_id)`` (or ``(cell_id, ...)`` for all
         projects); the callers cache it.
         """
-        if project_id is None:
-            rows = await self._rows(("counts", False), lambda: _counts(False))
-        else:
-            rows = await self._rows(("counts", True), lambda: _counts(True), project=project_id)
+        scoped = project_id is not None
+        values = {"project": project_id} if scoped else {}
+        rows = await self._rows(
+            ("counts", scoped), lambda: _counts(scoped), values, self.count_timeout_s
+        )
         return {_int(r["cell_id"]): _int(r["n"]) for r in rows}
 
     async def flavor_ids(self, flavorid: str) -> frozenset[int]:
         """Internal ids of the flavor with public ``flavorid`` (empty when unknown)."""
-        rows = await self._rows(("flavors",), _flavors, flavorid=flavorid)
+        rows = await self._rows(("flavors",), _flavors, {"flavorid": flavorid})
         return frozenset(_int(r["id"]) for r in rows)
 
     async def request_spec(self, instance_uuid: str) -> str | None:
         """The serialized request spec of an instance, if any is left."""
-        rows = await self._rows(("spec",), _spec, uuid=instance_uuid)
+        rows = await self._rows(("spec",), _spec, {"uuid": instance_uuid})
         document = rows[0]["spec"] if rows else None
         return None if document is None else str(document)
 
     async def server_group(self, instance_uuid: str) -> str | None:
         """The uuid of the server group the instance belongs to (at most one), as Nova's
         ``InstanceGroup.get_by_instance_uuid``."""
-        rows = await self._rows(("group",), _group, uuid=instance_uuid)
+        rows = await self._rows(("group",), _group, {"uuid": instance_uuid})
         return None if not rows or rows[0]["uuid"] is None else str(rows[0]["uuid"])
 
     async def stubs(
@@ -157,11 +169,17 @@ class ApiDatabase:
         except TimeoutError:
             log.warning("gave up disposing the API database's engine after 2 s")
 
-    async def _rows(self, key: Hashable, build: Callable[[], Query], **values: object) -> list[Row]:
-        session = self.session()
+    async def _rows(
+        self,
+        key: Hashable,
+        build: Callable[[], Query],
+        values: Mapping[str, object] | None = None,
+        timeout_s: float | None = None,
+    ) -> list[Row]:
+        session = self.session(timeout_s)
         try:
             prepared = self._executor.prepare(key, build)
-            outcome = await session.fetch(prepared, values, limit=0, probe=False)
+            outcome = await session.fetch(prepared, values or {}, limit=0, probe=False)
         except CellMisconfigured as exc:  # a schema fault here is the API database's failure
             raise ApiDatabaseUnavailable(exc.message) from exc
         except CellsError as exc:

@@ -77,11 +77,19 @@ class CellClient:
 
     @classmethod
     def connect(
-        cls, cell: Cell, options: EngineOptions, timeout_s: float, breaker: Breaker | None = None
+        cls,
+        cell: Cell,
+        options: EngineOptions,
+        timeout_s: float,
+        *,
+        breaker_failures: int = 2,
+        breaker_cooldown_s: float = 5.0,
     ) -> CellClient:
-        """A client for ``cell`` with an engine of its own (no I/O until the first call)."""
+        """A client for ``cell`` with an engine of its own (no I/O until the first call);
+        its breaker opens after ``breaker_failures`` errors and tries again after
+        ``breaker_cooldown_s``."""
         executor = open_executor(cell.url, options, f"cell {cell.label}")
-        return cls(cell, executor, timeout_s, breaker)
+        return cls(cell, executor, timeout_s, Breaker(breaker_failures, breaker_cooldown_s))
 
     @property
     def engine(self) -> AsyncEngine:

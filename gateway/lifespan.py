@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from cache import SingleFlight, create_store
-from cells import ApiDatabase, Breaker, Cell, CellClient, EngineOptions
+from cells import ApiDatabase, Cell, CellClient, EngineOptions
 from cells.schemacheck import check_schemas
 from gateway.metrics import Metrics
 from gateway.settings import Settings
@@ -66,13 +66,22 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
     and dispose them all on exit."""
     options = _engine_options(settings)
     timeout_s = settings.cell_timeout_s
-    api = ApiDatabase.connect(settings.api_database_url, options, timeout_s)
+    # The instance counts are an aggregate over every mapping (cached, refreshed behind the
+    # answer): bounded by the request's budget, not by one lookup's deadline.
+    api = ApiDatabase.connect(
+        settings.api_database_url, options, timeout_s, settings.request_budget_s
+    )
     clients: dict[int, CellClient] = {}
     try:
         cells = await _static_cells(settings, api) if settings.cells else await api.load_cells()
         for cell in cells:
-            breaker = Breaker(settings.breaker_failures, settings.breaker_cooldown_s)
-            clients[cell.id] = CellClient.connect(cell, options, timeout_s, breaker)
+            clients[cell.id] = CellClient.connect(
+                cell,
+                options,
+                timeout_s,
+                breaker_failures=settings.breaker_failures,
+                breaker_cooldown_s=settings.breaker_cooldown_s,
+            )
         log.info("serving %d cells: %s", len(cells), ", ".join(c.label for c in cells))
         reachable = await asyncio.gather(*(c.warm() for c in clients.values()))
         if settings.check_schema_at_startup:

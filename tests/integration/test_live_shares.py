@@ -12,7 +12,7 @@ from cells.client import CellClient
 from cells.filters import InstanceFilters
 from cells.lister import ListQuery, _live_shares, list_instances
 from cells.order import Direction, SortSpec
-from cells.registry import Cell, EngineOptions
+from cells.registry import Cell, EngineOptions, create_engine_for, executor_for
 from tests.conftest import CellSet
 
 LIMIT = 60
@@ -25,7 +25,8 @@ async def targets(sqlite_cells: CellSet) -> AsyncIterator[list[tuple[CellClient,
     for i, seed_cell in enumerate(sqlite_cells.cells[:2], start=1):
         cell = Cell(i, f"uuid-{i}", seed_cell.name, seed_cell.url)
         breaker = Breaker()
-        out.append((CellClient.connect(cell, EngineOptions(), 5.0, breaker), breaker))
+        engine = create_engine_for(cell.url, EngineOptions())
+        out.append((CellClient(cell, executor_for(engine), 5.0, breaker), breaker))
     yield out
     for client, _ in out:
         await client.dispose()
