@@ -1,6 +1,8 @@
 """Cells: schema, registry, keyset queries, the pure merge and the cross-cell lister.
 
-Never imports FastAPI or :mod:`gateway`; testable without HTTP.
+A cell is reached only through its :class:`CellClient` (engine, driver executor, compile
+cache, breaker, deadline), the API database through :class:`ApiDatabase`; what they raise
+is a :class:`CellsError`. Never imports FastAPI or :mod:`gateway`; testable without HTTP.
 """
 
 from cells.apidb import ApiDatabase

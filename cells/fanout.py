@@ -100,7 +100,9 @@ DownOutcome = CellFailed | CellTimedOut | CellSlow | CellSkipped
 CellOutcome = CellRows | DownOutcome
 """A batch of rows, or no answer."""
 DetailsOutcome = CellDetails | DownOutcome
+"""A detail read's side data, or no answer."""
 ServerOutcome = CellServer | DownOutcome
+"""Show's row and side data, or no answer."""
 
 
 async def run_all(calls: Sequence[Awaitable[T]]) -> list[T]:

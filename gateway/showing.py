@@ -87,11 +87,12 @@ async def show_server(
     :class:`~gateway.errors.CellConfigurationError`."""
     metrics = state.metrics.show_requests
     try:
-        try:
-            async with asyncio.timeout(state.settings.request_budget_s):
-                shown = await _show(state, caller, server_id, ctx)
-        except (CellsError, TimeoutError) as exc:
-            raise http_error(exc, state, "request") from None
+        async with asyncio.timeout(state.settings.request_budget_s):
+            shown = await _show(state, caller, server_id, ctx)
+    except (CellsError, TimeoutError) as exc:
+        error = http_error(exc, state, "request")
+        metrics.labels(_result(error)).inc()
+        raise error from None
     except GatewayError as error:
         metrics.labels(_result(error)).inc()
         raise
