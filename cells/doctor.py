@@ -29,10 +29,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from cells.apidb import ApiDatabase
 from cells.catalog import bound_statements, dialect_of, read_collation, read_indexes, read_version
+from cells.errors import CellsError
 from cells.faults import blame
 from cells.indexes import Coverage, ListingOrder, Serving, coverage, create_statement
-from cells.registry import ApiDatabase, Cell, async_url
+from cells.registry import Cell, async_url, executor_for
 from cells.schema import api_metadata, cell_metadata, instances
 from cells.schemacheck import check_schema
 
@@ -152,7 +154,7 @@ class _Steps:
         try:
             async with asyncio.timeout(self.timeout_s):
                 return await step
-        except (TimeoutError, OSError, DBAPIError) as exc:
+        except (TimeoutError, OSError, DBAPIError, CellsError) as exc:
             self.errors.append(f"{what}: {_reason(exc)}")
             return None
 
@@ -221,7 +223,8 @@ async def _database(
         cells: list[Cell] = []
         if metadata is api_metadata and not report.schema_problems:
             steps = _Steps(timeout_s)
-            cells = await steps.run("cell mappings", ApiDatabase(engine).load_cells()) or []
+            api = ApiDatabase(executor_for(engine), timeout_s)
+            cells = await steps.run("cell mappings", api.load_cells()) or []
             report = replace(report, errors=steps.all(report))
         return report, cells
 
