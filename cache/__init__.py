@@ -1,7 +1,8 @@
-"""Pagination state: stores (Redis, Redis Cluster, in-process), key layout, and request
-coalescing. Values are opaque bytes; imports nothing else of ours."""
+"""Pagination state: stores (Redis, Sentinel, Redis Cluster, in-process), key layout, and
+request coalescing. Values are opaque bytes; imports nothing else of ours."""
 
 from cache.keys import fingerprint, frontier_key, page_key
+from cache.redisurl import PlainRedis, RedisTarget, SentinelRedis, parse_redis_url
 from cache.singleflight import SingleFlight
 from cache.store import (
     BreakerPhase,
@@ -19,7 +20,10 @@ __all__ = [
     "BreakerPhase",
     "CallResult",
     "MemoryStore",
+    "PlainRedis",
     "RedisStore",
+    "RedisTarget",
+    "SentinelRedis",
     "SingleFlight",
     "Store",
     "StoreHooks",
@@ -29,4 +33,5 @@ __all__ = [
     "fingerprint",
     "frontier_key",
     "page_key",
+    "parse_redis_url",
 ]

@@ -1,4 +1,5 @@
-"""Key-value stores for pagination state: Redis (or Redis Cluster) and in-process.
+"""Key-value stores for pagination state: Redis (single, Sentinel's primary, or Redis
+Cluster) and in-process.
 
 Both satisfy :class:`Store`. Redis is an accelerator, never a dependency of correctness:
 every call runs under a short timeout, any error counts as a miss (or a dropped write), and
@@ -22,7 +23,10 @@ from typing import Literal, Protocol, TypeVar
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
+
+from cache.redisurl import PlainRedis, SentinelRedis, parse_redis_url
 
 __all__ = [
     "BreakerPhase",
@@ -157,7 +161,10 @@ class MemoryStore:
 
 
 class RedisStore:
-    """Redis (single node or cluster) behind timeouts, error-as-miss and a breaker."""
+    """Redis (single node, Sentinel's primary or cluster) behind timeouts, error-as-miss and
+    a breaker. With ``sentinel``, the client is its primary's: a failover costs the calls
+    that meet the old primary (errors, so misses, maybe opening the breaker), and the next
+    connection asks the Sentinels where the primary is now."""
 
     def __init__(
         self,
@@ -169,8 +176,10 @@ class RedisStore:
         jitter: float = 0.1,
         init_timeout_s: float = 1.0,
         hooks: StoreHooks | None = None,
+        sentinel: Sentinel | None = None,
     ) -> None:
         self.client = client
+        self.sentinel = sentinel
         self.hooks: StoreHooks = hooks or _NoHooks()
         self.op_timeout_s = op_timeout_s
         # A cluster client maps all 16384 slots on its first command (~75 ms of CPU even
@@ -248,6 +257,34 @@ class RedisStore:
 
     async def close(self) -> None:
         await self.client.aclose()
+        if self.sentinel is not None:
+            await self.sentinel.aclose()
+
+
+def _sentinel_client(
+    target: SentinelRedis, op_timeout_s: float, connect_timeout_s: float
+) -> tuple[Redis, Sentinel]:
+    """The client of ``target``'s primary, and the Sentinel it asks (both to close)."""
+    sentinel_kwargs: dict[str, object] = {
+        "socket_timeout": op_timeout_s,
+        "socket_connect_timeout": connect_timeout_s,
+        "retry": Retry(NoBackoff(), 0),
+        "ssl": target.ssl,
+        "username": target.sentinel_username,
+        "password": target.sentinel_password,
+    }
+    sentinel = Sentinel(list(target.sentinels), sentinel_kwargs=sentinel_kwargs)
+    client = sentinel.master_for(
+        target.service,
+        username=target.username,
+        password=target.password,
+        db=target.db,
+        ssl=target.ssl,
+        socket_timeout=op_timeout_s,
+        socket_connect_timeout=connect_timeout_s,
+        retry=Retry(NoBackoff(), 0),
+    )
+    return client, sentinel
 
 
 def create_store(
@@ -261,10 +298,24 @@ def create_store(
     max_memory_bytes: int = 64 * 2**20,
     hooks: StoreHooks | None = None,
 ) -> Store:
-    """A :class:`RedisStore` for ``redis_url`` (cluster mode if asked, telling ``hooks``
-    what Redis does), else memory."""
+    """A :class:`RedisStore` for ``redis_url`` (a Sentinel URL, :mod:`cache.redisurl`:
+    its primary; cluster mode if asked), telling ``hooks`` what Redis does; else memory."""
     if not redis_url:
         return MemoryStore(max_entries=max_memory_entries, max_bytes=max_memory_bytes)
+    target = parse_redis_url(redis_url)
+    if isinstance(target, SentinelRedis):
+        if cluster:
+            raise ValueError("redis_cluster cannot be used with a Sentinel URL")
+        log.info("redis: %r", target)
+        primary, sentinel = _sentinel_client(target, op_timeout_s, connect_timeout_s)
+        return RedisStore(
+            primary,
+            op_timeout_s=op_timeout_s,
+            cooldown_s=cooldown_s,
+            hooks=hooks,
+            sentinel=sentinel,
+        )
+    assert isinstance(target, PlainRedis)
     client: Redis | RedisCluster
     if cluster:
         client = RedisCluster.from_url(

@@ -1,18 +1,19 @@
 """Who is asking: a :class:`Principal` from the request, in one of four modes.
 
 - ``noauth`` (demo, tests): ``X-Auth-Token: user:project`` (a bare ``name`` means
-  ``name:name``, as Nova's noauth); the project ``admin`` is an administrator.
+  ``name:name``, as Nova's noauth) with the roles ``reader`` and ``member``, and ``admin``
+  too in the project ``admin``.
 - ``jwt``: a signed token (PyJWT) with ``exp``, ``project_id``, ``sub`` or ``user_id``,
-  and ``roles`` claims; see ``admin_role`` below. With ``jwt_audience`` or
-  ``jwt_issuer`` set, the ``aud`` or ``iss`` claim is required and must match.
+  and ``roles`` claims. With ``jwt_audience`` or ``jwt_issuer`` set, the ``aud`` or ``iss``
+  claim is required and must match.
 - ``trusted-headers``: behind a proxy that already validated Keystone tokens, read
   ``X-Project-Id``, ``X-User-Id`` and ``X-Roles``. Off unless configured, since anyone who
   reaches the gateway directly could forge them.
 - ``keystone``: Keystone validates the token (:mod:`gateway.keystone`, asynchronous and
   cached, behind the :class:`TokenValidator` interface that the app state holds).
 
-In ``jwt``, ``trusted-headers`` and ``keystone`` modes the ``admin_role`` setting (default
-``admin``) makes a caller an administrator.
+What the caller may do is Nova's policy's to say (:mod:`gateway.policy`), evaluated on
+these roles; :attr:`Principal.is_admin` is its ``context_is_admin`` rule.
 
 A 401 carries ``WWW-Authenticate: Keystone uri="..."``, the challenge keystonemiddleware
 sends in front of Nova, so clients know where to authenticate
@@ -31,18 +32,60 @@ from typing import Protocol
 import jwt
 
 from gateway.errors import Unauthorized
+from gateway.policy import Policy
 from gateway.settings import Settings
 
-__all__ = ["Principal", "TokenValidator", "auth_token", "authenticate", "www_authenticate"]
+__all__ = [
+    "NOAUTH_ROLES",
+    "Principal",
+    "TokenValidator",
+    "auth_token",
+    "authenticate",
+    "principal",
+    "www_authenticate",
+]
+
+NOAUTH_ROLES = frozenset({"reader", "member"})
+"""A ``noauth`` caller's roles (``admin`` added in the project ``admin``)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The caller: a user in a project, maybe an administrator."""
+    """The caller: a user in a project with roles. ``is_admin`` is Nova's
+    ``context.is_admin``, the policy's ``context_is_admin`` rule (see :func:`principal`)."""
 
     user_id: str
     project_id: str
     is_admin: bool
+    roles: frozenset[str] = frozenset()
+    is_admin_project: bool = True
+
+    @property
+    def credentials(self) -> dict[str, object]:
+        """oslo.context's policy values of a project-scoped token."""
+        return {
+            "user_id": self.user_id,
+            "project_id": self.project_id,
+            "roles": sorted(self.roles),
+            "is_admin_project": self.is_admin_project,
+            "system_scope": None,
+            "domain_id": None,
+        }
+
+
+def principal(
+    policy: Policy,
+    user_id: str,
+    project_id: str,
+    roles: frozenset[str],
+    *,
+    is_admin_project: bool = True,
+) -> Principal:
+    """The caller, ``is_admin`` decided by ``policy``."""
+    partial = Principal(user_id, project_id, False, roles, is_admin_project)
+    return Principal(
+        user_id, project_id, policy.is_admin(partial.credentials), roles, is_admin_project
+    )
 
 
 class TokenValidator(Protocol):
@@ -53,12 +96,13 @@ class TokenValidator(Protocol):
         ...
 
 
-def _noauth(token: str) -> Principal:
+def _noauth(token: str, policy: Policy) -> Principal:
     user, _, project = token.partition(":")
     project = project or user
     if not user or not project:
         raise Unauthorized("Authentication required")
-    return Principal(user, project, project == "admin")
+    roles = NOAUTH_ROLES | {"admin"} if project == "admin" else NOAUTH_ROLES
+    return principal(policy, user, project, roles)
 
 
 def auth_token(headers: Mapping[str, str]) -> str:
@@ -69,7 +113,7 @@ def auth_token(headers: Mapping[str, str]) -> str:
     return token
 
 
-def _jwt(token: str, settings: Settings) -> Principal:
+def _jwt(token: str, settings: Settings, policy: Policy) -> Principal:
     if settings.jwt_secret is None:
         raise Unauthorized("Authentication required")
     required = ["exp"]
@@ -93,28 +137,28 @@ def _jwt(token: str, settings: Settings) -> Principal:
     roles = claims.get("roles") or []
     if not isinstance(project, str) or not isinstance(user, str) or not isinstance(roles, list):
         raise Unauthorized("Authentication required")
-    return Principal(user, project, settings.admin_role in roles)
+    return principal(policy, user, project, frozenset(str(role) for role in roles))
 
 
-def _trusted(headers: Mapping[str, str], settings: Settings) -> Principal:
+def _trusted(headers: Mapping[str, str], policy: Policy) -> Principal:
     project = headers.get("x-project-id", "")
     user = headers.get("x-user-id", "")
     if not project or not user:
         raise Unauthorized("Authentication required")
-    roles = {role.strip() for role in headers.get("x-roles", "").split(",")}
-    return Principal(user, project, settings.admin_role in roles)
+    roles = {role.strip() for role in headers.get("x-roles", "").split(",")} - {""}
+    return principal(policy, user, project, frozenset(roles))
 
 
-def authenticate(headers: Mapping[str, str], settings: Settings) -> Principal:
+def authenticate(headers: Mapping[str, str], settings: Settings, policy: Policy) -> Principal:
     """The caller of a request, or :class:`Unauthorized` (every mode but ``keystone``,
     whose :class:`TokenValidator` is awaited instead)."""
     match settings.auth_mode:
         case "trusted-headers":
-            return _trusted(headers, settings)
+            return _trusted(headers, policy)
         case "jwt":
-            return _jwt(auth_token(headers), settings)
+            return _jwt(auth_token(headers), settings, policy)
         case "noauth":
-            return _noauth(auth_token(headers))
+            return _noauth(auth_token(headers), policy)
         case "keystone":
             raise TypeError("auth_mode=keystone is served by a TokenValidator")
 

@@ -24,11 +24,15 @@ import sqlite3
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from cells.indexes import DEFAULT_STRING_KEYS, listing_orders
 from cells.schema import api_metadata, cell_metadata
 from cells.seed import SeedCell, SeedPlan, seed
 from gateway.doctor import run_cells, run_doctor
 from gateway.logs import configure_logging
+from gateway.novaconf import NovaConfigError
+from gateway.policy import Policy
 from gateway.server import USAGE_ERROR, serve
 from gateway.settings import Settings, load_settings
 from gateway.workers import SettingsSource, serve_workers
@@ -157,9 +161,26 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     serve(settings, args.host, args.port, banner, demo=True)
 
 
+def _load(source: SettingsSource) -> Settings:
+    """``source``'s Settings; a ``--config``, ``--nova-config`` or policy file that cannot
+    be read is a usage error (exit status 2) naming the file."""
+    try:
+        settings = source.load()
+    except (FileNotFoundError, NovaConfigError, ValidationError) as exc:
+        print(f"cellgate: {exc}", file=sys.stderr)
+        sys.exit(USAGE_ERROR)
+    if settings.policy_file is not None:
+        try:
+            Policy(settings.policy_file, settings.admin_role)
+        except Exception as exc:  # oslo.policy's parse errors have no common base
+            print(f"cellgate: policy file {settings.policy_file}: {exc}", file=sys.stderr)
+            sys.exit(USAGE_ERROR)
+    return settings
+
+
 def _cmd_serve(args: argparse.Namespace) -> None:
-    source = SettingsSource(args.config, args.log_format)
-    settings = source.load()
+    source = SettingsSource(args.config, args.log_format, tuple(args.nova_config))
+    settings = _load(source)
     _refuse_unsafe_bind(settings, args.host)
     banner = f"cellgate serving on http://{args.host}:{args.port}"
     if args.workers == 1:
@@ -170,7 +191,7 @@ def _cmd_serve(args: argparse.Namespace) -> None:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> None:
-    settings = load_settings(Path(args.config) if args.config else None)
+    settings = _load(SettingsSource(args.config, None, tuple(args.nova_config)))
     try:
         orders = listing_orders(args.sort_key or DEFAULT_STRING_KEYS)
     except ValueError as exc:  # a --sort-key the doctor cannot check
@@ -180,7 +201,7 @@ def _cmd_doctor(args: argparse.Namespace) -> None:
 
 
 def _cmd_cells(args: argparse.Namespace) -> None:
-    settings = load_settings(Path(args.config) if args.config else None)
+    settings = _load(SettingsSource(args.config, None, tuple(args.nova_config)))
     sys.exit(run_cells(settings, as_json=args.json, gateway=args.gateway, timeout_s=args.timeout))
 
 
@@ -222,6 +243,18 @@ def _add_log_format(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="TOML configuration file")
+    parser.add_argument(
+        "--nova-config",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="the operator's nova.conf, read with oslo.config (repeatable, later files "
+        "win); CELLGATE_* variables and --config win over it (README: nova.conf)",
+    )
+
+
 def _worker_count(value: str) -> int:
     try:
         count = int(value)
@@ -251,7 +284,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the configured cells (CELLGATE_* / TOML)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8774)
-    serve.add_argument("--config", help="TOML configuration file")
+    _add_config(serve)
     serve.add_argument(
         "--workers",
         type=_worker_count,
@@ -268,7 +301,7 @@ def _parser() -> argparse.ArgumentParser:
         help="read-only report per cell: reachable, latency, instances, collation, schema, "
         "listing orders lacking an index (with CREATE INDEX statements)",
     )
-    doctor.add_argument("--config", help="TOML configuration file")
+    _add_config(doctor)
     doctor.add_argument("--json", action="store_true", help="one JSON document")
     doctor.add_argument(
         "--sort-key",
@@ -288,7 +321,7 @@ def _parser() -> argparse.ArgumentParser:
         help="a table of cells: name, uuid, reachable, latency, instances, breaker state "
         "(from a running gateway's /readyz with --gateway)",
     )
-    cells_cmd.add_argument("--config", help="TOML configuration file")
+    _add_config(cells_cmd)
     cells_cmd.add_argument("--json", action="store_true", help="one JSON document")
     cells_cmd.add_argument(
         "--gateway", metavar="URL", help="a running gateway, for its breaker states"

@@ -34,7 +34,7 @@ async def _caller(request: Request) -> Principal:
     try:
         if state.tokens is not None:
             return await state.tokens.principal(auth_token(request.headers))
-        return authenticate(request.headers, settings)
+        return authenticate(request.headers, settings, state.policy)
     except Unauthorized as exc:
         exc.headers.setdefault("WWW-Authenticate", www_authenticate(settings, base_url(request)))
         raise

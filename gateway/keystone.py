@@ -6,9 +6,10 @@ A service user (keystoneauth1 ``Password``, e.g. ``nova`` in the ``service`` pro
 endpoint of its catalog (``keystone_interface``, ``keystone_region_name``). The answer:
 
 - 200: the token's user, project, roles and expiry. A project-scoped token is a
-  :class:`~gateway.auth.Principal`, an administrator when it holds ``admin_role`` and Keystone
-  does not say ``is_admin_project: false`` (said only where Keystone has an admin project
-  configured; keystonemiddleware reads a missing flag as true). Unscoped, domain- and
+  :class:`~gateway.auth.Principal` with the token's roles (Keystone lists implied roles
+  too: ``admin`` implies ``member`` implies ``reader``), whose rights are Nova's policy's
+  (:mod:`gateway.policy`). ``is_admin_project`` is passed on to the policy (keystonemiddleware
+  reads a missing flag as true); Nova's defaults do not consult it. Unscoped, domain- and
   system-scoped tokens get 403, as Nova's project-scoped policies give them.
 - 404 (unknown, expired or revoked token): 401.
 - Anything else — Keystone unreachable or hung past ``keystone_timeout_s``, a 5xx, the
@@ -48,8 +49,9 @@ from keystoneauth1.identity import generic
 
 from cache import SingleFlight
 from cells import Breaker, BreakerState
-from gateway.auth import Principal
+from gateway.auth import Principal, principal
 from gateway.errors import Forbidden, ServiceUnavailable, Unauthorized
+from gateway.policy import Policy
 from gateway.settings import Settings
 
 __all__ = [
@@ -110,12 +112,17 @@ def parse_token(body: object) -> KeystoneToken:
     return KeystoneToken(user_id, project_id, roles, is_admin_project, expires.timestamp())
 
 
-def to_principal(token: KeystoneToken, admin_role: str) -> Principal:
+def to_principal(token: KeystoneToken, policy: Policy) -> Principal:
     """The caller a valid token names; :class:`Forbidden` unless it is project-scoped."""
     if token.project_id is None:
         raise Forbidden("The token is not scoped to a project; a project-scoped token is needed.")
-    is_admin = admin_role in token.roles and token.is_admin_project
-    return Principal(token.user_id, token.project_id, is_admin)
+    return principal(
+        policy,
+        token.user_id,
+        token.project_id,
+        token.roles,
+        is_admin_project=token.is_admin_project,
+    )
 
 
 class TokenCache:
@@ -156,13 +163,18 @@ def _session(settings: Settings) -> ks_session.Session:
     password = settings.keystone_password
     if settings.keystone_auth_url is None or password is None:  # Settings checks it too
         raise ValueError("auth_mode=keystone needs keystone_auth_url and keystone_password")
+    user_domain_id = settings.keystone_user_domain_id
+    project_domain_id = settings.keystone_project_domain_id
     auth = generic.Password(
         auth_url=settings.keystone_auth_url,
         username=settings.keystone_username,
         password=password.get_secret_value(),
-        user_domain_name=settings.keystone_user_domain_name,
         project_name=settings.keystone_project_name,
-        project_domain_name=settings.keystone_project_domain_name,
+        # A domain id (kolla's nova.conf) wins over a name (devstack's).
+        user_domain_id=settings.keystone_user_domain_id,
+        user_domain_name=None if user_domain_id else settings.keystone_user_domain_name,
+        project_domain_id=settings.keystone_project_domain_id,
+        project_domain_name=None if project_domain_id else settings.keystone_project_domain_name,
     )
     return ks_session.Session(auth=auth, timeout=settings.keystone_timeout_s)
 
@@ -170,7 +182,9 @@ def _session(settings: Settings) -> ks_session.Session:
 class KeystoneValidator:
     """Turns tokens into principals through Keystone (see the module docstring)."""
 
-    def __init__(self, settings: Settings, session: ks_session.Session | None = None) -> None:
+    def __init__(
+        self, settings: Settings, policy: Policy, session: ks_session.Session | None = None
+    ) -> None:
         self._session = session or _session(settings)
         self._endpoint: Mapping[str, object] = {
             "service_type": "identity",
@@ -180,7 +194,7 @@ class KeystoneValidator:
         }
         self._timeout_s = settings.keystone_timeout_s
         self._retry_after_s = settings.retry_after_s
-        self._admin_role = settings.admin_role
+        self._policy = policy
         self.cache = TokenCache(settings.keystone_cache_size, settings.keystone_cache_max_ttl_s)
         self._flight: SingleFlight[Validation] = SingleFlight()
         self.breaker = Breaker(settings.breaker_failures, settings.breaker_cooldown_s)
@@ -196,7 +210,7 @@ class KeystoneValidator:
         :class:`ServiceUnavailable` otherwise."""
         match await self.validate(token):
             case KeystoneToken() as valid:
-                return to_principal(valid, self._admin_role)
+                return to_principal(valid, self._policy)
             case InvalidToken():
                 raise Unauthorized("Authentication required")
 

@@ -13,6 +13,7 @@ from cache import SingleFlight, create_store
 from cells import ApiDatabase, Cell, CellClient, EngineOptions
 from cells.schemacheck import check_schemas
 from gateway.metrics import Metrics
+from gateway.policy import Policy, policy_for
 from gateway.settings import Settings
 from gateway.state import AppState, ProjectCells
 
@@ -48,7 +49,7 @@ async def _static_cells(settings: Settings, api: ApiDatabase) -> list[Cell]:
     ]
 
 
-def _token_validator(settings: Settings) -> KeystoneValidator | None:
+def _token_validator(settings: Settings, policy: Policy) -> KeystoneValidator | None:
     if settings.auth_mode != "keystone":
         return None
     # Imported here: keystoneauth1 is needed only in this mode (the ``keystone`` extra).
@@ -56,7 +57,7 @@ def _token_validator(settings: Settings) -> KeystoneValidator | None:
         from gateway.keystone import KeystoneValidator
     except ImportError as exc:
         raise RuntimeError(f"auth_mode=keystone needs cellgate[keystone]: {exc}") from exc
-    return KeystoneValidator(settings)
+    return KeystoneValidator(settings, policy)
 
 
 @asynccontextmanager
@@ -98,7 +99,8 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
             max_memory_bytes=settings.memory_store_max_bytes,
             hooks=metrics.redis,
         )
-        tokens = _token_validator(settings)
+        policy = policy_for(settings)
+        tokens = _token_validator(settings, policy)
         project_cells = ProjectCells(settings.project_cells_ttl_s)
         try:
             yield AppState(
@@ -111,6 +113,7 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
                 flight=SingleFlight(),
                 metrics=metrics,
                 tokens=tokens,
+                policy=policy,
             )
         finally:
             await project_cells.close()

@@ -209,7 +209,8 @@ async def _list(
         resume = await _cached_frontier(state, walk, request.marker, columns, clients)
     after = None
     if request.marker is not None and resume is None:
-        scope = None if principal.is_admin else principal.project_id
+        # all_tenants (granted by the policy, maybe to a non-admin) finds any project's marker.
+        scope = None if principal.is_admin or request.all_tenants else principal.project_id
         after = await resolve_marker(state.api, state.clients, spec, request.marker, scope)
     query = ListQuery(spec, filters, request.limit, after, columns)
     keep = state.settings.frontier_max_rows // max(1, len(clients))

@@ -3,9 +3,12 @@
 Nova's rules, kept because clients rely on them: ``limit`` default and maximum
 ``max_limit`` (clamped), ``0`` gives an empty list, anything but digits is a 400;
 ``sort_key``/``sort_dir`` repeatable, Nova's valid keys, ``host``/``node`` admin-only (403);
-non-admins silently lose the filters their microversion does not allow; from 2.75 an
-unknown parameter is a 400. Improvements: directions are padded with ``desc`` one for one
-(Nova misaligns them) and ``uuid asc`` always ends the order.
+callers without ``allow_all_filters`` silently lose the filters their microversion does not
+allow; from 2.75 an unknown parameter is a 400. Who may do what is the policy's
+(:class:`~gateway.policy.ListGrants`): the listing itself and ``all_tenants`` (403 naming
+the rule), every filter; "admin" is ``context_is_admin``. Improvements: directions are
+padded with ``desc`` one for one (Nova misaligns them) and ``uuid asc`` always ends the
+order.
 
 A single-valued parameter given more than once is read from its last value, as Nova does,
 but every value is validated: ``limit=x&limit=2`` is a 400, not a page of two. Costly input
@@ -49,6 +52,7 @@ from gateway.params import (
     VALID_SORT_KEYS,
     Version,
 )
+from gateway.policy import ListGrants
 from gateway.states import states_for_statuses
 
 __all__ = ["ListRequest", "parse_list_request"]
@@ -132,7 +136,7 @@ def _limit(value: str, max_limit: int) -> int:
 
 
 def _sort(
-    keys: list[str], dirs: list[str], version: Version, principal: Principal
+    keys: list[str], dirs: list[str], version: Version, admin: bool
 ) -> tuple[tuple[str, Direction], ...]:
     if len(keys) > MAX_SORT_KEYS:
         raise BadRequest(
@@ -152,7 +156,7 @@ def _sort(
     pairs: list[tuple[str, Direction]] = []
     for i, key in enumerate(keys):
         if key in valid:
-            if key in ADMIN_SORT_KEYS and not principal.is_admin:
+            if key in ADMIN_SORT_KEYS and not admin:
                 raise Forbidden(f"Only administrators can sort servers by {key}")
             pairs.append((key, Direction(dirs[i] if i < len(dirs) else "desc")))
         elif key in IGNORED_SORT_KEYS and version < STRICT_QUERY_SINCE:
@@ -193,10 +197,12 @@ def _tags(name: str, value: str) -> frozenset[str]:
 def parse_list_request(
     items: Sequence[tuple[str, str]],
     principal: Principal,
+    grants: ListGrants,
     version: Version,
     max_limit: int,
 ) -> ListRequest:
-    """Validate the query string of ``GET /servers[/detail]``; raises 4xx errors."""
+    """Validate the query string of ``GET /servers[/detail]`` for ``principal`` with the
+    policy's ``grants``; raises 4xx errors."""
     values: dict[str, list[str]] = {}
     for name, value in items:
         values.setdefault(name, []).append(value)
@@ -215,7 +221,9 @@ def parse_list_request(
                 "Invalid input for query parameters. Additional properties are not "
                 f"allowed ('{name}' was unexpected)"
             )
-    if not principal.is_admin:
+    if not grants.allowed:
+        raise Forbidden(f"Policy doesn't allow {grants.rule} to be performed.")
+    if not grants.all_filters:
         allowed = _since(USER_FILTERS, version) | PAGING_PARAMS
         values = {k: v for k, v in values.items() if k in allowed}
     for name, found in values.items():
@@ -227,7 +235,7 @@ def parse_list_request(
     if limit is None:
         limit = max_limit
     marker = _last(values, "marker")
-    sort = _sort(values.get("sort_key", []), values.get("sort_dir", []), version, principal)
+    sort = _sort(values.get("sort_key", []), values.get("sort_dir", []), version, grants.admin)
 
     for name in values:
         if name in UNSUPPORTED_FILTERS:
@@ -236,10 +244,8 @@ def parse_list_request(
     all_tenants = bool(
         _each(values, "all_tenants", lambda v: v == "" or _bool("all_tenants", v, strict=True))
     )
-    if all_tenants and not principal.is_admin:
-        raise Forbidden(
-            "Policy doesn't allow os_compute_api:servers:index:get_all_tenants to be performed."
-        )
+    if all_tenants and not grants.all_tenants:
+        raise Forbidden(f"Policy doesn't allow {grants.all_tenants_rule} to be performed.")
     if all_tenants:
         project_id = _last(values, "project_id") or _last(values, "tenant_id")
     else:
@@ -272,7 +278,7 @@ def parse_list_request(
     elif "changes-since" in values or "changes-before" in values:
         deleted = None
     if vm_states == {"deleted"}:
-        if not principal.is_admin:
+        if not grants.admin:
             raise Forbidden("Only administrators may list deleted instances")
         deleted = True
 

@@ -6,10 +6,11 @@ CLI or a test) and passed to :func:`gateway.app.create_app`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -17,10 +18,12 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from cache.redisurl import SentinelRedis, parse_redis_url
 from cells.registry import PlanCacheMode
 from gateway.logs import LogFormat
+from gateway.novaconf import NovaConfigSource, read_nova_config
 
-__all__ = ["Settings", "StaticCell", "load_settings"]
+__all__ = ["NeutronSettings", "Settings", "StaticCell", "load_settings"]
 
 AuthMode = Literal["noauth", "jwt", "trusted-headers", "keystone"]
 KeystoneInterface = Literal["public", "internal", "admin"]
@@ -34,6 +37,26 @@ class StaticCell(BaseModel):
     database_url: str
 
 
+class NeutronSettings(BaseModel):
+    """How to reach Neutron (``nova.conf``'s ``[neutron]``): kept for the fields that need
+    it (security groups, ports); nothing calls Neutron yet."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    auth_type: str | None = None
+    auth_url: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    project_name: str | None = None
+    user_domain_name: str | None = None
+    user_domain_id: str | None = None
+    project_domain_name: str | None = None
+    project_domain_id: str | None = None
+    region_name: str | None = None
+    valid_interfaces: list[str] = Field(default_factory=lambda: ["internal", "public"])
+    endpoint_override: str | None = None
+
+
 class Settings(BaseSettings):
     """cellgate's configuration; see the README's configuration reference."""
 
@@ -43,12 +66,19 @@ class Settings(BaseSettings):
         "sqlite:///./cellgate-data/api.db",
         description="The API database (cell_mappings, instance_mappings, flavors).",
     )
+    database_connection: SecretStr | None = Field(
+        None,
+        description="Nova's [database] connection URL: fills templated cell_mappings URLs "
+        "({scheme}://{username}:{password}@{hostname}/...), as Nova does.",
+    )
     cells: list[StaticCell] = Field(
         default_factory=list,
         description="Static cell list; when empty, cells come from cell_mappings.",
     )
     redis_url: str | None = Field(
-        None, description="Redis for pagination state; unset = in-process."
+        None,
+        description="Redis for pagination state: redis://, or Sentinel (tooz's "
+        "redis://...?sentinel=NAME, or redis+sentinel://); unset = in-process.",
     )
     redis_cluster: bool = Field(False, description="Treat redis_url as a Redis Cluster seed node.")
     redis_prefix: str = Field("cellgate", description="Key prefix in Redis.")
@@ -76,6 +106,11 @@ class Settings(BaseSettings):
         description="The role that makes a caller an administrator (jwt, "
         "trusted-headers, keystone).",
     )
+    policy_file: Path | None = Field(
+        None,
+        description="The operator's Nova policy file (YAML or JSON, oslo.policy); unset = "
+        "Nova's defaults. Re-read when it changes.",
+    )
     keystone_auth_url: str | None = Field(
         None, description="Keystone's URL for the service user (auth_mode=keystone)."
     )
@@ -87,6 +122,12 @@ class Settings(BaseSettings):
     keystone_user_domain_name: str = Field("Default", description="The service user's domain.")
     keystone_project_domain_name: str = Field(
         "Default", description="The domain of the service user's project."
+    )
+    keystone_user_domain_id: str | None = Field(
+        None, description="The service user's domain by id (wins over its name)."
+    )
+    keystone_project_domain_id: str | None = Field(
+        None, description="The service user's project's domain by id (wins over its name)."
     )
     keystone_interface: KeystoneInterface = Field(
         "internal", description="Which identity endpoint of the catalog validates tokens."
@@ -129,6 +170,14 @@ class Settings(BaseSettings):
     max_limit: int = Field(1000, ge=1, description="Default and maximum page size (Nova: 1000).")
     list_records_by_skipping_down_cells: bool = Field(
         True, description="Partial 200 when a cell is down; false: 503 instead (Nova's option)."
+    )
+    default_availability_zone: str = Field(
+        "nova",
+        description="The zone shown for a server on a host when its row names none "
+        "(Nova's [DEFAULT] default_availability_zone).",
+    )
+    neutron: NeutronSettings | None = Field(
+        None, description="How to reach Neutron (nova.conf's [neutron]); not used yet."
     )
     per_project_cells: bool = Field(
         True,
@@ -210,6 +259,14 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _redis_url_usable(self) -> Settings:
+        # A Sentinel URL cellgate cannot use stops the configuration, not the first request.
+        target = parse_redis_url(self.redis_url) if self.redis_url else None
+        if isinstance(target, SentinelRedis) and self.redis_cluster:
+            raise ValueError("redis_cluster cannot be used with a Sentinel URL")
+        return self
+
+    @model_validator(mode="after")
     def _keystone_configured(self) -> Settings:
         if self.auth_mode != "keystone":
             return self
@@ -235,14 +292,30 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
 
-def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
-    """Settings from explicit overrides, the environment and ``config_file`` (TOML)."""
-    if config_file is None:
+def load_settings(
+    config_file: Path | None = None, nova_config: Sequence[Path] = (), /, **overrides: object
+) -> Settings:
+    """Settings from explicit overrides, the environment, ``config_file`` (TOML) and
+    ``nova_config`` (``nova.conf`` files, :mod:`gateway.novaconf`), in that precedence."""
+    if config_file is None and not nova_config:
         return Settings(**overrides)  # type: ignore[arg-type]
-    if not config_file.is_file():
+    if config_file is not None and not config_file.is_file():
         raise FileNotFoundError(f"configuration file not found: {config_file}")
+    nova = read_nova_config(nova_config) if nova_config else {}
 
     class FileSettings(Settings):
         model_config = SettingsConfigDict(**{**Settings.model_config, "toml_file": config_file})
+
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            toml = TomlConfigSettingsSource(settings_cls)
+            return (init_settings, env_settings, toml, NovaConfigSource(settings_cls, nova))
 
     return FileSettings(**overrides)  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid as uuid_module
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from cells import (
@@ -118,7 +118,8 @@ async def _show(state: AppState, caller: Principal, server_id: str, ctx: ViewCon
     _observe(state, outcome)
     match outcome:
         case Found(row=row, details=details):
-            server = server_detail(row, ctx, details)
+            grants = state.policy.show(caller, str(row["project_id"]))
+            server = server_detail(row, replace(ctx, grants=grants), details)
             unavailable: list[Cell] = []
         case Missing():
             raise _not_found(server_id)
@@ -132,6 +133,7 @@ async def _show(state: AppState, caller: Principal, server_id: str, ctx: ViewCon
                     f"Cell {cell.label} is not responding; the server's details are not available.",
                     state.settings.retry_after_s,
                 )
+            ctx = replace(ctx, grants=state.policy.show(caller, mapping.project_id))
             view = await down_cell_view(state.api, outcome)
             if view is None:
                 raise _not_found(server_id)

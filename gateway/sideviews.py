@@ -38,27 +38,33 @@ def addresses(details: Details) -> dict[str, list[dict[str, object]]]:
     }
 
 
-def flavor(details: Details, version: tuple[int, int], bookmark: Bookmark) -> dict[str, object]:
-    """``{"id", "links"}`` before 2.47 (the flavor's ``flavorid``), embedded from 2.47;
-    ``{}`` when the instance has no readable flavor (as Nova)."""
+def flavor(
+    details: Details, version: tuple[int, int], bookmark: Bookmark, *, extra_specs: bool = True
+) -> dict[str, object]:
+    """``{"id", "links"}`` before 2.47 (the flavor's ``flavorid``), embedded from 2.47 (its
+    ``extra_specs`` only when the policy allows); ``{}`` when the instance has no readable
+    flavor (as Nova)."""
     current = details.flavor
     if current is None:
         return {}
     if version >= (2, 47):
-        return {
+        embedded: dict[str, object] = {
             "vcpus": current.vcpus,
             "ram": current.memory_mb,
             "disk": current.root_gb,
             "ephemeral": current.ephemeral_gb,
             "swap": current.swap,
             "original_name": current.name,
-            "extra_specs": dict(current.extra_specs),
         }
+        if extra_specs:
+            embedded["extra_specs"] = dict(current.extra_specs)
+        return embedded
     return {"id": current.flavorid, "links": bookmark("flavors", current.flavorid)}
 
 
 def fault(details: Details, status: str, is_admin: bool) -> dict[str, object] | None:
-    """The latest fault for an ERROR or DELETED server, or ``None`` (no ``fault`` key)."""
+    """The latest fault for an ERROR or DELETED server, or ``None`` (no ``fault`` key); a
+    500's details only for an administrator (Nova's ``context.is_admin``)."""
     latest = details.fault
     if latest is None or status not in FAULT_STATUSES:
         return None

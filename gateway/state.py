@@ -14,6 +14,7 @@ from cache import SingleFlight, Store
 from cells import ApiDatabase, Cell, CellClient, Drills
 from gateway.auth import TokenValidator
 from gateway.metrics import Metrics
+from gateway.policy import Policy
 from gateway.settings import Settings
 
 __all__ = ["AppState", "HeadShares", "ProjectCells"]
@@ -153,3 +154,4 @@ class AppState:
     tokens: TokenValidator | None = None  # auth_mode=keystone
     drills: Drills | None = None  # cellgate demo's outage drills (the console's buttons)
     head_shares: HeadShares = field(default_factory=HeadShares)
+    policy: Policy = field(default_factory=Policy)  # Nova's defaults unless configured

@@ -7,12 +7,20 @@ view follows Nova's ``GET /servers/detail`` field by field for the negotiated mi
 keeps its key with a fixed value so clients that index it still work:
 
 * ``security_groups`` is always ``[{"name": "default"}]`` (no Neutron);
-* ``host_status`` (2.16, admin) is ``""`` without a host and ``"UNKNOWN"`` with one (no
-  service records to tell ``UP`` from ``DOWN``);
-* ``OS-EXT-SRV-ATTR:user_data`` (2.3, admin), ``trusted_image_certificates`` (2.63) and
+* ``host_status`` (2.16) is ``""`` without a host and ``"UNKNOWN"`` with one (no service
+  records to tell ``UP`` from ``DOWN``);
+* ``OS-EXT-SRV-ATTR:user_data`` (2.3), ``trusted_image_certificates`` (2.63) and
   ``locked_reason`` (2.73) are ``None``;
+
+Which policy-guarded fields appear is :class:`~gateway.policy.ViewGrants`' to say (Nova's
+``os-extended-server-attributes``, ``servers:show:host_status`` and ``:unknown-only``,
+``servers:show:flavor-extra-specs``; a 500 fault's details for ``context_is_admin``).
 * ``updated`` falls back to ``created`` when ``updated_at`` is NULL (Nova prints the time
-  of the request, which would make identical pages differ).
+  of the request, which would make identical pages differ);
+* ``OS-EXT-AZ:availability_zone`` is the instance's own zone; Nova shows a hosted server in
+  its host's aggregate zone, which the row names once scheduled, so only a hosted row
+  naming none differs: it shows ``default_availability_zone`` (Nova's, for a host in no
+  zone).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from urllib.parse import urlencode, urlsplit
 from cells.details import Details
 from cells.novajson import RequestSpecInfo
 from gateway import sideviews
+from gateway.policy import ViewGrants
 from gateway.states import UNKNOWN_STATUS, status_from_state
 
 __all__ = [
@@ -56,13 +65,15 @@ class ViewContext:
 
     ``base_url`` is the public root without a trailing slash (``http://host:8774``);
     ``project_in_url`` is the project id segment when the request used
-    ``/v2.1/{project_id}/servers``, so links keep it.
+    ``/v2.1/{project_id}/servers``, so links keep it; ``grants`` is what the policy lets
+    the caller see.
     """
 
     base_url: str
     project_in_url: str | None
     version: tuple[int, int]
-    is_admin: bool
+    grants: ViewGrants
+    default_availability_zone: str = "nova"
 
 
 def server_summary(row: Row, ctx: ViewContext) -> dict[str, object]:
@@ -94,7 +105,12 @@ def server_detail(row: Row, ctx: ViewContext, details: Details | None = None) ->
         "metadata": dict(side.metadata),
         "hostId": _host_id(row),
         "image": _image(row, ctx),
-        "flavor": sideviews.flavor(side, ctx.version, lambda kind, i: _bookmark(ctx, kind, i)),
+        "flavor": sideviews.flavor(
+            side,
+            ctx.version,
+            lambda kind, i: _bookmark(ctx, kind, i),
+            extra_specs=ctx.grants.flavor_extra_specs,
+        ),
         "created": created,
         "updated": _isotime(row.get("updated_at")) or created,
         "addresses": sideviews.addresses(side),
@@ -103,26 +119,29 @@ def server_detail(row: Row, ctx: ViewContext, details: Details | None = None) ->
         "links": _links(ctx, uuid),
         "OS-DCF:diskConfig": "AUTO" if row.get("auto_disk_config") else "MANUAL",
     }
-    fault = sideviews.fault(side, status, ctx.is_admin)
+    fault = sideviews.fault(side, status, ctx.grants.fault_details)
     if fault is not None:
         server["fault"] = fault
     if status in _PROGRESS_STATUSES:
         progress = row.get("progress")
         server["progress"] = progress if isinstance(progress, int) else 0
-    server["OS-EXT-AZ:availability_zone"] = row.get("availability_zone") or ""
+    server["OS-EXT-AZ:availability_zone"] = _availability_zone(row, ctx)
     server["config_drive"] = row.get("config_drive")
     server["key_name"] = row.get("key_name")
     server["OS-SRV-USG:launched_at"] = _usage_time(row.get("launched_at"))
     server["OS-SRV-USG:terminated_at"] = _usage_time(row.get("terminated_at"))
     server["security_groups"] = [{"name": "default"}]
-    if ctx.is_admin:
+    if ctx.grants.extended_attributes:
         server.update(_extended_attributes(row, ctx.version))
     server["OS-EXT-STS:task_state"] = row.get("task_state")
     server["OS-EXT-STS:vm_state"] = row.get("vm_state")
     server["OS-EXT-STS:power_state"] = row.get("power_state")
     server["os-extended-volumes:volumes_attached"] = sideviews.volumes_attached(side, ctx.version)
-    if ctx.version >= (2, 16) and ctx.is_admin:
-        server["host_status"] = "UNKNOWN" if row.get("host") else ""
+    if ctx.version >= (2, 16):
+        host_status = "UNKNOWN" if row.get("host") else ""
+        shown = ctx.grants.host_status
+        if shown == "all" or (shown == "unknown-only" and host_status == "UNKNOWN"):
+            server["host_status"] = host_status
     if ctx.version >= (2, 9):
         # Nova derives `locked` from `locked_by`; the `locked` filter reads the `locked`
         # column. Either being set means the instance is locked.
@@ -135,9 +154,18 @@ def server_detail(row: Row, ctx: ViewContext, details: Details | None = None) ->
         server["tags"] = list(side.tags)
     if ctx.version >= (2, 63):
         server["trusted_image_certificates"] = None
-    if ctx.version >= (2, 90) and not ctx.is_admin:
+    if ctx.version >= (2, 90) and not ctx.grants.extended_attributes:
         server["OS-EXT-SRV-ATTR:hostname"] = row.get("hostname")
     return server
+
+
+def _availability_zone(row: Row, ctx: ViewContext) -> str:
+    """The instance's zone; on a host, when its row names none, the default zone (Nova
+    shows a hosted server in its host's zone, the default one for a host in no zone)."""
+    zone = row.get("availability_zone")
+    if not zone and row.get("host"):
+        return ctx.default_availability_zone
+    return str(zone or "")
 
 
 def stub_summary(uuid: str, ctx: ViewContext) -> dict[str, object]:
@@ -179,7 +207,10 @@ def stub_show(
     stub = stub_detail(uuid, project_id, created_at or _EPOCH, ctx)
     stub["image"] = _image({"image_ref": spec.image_id}, ctx)
     stub["flavor"] = sideviews.flavor(
-        Details(flavor=spec.flavor), ctx.version, lambda kind, i: _bookmark(ctx, kind, i)
+        Details(flavor=spec.flavor),
+        ctx.version,
+        lambda kind, i: _bookmark(ctx, kind, i),
+        extra_specs=ctx.grants.flavor_extra_specs,
     )
     stub["OS-EXT-AZ:availability_zone"] = spec.availability_zone or _NOT_RECORDED
     stub["OS-EXT-STS:power_state"] = 0

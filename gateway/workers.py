@@ -55,15 +55,17 @@ WORKER_ENV = "_CELLGATE_SERVE_WORKER"
 
 @dataclass(frozen=True)
 class SettingsSource:
-    """Where ``serve`` takes its Settings from besides the environment: ``--config`` and
-    ``--log-format``. Every worker process loads the same."""
+    """Where ``serve`` takes its Settings from besides the environment: ``--config``,
+    ``--log-format`` and ``--nova-config``. Every worker process loads the same."""
 
     config: str | None
     log_format: str | None
+    nova_config: tuple[str, ...] = ()
 
     def load(self) -> Settings:
         overrides = {} if self.log_format is None else {"log_format": self.log_format}
-        return load_settings(Path(self.config) if self.config else None, **overrides)
+        config = Path(self.config) if self.config else None
+        return load_settings(config, [Path(p) for p in self.nova_config], **overrides)
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,8 @@ def worker_env(source: SettingsSource, run_dir: RunDir) -> str:
 
 def worker_setup(value: str) -> tuple[SettingsSource, RunDir]:
     fields = json.loads(value)
-    return SettingsSource(fields["config"], fields["log_format"]), RunDir(Path(fields["run_dir"]))
+    source = SettingsSource(fields["config"], fields["log_format"], tuple(fields["nova_config"]))
+    return source, RunDir(Path(fields["run_dir"]))
 
 
 class WorkerStartup(StartupFailure):
@@ -205,7 +208,14 @@ def serve_workers(
         env = {
             # Read by prometheus_client when a worker imports it, so set before they start.
             "PROMETHEUS_MULTIPROC_DIR": str(run_dir.metrics),
-            WORKER_ENV: worker_env(SettingsSource(config, source.log_format), run_dir),
+            WORKER_ENV: worker_env(
+                SettingsSource(
+                    config,
+                    source.log_format,
+                    tuple(str(Path(p).resolve()) for p in source.nova_config),
+                ),
+                run_dir,
+            ),
         }
         with _environ(env):
             uv_config = uvicorn_config(

@@ -6,6 +6,7 @@ read as the server ``detail``.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 import orjson
@@ -20,6 +21,7 @@ from gateway.deps import Caller, Microversion, State, base_url
 from gateway.errors import BadRequest, GatewayError, ServiceUnavailable
 from gateway.listing import list_page
 from gateway.metrics import ListOutcome
+from gateway.policy import NO_VIEW, ListGrants
 from gateway.request import parse_list_request
 from gateway.showing import show_server
 from gateway.state import AppState
@@ -52,12 +54,19 @@ async def _render(
     caller: Principal,
     version: tuple[int, int],
     items: list[tuple[str, str]],
+    grants: ListGrants,
     detail: bool,
     project_id: str | None,
 ) -> tuple[bytes, dict[str, str]]:
-    parsed = parse_list_request(items, caller, version, state.settings.max_limit)
+    parsed = parse_list_request(items, caller, grants, version, state.settings.max_limit)
     page = await list_page(state, caller, parsed, detail=detail, version=version)
-    ctx = ViewContext(base_url(request), project_id, version, caller.is_admin)
+    ctx = ViewContext(
+        base_url(request),
+        project_id,
+        version,
+        grants.view,
+        default_availability_zone=state.settings.default_availability_zone,
+    )
 
     def render(row: Row) -> dict[str, object]:
         if row.get(STUB_FLAG):
@@ -123,14 +132,15 @@ async def _list_servers(
 ) -> Response:
     _check_project(project_id, caller)
     items = request.query_params.multi_items()
-    # Identical requests (same scope, query, microversion, base URL) share one fan-out
-    # while in flight, and one rendered body for page_cache_ttl_s.
+    grants = state.policy.listing(caller, detail=detail)
+    # Identical requests (same scope, policy decisions, query, microversion, base URL)
+    # share one fan-out while in flight, and one rendered body for page_cache_ttl_s.
     key = page_key(
         state.settings.redis_prefix,
         fingerprint(
             {
                 "project": caller.project_id,
-                "admin": caller.is_admin,
+                "grants": dataclasses.asdict(grants),
                 "path": [detail, project_id],
                 "query": items,
                 "version": list(version),
@@ -152,7 +162,9 @@ async def _list_servers(
     async def compute() -> tuple[bytes, dict[str, str]]:
         nonlocal ran
         ran = True
-        body, headers = await _render(request, state, caller, version, items, detail, project_id)
+        body, headers = await _render(
+            request, state, caller, version, items, grants, detail, project_id
+        )
         if ttl > 0 and "X-Cells-Unavailable" not in headers:
             await state.store.set(key, body, ttl)
         return body, headers
@@ -199,7 +211,13 @@ async def _show(
     project_id: str | None,
 ) -> Response:
     _check_project(project_id, caller)
-    ctx = ViewContext(base_url(request), project_id, version, caller.is_admin)
+    ctx = ViewContext(
+        base_url(request),
+        project_id,
+        version,
+        NO_VIEW,  # show decides on the server's project once it has found it
+        default_availability_zone=state.settings.default_availability_zone,
+    )
     shown = await show_server(state, caller, server_id, ctx)
     headers = version_headers(version)
     if shown.unavailable:

@@ -27,6 +27,7 @@ from cgbench.pyspy import profile_inprocess
 from cgbench.results import CpuProfile, InprocessResults, InprocFirst, InprocWalk, Latency, Skipped
 from gateway.lifespan import build_state
 from gateway.listing import list_page
+from gateway.policy import Policy
 from gateway.request import parse_list_request
 from gateway.settings import Settings
 from gateway.state import AppState
@@ -60,7 +61,8 @@ def _gateway(state: AppState, detail: bool = True) -> PageFn:
     async def page(who: Who, limit: int, marker: str | None) -> tuple[PageRows, bool]:
         principal = PRINCIPALS[who]
         items = _items(who, limit, marker)
-        req = parse_list_request(items, principal, VERSION, state.settings.max_limit)
+        grants = state.policy.listing(principal, detail=detail)
+        req = parse_list_request(items, principal, grants, VERSION, state.settings.max_limit)
         p = await list_page(state, principal, req, detail=detail, version=VERSION)
         return p.rows, p.has_more
 
@@ -68,8 +70,12 @@ def _gateway(state: AppState, detail: bool = True) -> PageFn:
 
 
 def _nova(nova: NovaStyleLister) -> PageFn:
+    policy = Policy()
+
     async def page(who: Who, limit: int, marker: str | None) -> tuple[PageRows, bool]:
-        req = parse_list_request(_items(who, limit, None), PRINCIPALS[who], VERSION, 1000)
+        principal = PRINCIPALS[who]
+        grants = policy.listing(principal, detail=True)
+        req = parse_list_request(_items(who, limit, None), principal, grants, VERSION, 1000)
         return await nova.page(req.filters, limit, marker)
 
     return page

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from gateway.auth import Principal
+from gateway.auth import NOAUTH_ROLES, Principal
 
 Who = Literal["admin", "demo"]
 ServerName = Literal["sharded", "unsharded"]
@@ -16,8 +16,8 @@ SYSTEM_NAMES: tuple[SystemName, ...] = ("nova", "sharded", "unsharded")  # as re
 WHOS: tuple[Who, ...] = ("admin", "demo")
 TOKENS: dict[Who, str] = {"admin": "admin:admin", "demo": "demo:demo"}
 PRINCIPALS: dict[Who, Principal] = {
-    "admin": Principal("admin", "admin", True),
-    "demo": Principal("demo", "demo", False),
+    "admin": Principal("admin", "admin", True, NOAUTH_ROLES | {"admin"}),
+    "demo": Principal("demo", "demo", False, NOAUTH_ROLES),
 }
 LIMITS = (100, 1000)
 SCENARIOS: list[tuple[Who, int]] = [(who, limit) for who in WHOS for limit in LIMITS]

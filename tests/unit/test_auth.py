@@ -1,4 +1,4 @@
-"""The three auth modes."""
+"""The three auth modes; what a caller may do is Nova's policy's (its defaults here)."""
 
 from __future__ import annotations
 
@@ -7,31 +7,38 @@ import time
 import jwt
 import pytest
 
-from gateway.auth import Principal, authenticate, www_authenticate
+from gateway.auth import NOAUTH_ROLES, Principal, authenticate, www_authenticate
 from gateway.errors import Unauthorized
+from gateway.policy import Policy
 from gateway.settings import Settings
+
+POLICY = Policy()
 
 SECRET = "s3cret-for-tests-only-0123456789abcdef"
 
 
 def test_noauth_user_and_project() -> None:
-    assert authenticate({"x-auth-token": "alice:demo"}, Settings()) == Principal(
-        "alice", "demo", False
+    assert authenticate({"x-auth-token": "alice:demo"}, Settings(), POLICY) == Principal(
+        "alice", "demo", False, NOAUTH_ROLES
     )
 
 
 def test_noauth_admin_project_is_admin() -> None:
-    assert authenticate({"x-auth-token": "root:admin"}, Settings()).is_admin
+    caller = authenticate({"x-auth-token": "root:admin"}, Settings(), POLICY)
+    assert caller.is_admin
+    assert caller.roles == {"admin", "member", "reader"}
 
 
 def test_noauth_bare_name_is_user_and_project() -> None:
-    assert authenticate({"x-auth-token": "demo"}, Settings()) == Principal("demo", "demo", False)
+    assert authenticate({"x-auth-token": "demo"}, Settings(), POLICY) == Principal(
+        "demo", "demo", False, NOAUTH_ROLES
+    )
 
 
 @pytest.mark.parametrize("headers", [{}, {"x-auth-token": ""}, {"x-auth-token": ":"}])
 def test_noauth_missing_token_is_unauthorized(headers: dict[str, str]) -> None:
     with pytest.raises(Unauthorized):
-        authenticate(headers, Settings())
+        authenticate(headers, Settings(), POLICY)
 
 
 def _jwt_settings() -> Settings:
@@ -44,12 +51,14 @@ def _token(claims: dict[str, object], key: str = SECRET) -> str:
 
 def test_jwt_valid_token() -> None:
     token = _token({"sub": "bob", "project_id": "p1", "roles": ["member"]})
-    assert authenticate({"x-auth-token": token}, _jwt_settings()) == Principal("bob", "p1", False)
+    assert authenticate({"x-auth-token": token}, _jwt_settings(), POLICY) == Principal(
+        "bob", "p1", False, frozenset({"member"})
+    )
 
 
 def test_jwt_admin_role() -> None:
     token = _token({"sub": "ops", "project_id": "p1", "roles": ["admin"]})
-    assert authenticate({"x-auth-token": token}, _jwt_settings()).is_admin
+    assert authenticate({"x-auth-token": token}, _jwt_settings(), POLICY).is_admin
 
 
 @pytest.mark.parametrize(
@@ -63,15 +72,17 @@ def test_jwt_admin_role() -> None:
 )
 def test_jwt_rejects_bad_tokens(token: str) -> None:
     with pytest.raises(Unauthorized):
-        authenticate({"x-auth-token": token}, _jwt_settings())
+        authenticate({"x-auth-token": token}, _jwt_settings(), POLICY)
 
 
 def test_trusted_headers() -> None:
     settings = Settings(auth_mode="trusted-headers")
     headers = {"x-project-id": "p9", "x-user-id": "u1", "x-roles": "reader, admin"}
-    assert authenticate(headers, settings) == Principal("u1", "p9", True)
+    assert authenticate(headers, settings, POLICY) == Principal(
+        "u1", "p9", True, frozenset({"reader", "admin"})
+    )
     with pytest.raises(Unauthorized):
-        authenticate({"x-auth-token": "demo:demo"}, settings)
+        authenticate({"x-auth-token": "demo:demo"}, settings, POLICY)
 
 
 def _jwt_checked(**fields: str) -> Settings:
@@ -84,9 +95,9 @@ CLAIMS = {"sub": "bob", "project_id": "p1", "roles": []}
 def test_jwt_audience_and_issuer_match() -> None:
     settings = _jwt_checked(jwt_audience="cellgate", jwt_issuer="https://idp.example")
     token = _token({**CLAIMS, "aud": "cellgate", "iss": "https://idp.example"})
-    assert authenticate({"x-auth-token": token}, settings) == Principal("bob", "p1", False)
+    assert authenticate({"x-auth-token": token}, settings, POLICY) == Principal("bob", "p1", False)
     listed = _token({**CLAIMS, "aud": ["other", "cellgate"], "iss": "https://idp.example"})
-    assert authenticate({"x-auth-token": listed}, settings).project_id == "p1"
+    assert authenticate({"x-auth-token": listed}, settings, POLICY).project_id == "p1"
 
 
 @pytest.mark.parametrize(
@@ -104,12 +115,12 @@ def test_jwt_audience_and_issuer_are_enforced(
 ) -> None:
     token = _token({**CLAIMS, **claims})
     with pytest.raises(Unauthorized):
-        authenticate({"x-auth-token": token}, _jwt_checked(**fields))
+        authenticate({"x-auth-token": token}, _jwt_checked(**fields), POLICY)
 
 
 def test_jwt_without_configured_audience_accepts_tokens_without_one() -> None:
     token = _token({**CLAIMS, "iss": "anyone"})
-    assert authenticate({"x-auth-token": token}, _jwt_settings()).user_id == "bob"
+    assert authenticate({"x-auth-token": token}, _jwt_settings(), POLICY).user_id == "bob"
 
 
 def test_www_authenticate_is_derived_from_the_base_url() -> None:

@@ -73,7 +73,12 @@ def test_one_worker_by_default_and_only_serve_has_workers() -> None:
 
 
 @pytest.mark.parametrize(
-    "source", [SettingsSource("/etc/cellgate/cellgate.toml", "json"), SettingsSource(None, None)]
+    "source",
+    [
+        SettingsSource("/etc/cellgate/cellgate.toml", "json"),
+        SettingsSource(None, None),
+        SettingsSource(None, None, ("/etc/nova/nova.conf", "/etc/nova/nova.conf.d/x.conf")),
+    ],
 )
 def test_a_worker_gets_what_the_parent_loaded_from(source: SettingsSource) -> None:
     run_dir = RunDir(Path("/tmp/cellgate-serve-x"))
@@ -86,3 +91,49 @@ def test_log_format_wins_over_the_environment_in_workers_too(
     monkeypatch.setenv("CELLGATE_LOG_FORMAT", "text")
     assert SettingsSource(None, "json").load().log_format == "json"
     assert SettingsSource(None, None).load().log_format == "text"
+
+
+def test_nova_config_reaches_the_settings(tmp_path: Path) -> None:
+    conf = tmp_path / "nova.conf"
+    conf.write_text("[api]\nmax_limit = 77\n")
+    assert SettingsSource(None, None, (str(conf),)).load().max_limit == 77
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (None, "nova.conf not found"),
+        ("[api]\nmax_limit = many\n", "[api] max_limit"),
+        ("[api]\nmax_limit = 0\n", "max_limit"),  # Nova allows 0, cellgate does not
+    ],
+)
+@pytest.mark.parametrize("command", ["serve", "doctor", "cells"])
+def test_an_unusable_nova_conf_is_a_usage_error(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    text: str | None,
+    message: str,
+) -> None:
+    conf = tmp_path / "nova.conf"
+    if text is not None:
+        conf.write_text(text)
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--nova-config", str(conf)])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_an_unusable_policy_file_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text('"os_compute_api:servers:index": [unclosed\n')
+    conf = tmp_path / "nova.conf"
+    conf.write_text("[oslo_policy]\npolicy_file = policy.yaml\n")
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--nova-config", str(conf)])
+    assert exited.value.code == 2
+    assert f"policy file {policy}" in capsys.readouterr().err

@@ -236,7 +236,8 @@ def test_dockerfile_installs_the_package() -> None:
         if line.strip() and not line.lstrip().startswith("#")
     ]
     assert lines[0] == "FROM python:3.11-slim"
-    assert any(re.match(r"RUN .*pip install (\S+ )*\.(\s|$)", line) for line in lines)
+    install = r"RUN .*pip install (\S+ )*'?\.(\[[a-z,]+\])?'?(\s|$)"
+    assert any(re.match(install, line) for line in lines)
     copied = " ".join(line for line in lines if line.startswith("COPY "))
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     packages = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]

@@ -15,6 +15,7 @@ from cells.novajson import (
     decode_flavor,
     decode_network_info,
 )
+from gateway.policy import ADMIN_VIEW, READER_VIEW
 from gateway.views import ViewContext, server_detail
 
 UUID = "0b5cfa43-2c51-4d4f-9a57-1d5c7e6f0a01"
@@ -72,7 +73,7 @@ def row(**changes: object) -> dict[str, object]:
 
 
 def ctx(version: tuple[int, int] = (2, 1), admin: bool = False) -> ViewContext:
-    return ViewContext(BASE, None, version, admin)
+    return ViewContext(BASE, None, version, ADMIN_VIEW if admin else READER_VIEW)
 
 
 def test_network_model_fixed_then_floating_per_label_in_vif_order() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -25,7 +26,11 @@ from gateway.keystone import (
     parse_token,
     to_principal,
 )
+from gateway.policy import Policy
 from gateway.settings import Settings
+
+POLICY = Policy()
+READER = frozenset({"member", "reader"})
 
 EXPIRES = "2030-01-01T00:00:00.000000Z"
 EXPIRES_TS = 1893456000.0
@@ -95,27 +100,35 @@ def test_parse_rejects_malformed_answers(body: object) -> None:
 
 
 def test_member_is_not_admin() -> None:
-    assert to_principal(_token(), "admin") == Principal("u1", "p1", False)
+    member = frozenset({"member"})
+    assert to_principal(_token(), POLICY) == Principal("u1", "p1", False, member)
 
 
 def test_admin_role_is_admin() -> None:
-    assert to_principal(_token(frozenset({"admin", "member"})), "admin").is_admin
+    assert to_principal(_token(frozenset({"admin", "member"})), POLICY).is_admin
 
 
-def test_configured_admin_role() -> None:
+def test_deprecated_admin_role_stands_in_for_context_is_admin() -> None:
     roles = frozenset({"cloud-admin"})
-    assert to_principal(_token(roles), "cloud-admin").is_admin
-    assert not to_principal(_token(roles), "admin").is_admin
+    assert to_principal(_token(roles), Policy(admin_role="cloud-admin")).is_admin
+    assert not to_principal(_token(roles), POLICY).is_admin
 
 
-def test_admin_role_outside_the_admin_project_is_not_admin() -> None:
+def test_is_admin_project_is_the_policys_to_consult(tmp_path: Path) -> None:
+    # Nova's defaults ignore it (as nova-api does); a policy file may require it.
     token = _token(frozenset({"admin"}), is_admin_project=False)
-    assert to_principal(token, "admin") == Principal("u1", "p1", False)
+    caller = to_principal(token, POLICY)
+    assert caller.is_admin
+    assert not caller.is_admin_project
+    strict = tmp_path / "policy.yaml"
+    strict.write_text('"context_is_admin": "role:admin and is_admin_project:True"\n')
+    assert not to_principal(token, Policy(strict)).is_admin
+    assert to_principal(_token(frozenset({"admin"})), Policy(strict)).is_admin
 
 
 def test_token_without_project_is_forbidden() -> None:
     with pytest.raises(Forbidden):
-        to_principal(_token(frozenset({"admin"}), project_id=None), "admin")
+        to_principal(_token(frozenset({"admin"}), project_id=None), POLICY)
 
 
 # --- the cache ----------------------------------------------------------------------------
@@ -206,15 +219,16 @@ def test_challenge_names_keystone() -> None:
 
 def test_sync_authenticate_does_not_serve_keystone_mode() -> None:
     with pytest.raises(TypeError):
-        authenticate({"x-auth-token": "t"}, _settings())
+        authenticate({"x-auth-token": "t"}, _settings(), POLICY)
 
 
 def test_admin_role_applies_to_trusted_headers() -> None:
     settings = Settings(auth_mode="trusted-headers", admin_role="cloud-admin")
+    policy = Policy(admin_role=settings.admin_role)
     headers = {"x-project-id": "p", "x-user-id": "u", "x-roles": "admin"}
-    assert not authenticate(headers, settings).is_admin
+    assert not authenticate(headers, settings, policy).is_admin
     headers["x-roles"] = "member,cloud-admin"
-    assert authenticate(headers, settings).is_admin
+    assert authenticate(headers, settings, policy).is_admin
 
 
 # --- the validator, with a scripted session -----------------------------------------------
@@ -254,7 +268,7 @@ class ScriptedSession:
 def scripted() -> Iterator[tuple[ScriptedSession, KeystoneValidator]]:
     session = ScriptedSession(_body())
     validator = KeystoneValidator(
-        _settings(keystone_timeout_s=0.5), cast(ks_session.Session, session)
+        _settings(keystone_timeout_s=0.5), POLICY, cast(ks_session.Session, session)
     )
     yield session, validator
     validator.close()
@@ -264,9 +278,9 @@ async def test_valid_token_is_cached(
     scripted: tuple[ScriptedSession, KeystoneValidator],
 ) -> None:
     session, validator = scripted
-    assert await validator.principal("t") == Principal("u1", "p1", False)
+    assert await validator.principal("t") == Principal("u1", "p1", False, READER)
     session.outcome = ksa_exc.ConnectFailure("Keystone is down")
-    assert await validator.principal("t") == Principal("u1", "p1", False)
+    assert await validator.principal("t") == Principal("u1", "p1", False, READER)
     assert session.calls == 1
 
 
@@ -338,7 +352,7 @@ async def test_slow_keystone_is_503_after_the_timeout(
 def breakered() -> Iterator[tuple[ScriptedSession, KeystoneValidator]]:
     session = ScriptedSession(_body())
     settings = _settings(keystone_timeout_s=0.3, breaker_failures=2, breaker_cooldown_s=0.5)
-    validator = KeystoneValidator(settings, cast(ks_session.Session, session))
+    validator = KeystoneValidator(settings, POLICY, cast(ks_session.Session, session))
     yield session, validator
     validator.close()
 
@@ -347,7 +361,7 @@ async def test_a_hung_keystone_opens_the_breaker_and_new_tokens_fail_fast(
     breakered: tuple[ScriptedSession, KeystoneValidator],
 ) -> None:
     session, validator = breakered
-    assert await validator.principal("cached") == Principal("u1", "p1", False)
+    assert await validator.principal("cached") == Principal("u1", "p1", False, READER)
     session.release.clear()  # Keystone hangs
     with pytest.raises(ServiceUnavailable):
         await validator.principal("new1")  # waits out the timeout, opens the breaker
@@ -360,7 +374,7 @@ async def test_a_hung_keystone_opens_the_breaker_and_new_tokens_fail_fast(
     assert raised.value.headers["Retry-After"] == "30"
     assert session.calls == calls  # Keystone was not asked
     # A cached token never reaches the breaker.
-    assert await validator.principal("cached") == Principal("u1", "p1", False)
+    assert await validator.principal("cached") == Principal("u1", "p1", False, READER)
     # After the cool-down one call tries Keystone again; its success closes the breaker.
     session.release.set()
     await asyncio.sleep(0.6)

@@ -24,9 +24,8 @@ from gateway.params import KNOWN_PARAMS, REGEX_FILTERS, TAG_FILTERS
 from gateway.request import ListRequest, parse_list_request
 from gateway.settings import Settings
 from gateway.versions import MAX_VERSION, MIN_VERSION, negotiate
+from tests.support.callers import ADMIN, USER, grants
 
-ADMIN = Principal("admin", "admin", is_admin=True)
-USER = Principal("demo", "demo", is_admin=False)
 Json = dict[str, object]
 
 
@@ -50,7 +49,7 @@ DOCUMENTED: dict[str, Json] = {
 
 
 def parse(items: list[tuple[str, str]], principal: Principal = ADMIN) -> ListRequest:
-    return parse_list_request(items, principal, MAX_VERSION, max_limit=1000)
+    return parse_list_request(items, principal, grants(principal), MAX_VERSION, max_limit=1000)
 
 
 def _refusal(items: list[tuple[str, str]], principal: Principal) -> str:

@@ -16,16 +16,15 @@ from gateway.params import (
     VALID_SORT_KEYS,
 )
 from gateway.request import ListRequest, parse_list_request
+from tests.support.callers import ADMIN, USER, grants
 
-USER = Principal("demo", "demo", is_admin=False)
-ADMIN = Principal("admin", "admin", is_admin=True)
 LATEST = (2, 90)
 
 
 def parse(
     items: list[tuple[str, str]], principal: Principal = ADMIN, version: tuple[int, int] = LATEST
 ) -> ListRequest:
-    return parse_list_request(items, principal, version, max_limit=1000)
+    return parse_list_request(items, principal, grants(principal), version, max_limit=1000)
 
 
 def rejected(
@@ -112,7 +111,7 @@ def test_empty_tags_do_not_count() -> None:
 def test_the_issue_1000_tags_are_400_for_a_user_at_2_26() -> None:
     value = ",".join(f"t{i}" for i in range(1000))
     with pytest.raises(BadRequest, match="1000 tags"):
-        parse_list_request([("tags", value)], USER, (2, 26), 1000)
+        parse_list_request([("tags", value)], USER, grants(USER), (2, 26), 1000)
 
 
 @pytest.mark.parametrize("name", TAG_FILTERS)

@@ -12,6 +12,7 @@ import pytest
 from cells.details import Details, collect
 from cells.novajson import FlavorInfo, RequestSpecInfo
 from cells.seedside import FlavorSpec, serialized_flavor
+from gateway.policy import ADMIN_VIEW, READER_VIEW
 from gateway.views import (
     ViewContext,
     next_link,
@@ -103,7 +104,8 @@ DETAILS = make_details()
 def ctx(
     version: tuple[int, int] = (2, 1), *, admin: bool = False, project: str | None = None
 ) -> ViewContext:
-    return ViewContext(base_url=BASE, project_in_url=project, version=version, is_admin=admin)
+    grants = ADMIN_VIEW if admin else READER_VIEW
+    return ViewContext(base_url=BASE, project_in_url=project, version=version, grants=grants)
 
 
 # Keys every 2.1 detail item has, for anyone (progress aside, as it depends on status).
@@ -422,6 +424,15 @@ def test_deleted_row_is_deleted() -> None:
     assert "fault" not in server
 
 
+def test_availability_zone_of_a_server_without_one() -> None:
+    hosted = make_row(availability_zone=None)
+    context = ViewContext(BASE, None, (2, 1), READER_VIEW, default_availability_zone="az-default")
+    assert server_detail(hosted, context)["OS-EXT-AZ:availability_zone"] == "az-default"
+    unscheduled = make_row(availability_zone=None, host=None)
+    assert server_detail(unscheduled, context)["OS-EXT-AZ:availability_zone"] == ""
+    assert server_detail(make_row(), context)["OS-EXT-AZ:availability_zone"] == "az1"
+
+
 def test_unknown_state() -> None:
     assert server_detail(make_row(vm_state="bogus"), ctx())["status"] == "UNKNOWN"
 
@@ -439,7 +450,7 @@ def test_null_fields() -> None:
     server = server_detail(row, ctx())
     assert server["tenant_id"] == ""
     assert server["user_id"] == ""
-    assert server["OS-EXT-AZ:availability_zone"] == ""
+    assert server["OS-EXT-AZ:availability_zone"] == "nova"  # on a host: the default zone
     assert server["accessIPv4"] == ""
     assert server["OS-DCF:diskConfig"] == "MANUAL"
     assert server["OS-SRV-USG:launched_at"] is None
@@ -490,7 +501,9 @@ def test_links_keep_the_project_from_the_url() -> None:
 
 
 def test_trailing_slash_on_base_url_is_tolerated() -> None:
-    context = ViewContext(base_url=BASE + "/", project_in_url=None, version=(2, 1), is_admin=False)
+    context = ViewContext(
+        base_url=BASE + "/", project_in_url=None, version=(2, 1), grants=READER_VIEW
+    )
     expected = server_summary(make_row(), ctx())["links"]
     assert server_summary(make_row(), context)["links"] == expected
 

@@ -16,6 +16,7 @@ from cgbench.results import Latency
 from cgbench.scale.data import DataSet
 from gateway.lifespan import build_state
 from gateway.listing import list_page
+from gateway.policy import ADMIN_VIEW
 from gateway.request import parse_list_request
 from gateway.settings import Settings, StaticCell
 from gateway.views import ViewContext, server_detail, server_summary
@@ -106,11 +107,12 @@ async def render_cost(data: DataSet, limit: int, reps: int) -> Render:
     rows and side data of a real first page; and the share of the page's CPU they are."""
     principal = PRINCIPALS["admin"]
     items = [("limit", str(limit)), ("all_tenants", "1")]
-    ctx = ViewContext("http://127.0.0.1:8774", None, VERSION, True)
+    ctx = ViewContext("http://127.0.0.1:8774", None, VERSION, ADMIN_VIEW)
     async with build_state(_settings(data)) as state:
+        grants = state.policy.listing(principal, detail=True)
 
         async def page_cpu() -> float:
-            request = parse_list_request(items, principal, VERSION, 1000)
+            request = parse_list_request(items, principal, grants, VERSION, 1000)
             started = time.process_time()
             page = await list_page(state, principal, request, detail=True, version=VERSION)
             rendered = [server_detail(r, ctx, page.details.get(str(r["uuid"]))) for r in page.rows]
@@ -120,7 +122,7 @@ async def render_cost(data: DataSet, limit: int, reps: int) -> Render:
         for _ in range(3):
             await page_cpu()
         cpu = sorted([await page_cpu() for _ in range(reps)])[reps // 2]
-        request = parse_list_request(items, principal, VERSION, 1000)
+        request = parse_list_request(items, principal, grants, VERSION, 1000)
         page = await list_page(state, principal, request, detail=True, version=VERSION)
     rows, details = page.rows, page.details
 
