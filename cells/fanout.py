@@ -12,7 +12,9 @@ blame for a failure is decided by :func:`cells.faults.blame`; the client's fault
 passes, the probe's answer decides: alive → :class:`CellSlow` (this request's own query
 was slow), no answer → :class:`CellTimedOut` (the cell is hung). The database stops too:
 PostgreSQL gets asyncpg's cancel request and a ``statement_timeout``; SQLite is
-interrupted at the deadline, so no backend or thread keeps burning CPU after the answer.
+interrupted at the deadline; MariaDB/MySQL stop the statement at their session
+``max_statement_time`` / ``max_execution_time`` (:mod:`cells.mysql`), so no backend or
+thread keeps burning CPU after the answer.
 
 Each :class:`CellSession` holds one connection for the whole request and drops it —
 terminated, never returned to the pool mid-query — when a call fails, times out or is
@@ -32,6 +34,7 @@ from sqlalchemy import Select, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cells.faults import DATABASE_ERRORS, Blame, CellMisconfigured, InvalidQuery, blame
+from cells.mysql import is_mysql
 from cells.order import Row, SqlValue
 from cells.registry import Cell
 
@@ -304,12 +307,16 @@ class CellSession:
 async def drop_connection(conn: AsyncConnection) -> None:
     """Drop a connection for good — after a failure or a cancellation, when it may still be
     mid-query: terminate the driver's connection (asyncpg: abort the transport now, no
-    graceful close), then tell the pool, which never hands it out again."""
+    graceful close; aiomysql: close the socket now, no ``COM_QUIT`` to a server that may
+    be hung — its statement ends at ``max_statement_time``), then tell the pool, which
+    never hands it out again."""
     try:
         raw = await conn.get_raw_connection()
         terminate = getattr(raw.driver_connection, "terminate", None)
         if terminate is not None:
             terminate()
+        elif is_mysql(conn.dialect) and raw.driver_connection is not None:
+            raw.driver_connection.close()  # synchronous in aiomysql: closes the transport
         await conn.invalidate()
         await conn.close()
     except Exception:  # the connection is already broken; nothing more to release

@@ -1,8 +1,9 @@
 """The cells: where they are, one async engine each, and the API database that maps them.
 
 Cells come from the API database's ``cell_mappings`` (Nova's), or from a static list. Their
-``database_connection`` holds Nova-style *sync* URLs, which :func:`async_url` maps onto the
-async drivers (asyncpg, aiosqlite); any other scheme is a startup error naming the cell.
+``database_connection`` holds Nova-style *sync* URLs (or Nova's templates of one, filled from
+the ``[database] connection`` URL), which :func:`~cells.urls.async_url` maps onto the async
+drivers (asyncpg, aiomysql, aiosqlite); any other scheme is a startup error naming the cell.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from cells.mysql import mysql_connect_args, mysql_session_setup
 from cells.rawsql import RawSql, compile_for_asyncpg, driver_fetch
 from cells.schema import cell_mappings, flavors, instance_mappings
+from cells.urls import UnsupportedDatabase, async_url, format_db_url
 
 __all__ = [
     "ApiDatabase",
@@ -33,36 +35,6 @@ __all__ = [
 
 PlanCacheMode = Literal["auto", "force_custom_plan", "force_generic_plan"]
 """PostgreSQL's ``plan_cache_mode`` for the cell connections."""
-
-_DRIVERS = {
-    "postgresql": "postgresql+asyncpg",
-    "postgresql+psycopg2": "postgresql+asyncpg",
-    "postgresql+psycopg": "postgresql+asyncpg",
-    "postgresql+asyncpg": "postgresql+asyncpg",
-    "postgres": "postgresql+asyncpg",
-    "sqlite": "sqlite+aiosqlite",
-    "sqlite+pysqlite": "sqlite+aiosqlite",
-    "sqlite+aiosqlite": "sqlite+aiosqlite",
-}
-
-
-class UnsupportedDatabase(ValueError):
-    """A database URL whose scheme has no async driver here."""
-
-
-def async_url(url: str, owner: str = "database") -> str:
-    """Map a Nova-style sync URL to its async SQLAlchemy URL; ``owner`` names it in errors."""
-    try:
-        parsed = make_url(url)
-    except Exception as exc:  # sqlalchemy raises ArgumentError for junk
-        raise UnsupportedDatabase(f"{owner}: cannot parse database URL") from exc
-    driver = _DRIVERS.get(parsed.drivername)
-    if driver is None:
-        raise UnsupportedDatabase(
-            f"{owner}: unsupported database URL scheme {parsed.drivername!r} "
-            "(use postgresql:// or sqlite://)"
-        )
-    return parsed.set(drivername=driver).render_as_string(hide_password=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +64,8 @@ def create_engine_for(url: str, options: EngineOptions, owner: str = "database")
     the option's, ``force_custom_plan`` by default: a generic plan of the keyset query,
     chosen without seeing the project or the position (and ``auto`` switches to one after
     five runs of a prepared statement), was measured slower on Nova's own index set
-    (BENCHMARKS.md, "Plans on Nova's indexes").
+    (BENCHMARKS.md, "Plans on Nova's indexes"). On MariaDB/MySQL, ``max_statement_time``
+    / ``max_execution_time`` is the call deadline (:mod:`cells.mysql`).
     """
     target = async_url(url, owner)
     connect_args: dict[str, object] = {"timeout": options.command_timeout_s}  # aiosqlite
@@ -111,7 +84,9 @@ def create_engine_for(url: str, options: EngineOptions, owner: str = "database")
                 "statement_timeout": str(max(1, round(options.command_timeout_s * 1000))),
             },
         }
-    return create_async_engine(
+    elif target.startswith("mysql"):
+        connect_args = mysql_connect_args(target, options.connect_timeout_s)
+    engine = create_async_engine(
         target,
         pool_size=options.pool_size,
         max_overflow=options.max_overflow,
@@ -119,6 +94,9 @@ def create_engine_for(url: str, options: EngineOptions, owner: str = "database")
         isolation_level="AUTOCOMMIT",
         connect_args=connect_args,
     )
+    if target.startswith("mysql"):
+        mysql_session_setup(engine, options.command_timeout_s)
+    return engine
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,13 +128,18 @@ class InstanceMapping:
 
 
 class ApiDatabase:
-    """Read-only queries on the API database."""
+    """Read-only queries on the API database.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    ``database_connection`` is ``[database] connection`` of ``nova.conf``, which fills
+    templated ``cell_mappings`` URLs (:func:`~cells.urls.format_db_url`).
+    """
+
+    def __init__(self, engine: AsyncEngine, database_connection: str | None = None) -> None:
         self.engine = engine
+        self.database_connection = database_connection
 
     async def load_cells(self) -> list[Cell]:
-        """All cell mappings, ordered by id."""
+        """All cell mappings, ordered by id, their URL templates filled."""
         query = select(
             cell_mappings.c.id,
             cell_mappings.c.uuid,
@@ -171,7 +154,9 @@ class ApiDatabase:
                 id=r.id,
                 uuid=r.uuid,
                 name=r.name or "",
-                url=r.database_connection or "",
+                url=format_db_url(
+                    r.database_connection or "", self.database_connection, f"cell {r.uuid}"
+                ),
                 disabled=bool(r.disabled),
             )
             for r in rows

@@ -4,7 +4,8 @@ The rows come from :mod:`cells.seeddata` (pure); this module owns the I/O. Each 
 written in one transaction that first empties the seeded tables, so re-seeding is
 idempotent and a failed run leaves the previous data in place. PostgreSQL is loaded with
 ``COPY`` (asyncpg ``copy_records_to_table``) and analysed afterwards; SQLite with
-``executemany`` inserts. On PostgreSQL, secondary indexes and foreign keys are dropped
+``executemany`` inserts; MariaDB/MySQL with ``LOAD DATA LOCAL INFILE``
+(:mod:`cells.seedmysql`). On PostgreSQL, secondary indexes and foreign keys are dropped
 before the load and recreated after it (:mod:`cells.bulkload`).
 """
 
@@ -51,6 +52,12 @@ from cells.seeddata import (
     flavor_rows,
 )
 from cells.seedgen import Chunk, iter_chunks
+from cells.seedmysql import (
+    mysql_drop_database,
+    mysql_ensure_database,
+    mysql_load,
+    mysql_prepare_load,
+)
 
 __all__ = [
     "SeedCell",
@@ -94,6 +101,9 @@ async def ensure_database(url: str) -> None:
         if path is not None:
             await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
         return
+    if parsed.get_backend_name() == "mysql":
+        await mysql_ensure_database(parsed)
+        return
     name = _pg_database(parsed)
     conn = await _pg_maintenance_connect(parsed)
     try:
@@ -113,6 +123,9 @@ async def drop_database(url: str) -> None:
         if path is not None:
             for suffix in ("", "-journal", "-wal", "-shm"):
                 await asyncio.to_thread(Path(f"{path}{suffix}").unlink, missing_ok=True)
+        return
+    if parsed.get_backend_name() == "mysql":
+        await mysql_drop_database(parsed)
         return
     name = _pg_database(parsed)
     conn = await _pg_maintenance_connect(parsed)
@@ -263,8 +276,9 @@ class _Loader:
                         f"coalesce(max(id), 0) + 1, false) FROM {table}"
                     )
                 )
+        analyze = "ANALYZE TABLE" if conn.dialect.name == "mysql" else "ANALYZE"
         for table in tables:
-            await conn.execute(text(f"ANALYZE {table}"))
+            await conn.execute(text(f"{analyze} {table}"))
 
     async def write(self, table: Table, columns: Sequence[str], rows: list[Row]) -> None:
         """Append ``rows`` (tuples in ``columns`` order) to ``table``."""
@@ -274,6 +288,8 @@ class _Loader:
             await self._copy_conn.copy_records_to_table(
                 table.name, records=rows, columns=list(columns)
             )
+        elif self._conn.dialect.name == "mysql":
+            await mysql_load(self._conn, table.name, columns, rows)
         else:
             await self._conn.execute(
                 table.insert(), [dict(zip(columns, r, strict=True)) for r in rows]
@@ -284,7 +300,9 @@ class _Loader:
 async def _loading(url: str, metadata: MetaData) -> AsyncIterator[_Loader]:
     """Create ``metadata``'s tables, empty them, yield a loader; commit on exit (the
     caller runs :meth:`_Loader.finish` first)."""
-    engine = create_async_engine(async_url(url), poolclass=NullPool)
+    target = async_url(url)
+    local_infile = {"local_infile": True} if target.startswith("mysql") else {}
+    engine = create_async_engine(target, poolclass=NullPool, connect_args=local_infile)
     try:
         async with engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
@@ -294,6 +312,9 @@ async def _loading(url: str, metadata: MetaData) -> AsyncIterator[_Loader]:
                 recreate = await drop_secondary_structures(conn, tables)
                 raw = await conn.get_raw_connection()
                 yield _Loader(conn, raw.driver_connection, metadata, recreate)
+            elif conn.dialect.name == "mysql":
+                await mysql_prepare_load(conn, tables)
+                yield _Loader(conn, None, metadata)
             else:
                 for table in reversed(tables):
                     await conn.execute(text(f"DELETE FROM {table}"))

@@ -120,7 +120,8 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
     try:
         api_engine = create_engine_for(settings.api_database_url, options, "API database")
         engines.append(api_engine)
-        api = ApiDatabase(api_engine)
+        connection = settings.database_connection
+        api = ApiDatabase(api_engine, connection.get_secret_value() if connection else None)
         cells = await _static_cells(settings, api) if settings.cells else await api.load_cells()
         targets: dict[int, CellTarget] = {}
         for cell in cells:

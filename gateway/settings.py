@@ -43,6 +43,11 @@ class Settings(BaseSettings):
         "sqlite:///./cellgate-data/api.db",
         description="The API database (cell_mappings, instance_mappings, flavors).",
     )
+    database_connection: SecretStr | None = Field(
+        None,
+        description="Nova's [database] connection URL: fills templated cell_mappings URLs "
+        "({scheme}://{username}:{password}@{hostname}/...), as Nova does.",
+    )
     cells: list[StaticCell] = Field(
         default_factory=list,
         description="Static cell list; when empty, cells come from cell_mappings.",
