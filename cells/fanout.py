@@ -307,7 +307,7 @@ class CellSession:
 async def drop_connection(conn: AsyncConnection) -> None:
     """Drop a connection for good — after a failure or a cancellation, when it may still be
     mid-query: terminate the driver's connection (asyncpg: abort the transport now, no
-    graceful close; aiomysql: close the socket now, no ``COM_QUIT`` to a server that may
+    graceful close; asyncmy: close the socket now, no ``COM_QUIT`` to a server that may
     be hung — its statement ends at ``max_statement_time``), then tell the pool, which
     never hands it out again."""
     try:
@@ -316,7 +316,7 @@ async def drop_connection(conn: AsyncConnection) -> None:
         if terminate is not None:
             terminate()
         elif is_mysql(conn.dialect) and raw.driver_connection is not None:
-            raw.driver_connection.close()  # synchronous in aiomysql: closes the transport
+            raw.driver_connection.close()  # synchronous in asyncmy: closes the transport
         await conn.invalidate()
         await conn.close()
     except Exception:  # the connection is already broken; nothing more to release

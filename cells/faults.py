@@ -24,8 +24,8 @@ SQLite has no SQLSTATE; :mod:`sqlite3` gives an error code, and its catch-all
 ``SQLITE_ERROR`` covers both "no such column" and "expression tree too large", so for that
 one code the message is read. That is the only place a message string is inspected.
 
-MariaDB/MySQL errors (PyMySQL's, which aiomysql raises; asyncmy's alike) are classified by
-their error number, :data:`MYSQL_BLAME`::
+MariaDB/MySQL errors (asyncmy's; PyMySQL's and aiomysql's alike) are classified by their
+error number, :data:`MYSQL_BLAME`::
 
     CLIENT  1139 (a regex MariaDB's PCRE rejects), 3685-3699 (MySQL 8's ICU regex
             errors), 1267/1270/1271 (a value the column's character set cannot hold),
@@ -45,8 +45,8 @@ import sqlite3
 from dataclasses import dataclass
 from enum import StrEnum
 
+import asyncmy.errors
 import asyncpg
-import pymysql
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -71,7 +71,7 @@ DATABASE_ERRORS = (
     asyncpg.InterfaceError,
     asyncpg.InternalClientError,
     sqlite3.Error,
-    pymysql.err.MySQLError,
+    asyncmy.errors.MySQLError,
     OSError,
 )
 
@@ -131,7 +131,7 @@ MYSQL_BLAME: dict[int, Blame] = {
 
 
 def mysql_code(exc: BaseException) -> int | None:
-    """The MySQL error number of a PyMySQL (aiomysql) or asyncmy error, else ``None``."""
+    """The MySQL error number of an asyncmy (or PyMySQL, aiomysql) error, else ``None``."""
     module = type(exc).__module__
     if not module.startswith(("pymysql", "asyncmy", "aiomysql")):
         return None

@@ -29,9 +29,9 @@ def is_mysql(dialect: Dialect) -> bool:
 
 
 def mysql_connect_args(url: str, connect_timeout_s: float) -> dict[str, object]:
-    """aiomysql's connect arguments: a connect timeout (whole seconds, at least 1) and the
-    ``utf8mb4`` character set unless ``url`` chooses one."""
-    args: dict[str, object] = {"connect_timeout": max(1, round(connect_timeout_s))}
+    """asyncmy's connect arguments: a connect timeout and the ``utf8mb4`` character set
+    unless ``url`` chooses one."""
+    args: dict[str, object] = {"connect_timeout": max(connect_timeout_s, 0.001)}
     if "charset" not in make_url(url).query:
         args["charset"] = "utf8mb4"
     return args

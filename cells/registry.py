@@ -3,7 +3,7 @@
 Cells come from the API database's ``cell_mappings`` (Nova's), or from a static list. Their
 ``database_connection`` holds Nova-style *sync* URLs (or Nova's templates of one, filled from
 the ``[database] connection`` URL), which :func:`~cells.urls.async_url` maps onto the async
-drivers (asyncpg, aiomysql, aiosqlite); any other scheme is a startup error naming the cell.
+drivers (asyncpg, asyncmy, aiosqlite); any other scheme is a startup error naming the cell.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The rows come from :mod:`cells.seeddata` (pure); this module owns the I/O. Each 
 written in one transaction that first empties the seeded tables, so re-seeding is
 idempotent and a failed run leaves the previous data in place. PostgreSQL is loaded with
 ``COPY`` (asyncpg ``copy_records_to_table``) and analysed afterwards; SQLite with
-``executemany`` inserts; MariaDB/MySQL with ``LOAD DATA LOCAL INFILE``
+``executemany`` inserts; MariaDB/MySQL with batched multi-row inserts
 (:mod:`cells.seedmysql`). On PostgreSQL, secondary indexes and foreign keys are dropped
 before the load and recreated after it (:mod:`cells.bulkload`).
 """
@@ -55,7 +55,6 @@ from cells.seedgen import Chunk, iter_chunks
 from cells.seedmysql import (
     mysql_drop_database,
     mysql_ensure_database,
-    mysql_load,
     mysql_prepare_load,
 )
 
@@ -288,8 +287,6 @@ class _Loader:
             await self._copy_conn.copy_records_to_table(
                 table.name, records=rows, columns=list(columns)
             )
-        elif self._conn.dialect.name == "mysql":
-            await mysql_load(self._conn, table.name, columns, rows)
         else:
             await self._conn.execute(
                 table.insert(), [dict(zip(columns, r, strict=True)) for r in rows]
@@ -300,9 +297,7 @@ class _Loader:
 async def _loading(url: str, metadata: MetaData) -> AsyncIterator[_Loader]:
     """Create ``metadata``'s tables, empty them, yield a loader; commit on exit (the
     caller runs :meth:`_Loader.finish` first)."""
-    target = async_url(url)
-    local_infile = {"local_infile": True} if target.startswith("mysql") else {}
-    engine = create_async_engine(target, poolclass=NullPool, connect_args=local_infile)
+    engine = create_async_engine(async_url(url), poolclass=NullPool)
     try:
         async with engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
