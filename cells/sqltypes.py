@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Enum, String, UnaryExpression, cast
+from sqlalchemy import ColumnElement, Enum, String, UnaryExpression, bindparam, cast
 from sqlalchemy.dialects.postgresql import INET
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import CompileError
@@ -34,9 +34,9 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
-from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlalchemy.types import NullType, TypeDecorator, TypeEngine
 
-__all__ = ["IPAddress", "code_point", "text_of"]
+__all__ = ["IPAddress", "code_point", "exactly", "text_of"]
 
 _Kind = Literal["text", "inet", "cast"]
 
@@ -169,3 +169,44 @@ def text_of(column: ColumnElement[object]) -> ColumnElement[str]:
     if isinstance(column.type, Enum):
         return cast(column, String)
     return column  # type: ignore[return-value]
+
+
+class _Exactly(ColumnElement[bool]):
+    """``column = value``, and on MySQL byte for byte too (see :func:`exactly`)."""
+
+    inherit_cache = True
+    _traverse_internals = [  # noqa: RUF012
+        ("inner", InternalTraversal.dp_clauseelement),
+        ("value", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, inner: ColumnElement[object], value: ColumnElement[object]) -> None:
+        self.inner = inner
+        self.value = value
+        # Not Boolean: on MySQL (no native booleans) SQLAlchemy would compare a Boolean
+        # expression with 1, which no index serves.
+        self.type = NullType()  # type: ignore[assignment]
+
+
+@compiles(_Exactly)
+def _exactly(element: _Exactly, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.inner == element.value, **kw)
+
+
+@compiles(_Exactly, "mysql")
+@compiles(_Exactly, "mariadb")
+def _exactly_mysql(element: _Exactly, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.inner, **kw)
+    value = compiler.process(element.value, **kw)
+    return f"({column} = {value} AND CAST({column} AS BINARY) = {value})"
+
+
+def exactly(column: ColumnElement[object], value: str) -> ColumnElement[bool]:
+    """``column`` equals ``value`` exactly, whatever the column's collation.
+
+    For the caller's scope (``project_id``): under MySQL's ``utf8_general_ci`` a plain
+    ``=`` would let project "Demo" see project "demo"'s servers. On MySQL this is ``(col =
+    :v AND CAST(col AS BINARY) = :v)``: the first term keeps Nova's index on the column
+    usable, the second makes it exact. Elsewhere (code-point collations) plain ``=``.
+    """
+    return _Exactly(column, bindparam(None, value, String()))
