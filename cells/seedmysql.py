@@ -51,8 +51,9 @@ def _quote(identifier: str) -> str:
 
 
 async def _server(parsed: URL) -> asyncmy.Connection:
-    """A connection to the server of ``parsed``, in no database."""
-    return await asyncmy.connect(
+    """A connection to the server of ``parsed``, in no database, without notes (``IF
+    EXISTS`` / ``IF NOT EXISTS`` would log one each)."""
+    conn = await asyncmy.connect(
         host=parsed.host or "localhost",
         port=parsed.port or 3306,
         user=parsed.username or "root",
@@ -60,6 +61,9 @@ async def _server(parsed: URL) -> asyncmy.Connection:
         connect_timeout=_CONNECT_TIMEOUT_S,
         autocommit=True,
     )
+    async with conn.cursor() as cursor:
+        await cursor.execute("SET SESSION sql_notes = 0")
+    return conn
 
 
 async def mysql_ensure_database(parsed: URL) -> None:
