@@ -474,10 +474,20 @@ def _expected_stub(row: Any, facts: ApiFacts, version: str) -> dict[str, Any]:
     return stub
 
 
-async def test_refusing_cell(pg_cells: CellSet, snapshot: Snapshot, facts: ApiFacts) -> None:
+def _url_at(cells: CellSet, port: int, database: str) -> str:
+    """A URL of the cells' backend on a loopback ``port`` nothing serves."""
+    if cells.backend == "mysql":
+        return f"mysql+pymysql://root@127.0.0.1:{port}/{database}"
+    return f"postgresql://postgres@127.0.0.1:{port}/{database}"
+
+
+async def test_refusing_cell(
+    any_cells: CellSet, any_snapshot: Snapshot, any_facts: ApiFacts
+) -> None:
     """cell2 refuses connections: 2.69+ shows Nova's down-cell view, 2.68 a 503; the
     breaker then skips the cell; servers of other cells are unaffected."""
-    dead = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    pg_cells, snapshot, facts = any_cells, any_snapshot, any_facts
+    dead = _url_at(pg_cells, free_port(), "nowhere")
     # Start-up finds it down (1 failure), two shows fail (3): the breaker opens.
     settings = _with_cell2_at(pg_cells, dead, breaker_failures=3)
     live_demo = [r for r in _in_cell(snapshot, facts, 2, "demo") if r["deleted"] == 0]
@@ -573,13 +583,14 @@ def _timeline(*names: str) -> Iterator[_Timeline]:
             logger.setLevel(level)
 
 
-async def test_hung_cell(pg_cells: CellSet, snapshot: Snapshot, facts: ApiFacts) -> None:
+async def test_hung_cell(any_cells: CellSet, any_snapshot: Snapshot, any_facts: ApiFacts) -> None:
     """A cell that stops answering after start-up costs one deadline: a stub at 2.69 and
     an open breaker (a confirmed hang opens it at once), then a 503 at 2.1."""
+    pg_cells, snapshot, facts = any_cells, any_snapshot, any_facts
     port = free_port()
     settings = _with_cell2_at(
         pg_cells,
-        f"postgresql://postgres@127.0.0.1:{port}/hung",
+        _url_at(pg_cells, port, "hung"),
         cell_timeout_s=0.5,
         cell_connect_timeout_s=0.4,
         breaker_failures=5,
