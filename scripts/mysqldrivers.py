@@ -45,7 +45,7 @@ async def _walk(conn: AsyncConnection, plan: QueryPlan, pages: int, size: int) -
         out += [time.perf_counter() - wall, time.process_time() - cpu]
         if len(rows) < size:
             break
-        position = plan.spec.position_of(rows[-1])
+        position = plan.spec.position_of(dict(rows[-1]))
     return out
 
 
