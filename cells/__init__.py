@@ -43,9 +43,11 @@ from cells.show import (
     server_group,
 )
 from cells.sources import CellTarget, InstanceSource, Source, StubRows
+from cells.urls import MYSQL_DRIVER, format_db_url
 
 __all__ = [
     "DRILLS",
+    "MYSQL_DRIVER",
     "ApiDatabase",
     "Blame",
     "Breaker",
@@ -97,6 +99,7 @@ __all__ = [
     "encode_frontier",
     "fetch_details",
     "find_instance",
+    "format_db_url",
     "key_function",
     "list_instances",
     "merge_sources",
