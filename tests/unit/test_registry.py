@@ -26,13 +26,13 @@ from cells.registry import UnsupportedDatabase, async_url
         ("sqlite://", "sqlite+aiosqlite://"),
         (
             "mysql+pymysql://nova:p%40ss@db:3306/nova_cell1?charset=utf8",
-            "mysql+aiomysql://nova:p%40ss@db:3306/nova_cell1?charset=utf8",
+            "mysql+asyncmy://nova:p%40ss@db:3306/nova_cell1?charset=utf8",
         ),
-        ("mysql://nova@db/nova", "mysql+aiomysql://nova@db/nova"),
-        ("mysql+mysqldb://nova@db/nova", "mysql+aiomysql://nova@db/nova"),
-        ("mysql+aiomysql://nova@db/nova", "mysql+aiomysql://nova@db/nova"),
-        ("mysql+asyncmy://nova@db/nova", "mysql+aiomysql://nova@db/nova"),
-        ("mariadb+pymysql://nova@db/nova", "mysql+aiomysql://nova@db/nova"),
+        ("mysql://nova@db/nova", "mysql+asyncmy://nova@db/nova"),
+        ("mysql+mysqldb://nova@db/nova", "mysql+asyncmy://nova@db/nova"),
+        ("mysql+aiomysql://nova@db/nova", "mysql+asyncmy://nova@db/nova"),
+        ("mysql+asyncmy://nova@db/nova", "mysql+asyncmy://nova@db/nova"),
+        ("mariadb+pymysql://nova@db/nova", "mysql+asyncmy://nova@db/nova"),
     ],
 )
 def test_async_url(url: str, expected: str) -> None:
