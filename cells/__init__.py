@@ -1,37 +1,56 @@
 """Cells: schema, registry, keyset queries, the pure merge and the cross-cell lister.
 
-Never imports FastAPI or :mod:`gateway`; testable without HTTP.
+A cell is reached only through its :class:`CellClient` (engine, driver executor, compile
+cache, breaker, deadline), the API database through :class:`ApiDatabase`; what they raise
+is a :class:`CellsError`. Never imports FastAPI or :mod:`gateway`; testable without HTTP.
 """
 
+from cells.apidb import ApiDatabase
 from cells.breaker import Breaker, BreakerState
-from cells.details import Details, fetch_details
+from cells.client import CellClient
+from cells.details import Details
 from cells.drills import DRILLS, Drill, Drills
+from cells.errors import (
+    ApiDatabaseUnavailable,
+    CellMisconfigured,
+    CellsError,
+    InvalidQuery,
+    MarkerNotFound,
+    MarkerUnavailable,
+    UnsupportedDatabase,
+)
+from cells.executor import Executor, SqlAlchemyExecutor, SqliteExecutor
 from cells.fanout import (
+    CellDetails,
     CellFailed,
     CellOutcome,
     CellRows,
-    CellSession,
+    CellServer,
     CellSkipped,
     CellSlow,
     CellTimedOut,
+    DetailsOutcome,
+    DownOutcome,
+    ServerOutcome,
     run_all,
 )
-from cells.faults import Blame, CellMisconfigured, InvalidQuery, blame
+from cells.faults import Blame, blame
 from cells.filters import InstanceFilters
 from cells.frontier import CellCursor, Frontier, decode_frontier, encode_frontier
 from cells.lister import CellStats, ListQuery, ListResult, list_instances, merge_sources
-from cells.markers import MarkerNotFound, MarkerUnavailable, resolve_marker
+from cells.markers import resolve_marker
 from cells.merge import Merge
 from cells.order import Direction, Row, SortKey, SortSpec, SqlValue, key_function
+from cells.rawsql import AsyncpgExecutor
 from cells.registry import (
-    ApiDatabase,
     Cell,
     EngineOptions,
     InstanceMapping,
-    UnsupportedDatabase,
     async_url,
     create_engine_for,
+    executor_for,
 )
+from cells.session import CellSession
 from cells.show import (
     CellDown,
     DownCellView,
@@ -40,37 +59,44 @@ from cells.show import (
     ShowOutcome,
     down_cell_view,
     find_instance,
-    server_group,
 )
-from cells.sources import CellTarget, InstanceSource, Source, StubRows
+from cells.sources import InstanceSource, Source, StubRows
 from cells.urls import MYSQL_DRIVER, format_db_url
 
 __all__ = [
     "DRILLS",
     "MYSQL_DRIVER",
     "ApiDatabase",
+    "ApiDatabaseUnavailable",
+    "AsyncpgExecutor",
     "Blame",
     "Breaker",
     "BreakerState",
     "Cell",
+    "CellClient",
     "CellCursor",
+    "CellDetails",
     "CellDown",
     "CellFailed",
     "CellMisconfigured",
     "CellOutcome",
     "CellRows",
+    "CellServer",
     "CellSession",
     "CellSkipped",
     "CellSlow",
     "CellStats",
-    "CellTarget",
     "CellTimedOut",
+    "CellsError",
     "Details",
+    "DetailsOutcome",
     "Direction",
     "DownCellView",
+    "DownOutcome",
     "Drill",
     "Drills",
     "EngineOptions",
+    "Executor",
     "Found",
     "Frontier",
     "InstanceFilters",
@@ -84,11 +110,14 @@ __all__ = [
     "Merge",
     "Missing",
     "Row",
+    "ServerOutcome",
     "ShowOutcome",
     "SortKey",
     "SortSpec",
     "Source",
+    "SqlAlchemyExecutor",
     "SqlValue",
+    "SqliteExecutor",
     "StubRows",
     "UnsupportedDatabase",
     "async_url",
@@ -97,7 +126,7 @@ __all__ = [
     "decode_frontier",
     "down_cell_view",
     "encode_frontier",
-    "fetch_details",
+    "executor_for",
     "find_instance",
     "format_db_url",
     "key_function",
@@ -105,5 +134,4 @@ __all__ = [
     "merge_sources",
     "resolve_marker",
     "run_all",
-    "server_group",
 ]

@@ -1,9 +1,10 @@
 """The detail view's side data, read only for the rows a page returns (late materialization).
 
 The keyset query reads narrow ``instances`` rows (:data:`VIEW_COLUMNS`); once the merge has
-decided a page, :func:`fetch_details` reads each side table of one cell with one batched
-query (``WHERE instance_uuid IN (...)``) and returns a :class:`Details` per instance uuid.
-The caller runs it for every cell of the page concurrently.
+decided a page, a cell's client (:meth:`cells.client.CellClient.details`) reads every side
+table of that cell with one batched query per :data:`BATCH` uuids (:func:`side_union`) and
+folds the rows into a :class:`Details` per instance uuid (:func:`collect_rows`). The caller
+runs it for every cell of the page concurrently.
 
 What is read, as Nova reads it: the current flavor (``instance_extra``) and the network
 model (``instance_info_caches``), soft-deleted or not (Nova's relationships do not filter
@@ -14,10 +15,7 @@ them), metadata and volumes (``block_device_mapping`` with a
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import functools
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,13 +36,10 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
-from cells.fanout import CellFailed, CellTimedOut, drop_connection
-from cells.faults import DATABASE_ERRORS, Blame, CellMisconfigured, blame
 from cells.novajson import Address, FlavorInfo, decode_flavor, decode_network_info
-from cells.rawsql import RawSql, compile_for_asyncpg, driver_fetch
+from cells.order import Row
 from cells.schema import (
     block_device_mapping,
     instance_extra,
@@ -55,13 +50,15 @@ from cells.schema import (
 )
 
 __all__ = [
+    "BATCH",
     "VIEW_COLUMNS",
     "Details",
     "Fault",
     "Volume",
+    "chunks",
     "collect",
-    "fetch_details",
-    "read_details",
+    "collect_rows",
+    "side_union",
 ]
 
 # Columns Nova's views read from ``instances`` (not user_data, key_data and the like).
@@ -75,7 +72,8 @@ VIEW_COLUMNS = (
 )  # fmt: skip
 """The ``instances`` columns a detail row carries."""
 
-_BATCH = 500  # uuids per IN list: a page is at most max_limit rows
+BATCH = 500
+"""Uuids per side-data query: a page is at most ``max_limit`` rows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +106,10 @@ class Details:
     volumes: tuple[Volume, ...] = field(default=())
 
 
-def _chunks(uuids: Sequence[str]) -> Iterable[list[str]]:
-    for start in range(0, len(uuids), _BATCH):
-        yield list(uuids[start : start + _BATCH])
+def chunks(uuids: Sequence[str]) -> Iterable[list[str]]:
+    """``uuids`` in lists of at most :data:`BATCH`."""
+    for start in range(0, len(uuids), BATCH):
+        yield list(uuids[start : start + BATCH])
 
 
 def _side(
@@ -136,22 +135,24 @@ def _side(
     )
 
 
-def _member(chunk: list[str], array: bool) -> Callable[[ColumnElement[Any]], ColumnElement[bool]]:
-    """``column IN chunk``: on PostgreSQL ``column = ANY($1)``, one array parameter shared by
+def _member(array: bool) -> Callable[[ColumnElement[Any]], ColumnElement[bool]]:
+    """``column IN :uuids``: with arrays ``column = ANY($1)``, one array parameter shared by
     every branch (an IN list binds each uuid once per branch: 6 × 500 parameters)."""
     if not array:
-        return lambda column: column.in_(chunk)
-    uuids = bindparam("uuids", chunk, type_=ARRAY(String))
+        expanding = bindparam("uuids", expanding=True, type_=String)
+        return lambda column: column.in_(expanding)
+    uuids = bindparam("uuids", type_=ARRAY(String))
     return lambda column: column == any_(uuids)
 
 
-def _union(
-    chunk: list[str], version: tuple[int, int], array: bool
-) -> CompoundSelect[tuple[object, ...]]:
-    """Every side table's rows for ``chunk`` as one ``UNION ALL``: one round trip per cell."""
+def side_union(with_tags: bool, array: bool) -> CompoundSelect[tuple[object, ...]]:
+    """Every side table's rows for the uuids bound as ``uuids`` (a list) as one ``UNION
+    ALL``: one round trip per cell. ``with_tags`` from microversion 2.26; ``array``: the
+    executor binds a list as one array parameter
+    (:attr:`~cells.executor.Executor.binds_arrays`)."""
     ie, ic, md = instance_extra.c, instance_info_caches.c, instance_metadata.c
     bdm, fault, tg = block_device_mapping.c, instance_faults.c, tags.c
-    of = _member(chunk, array)
+    of = _member(array)
     parts = [
         # Nova joins instance_extra and instance_info_caches whatever their deleted flag
         # (a deleted server still shows its flavor and addresses); not so metadata.
@@ -176,33 +177,45 @@ def _union(
             number=bdm.delete_on_termination,
         ).where(of(bdm.instance_uuid), bdm.deleted == 0, bdm.volume_id.is_not(None)),
     ]  # fmt: skip
-    if version >= (2, 26):
+    if with_tags:
         parts.append(_side("tags", tg.resource_id, a=tg.tag).where(of(tg.resource_id)))
     return union_all(*parts)
 
 
-def _split(rows: Iterable[Sequence[Any]]) -> dict[str, list[Sequence[object]]]:
+def _split(rows: Iterable[Row]) -> dict[str, list[Sequence[object]]]:
     """The union's rows as :func:`collect` takes them: per side table, in Nova's order
     (metadata and volumes by id, tags by name)."""
-    out: dict[str, list[Sequence[Any]]] = {}
+    out: dict[str, list[Row]] = {}
     for row in rows:
-        out.setdefault(row[0], []).append(row)
+        out.setdefault(str(row["kind"]), []).append(row)
     return {
-        "flavor": [(r[1], r[3]) for r in out.get("flavor", ())],
-        "network": [(r[1], r[3]) for r in out.get("network", ())],
-        "metadata": [(r[1], r[3], r[4]) for r in sorted(out.get("metadata", ()), key=_by_id)],
-        "fault": [(r[1], r[2], r[5], r[3], r[4], r[6]) for r in out.get("fault", ())],
-        "volumes": [(r[1], r[3], r[5]) for r in sorted(out.get("volumes", ()), key=_by_id)],
-        "tags": [(r[1], r[3]) for r in sorted(out.get("tags", ()), key=_by_tag)],
+        "flavor": [(r["uuid"], r["a"]) for r in out.get("flavor", ())],
+        "network": [(r["uuid"], r["a"]) for r in out.get("network", ())],
+        "metadata": [
+            (r["uuid"], r["a"], r["b"]) for r in sorted(out.get("metadata", ()), key=_by_id)
+        ],
+        "fault": [
+            (r["uuid"], r["id"], r["number"], r["a"], r["b"], r["when"])
+            for r in out.get("fault", ())
+        ],
+        "volumes": [
+            (r["uuid"], r["a"], r["number"]) for r in sorted(out.get("volumes", ()), key=_by_id)
+        ],
+        "tags": [(r["uuid"], r["a"]) for r in sorted(out.get("tags", ()), key=_by_tag)],
     }
 
 
-def _by_id(row: Sequence[Any]) -> tuple[str, int]:
-    return (str(row[1]), int(row[2]))
+def _by_id(row: Row) -> tuple[str, int]:
+    return (str(row["uuid"]), _int(row["id"]))
 
 
-def _by_tag(row: Sequence[Any]) -> tuple[str, str]:
-    return (str(row[1]), str(row[3]))
+def _int(value: object) -> int:
+    assert isinstance(value, int)
+    return value
+
+
+def _by_tag(row: Row) -> tuple[str, str]:
+    return (str(row["uuid"]), str(row["a"]))
 
 
 @dataclass(slots=True)
@@ -228,8 +241,8 @@ class _Builder:
 def collect(
     rows: Mapping[str, Sequence[Sequence[object]]], uuids: Iterable[str]
 ) -> dict[str, Details]:
-    """Fold the side tables' rows (per query name, as :func:`fetch_details` reads them) into
-    a :class:`Details` per uuid (pure)."""
+    """Fold the side tables' rows (per table, as :func:`collect_rows` splits them) into a
+    :class:`Details` per uuid (pure)."""
     out = {uuid: _Builder() for uuid in uuids}
     for uuid, flavor in rows.get("flavor", ()):
         if (b := out.get(str(uuid))) is not None:
@@ -260,68 +273,6 @@ def _opt_str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-@functools.cache
-def _asyncpg_union(tags: bool) -> RawSql:
-    """The union as asyncpg SQL, compiled once per process for each shape (with tags or
-    not)."""
-    return compile_for_asyncpg(_union(["-"], (2, 26) if tags else (2, 1), array=True))
-
-
-async def _read(
-    conn: AsyncConnection, uuids: Sequence[str], version: tuple[int, int]
-) -> dict[str, list[Sequence[object]]]:
-    rows: list[Sequence[Any]] = []
-    if conn.dialect.driver == "asyncpg":
-        # Straight on asyncpg, as the keyset query: building, caching and wrapping the
-        # statement in SQLAlchemy cost more CPU than the query itself on a short page.
-        union = _asyncpg_union(version >= (2, 26))
-        for chunk in _chunks(uuids):
-            rows.extend(await driver_fetch(conn, union, uuids=chunk))
-        return _split(rows)
-    for chunk in _chunks(uuids):
-        query = _union(chunk, version, array=conn.dialect.name == "postgresql")
-        rows.extend((await conn.execute(query)).all())
-    return _split(rows)
-
-
-async def fetch_details(
-    engine: AsyncEngine, uuids: Sequence[str], version: tuple[int, int] = (2, 1)
-) -> dict[str, Details]:
-    """Side data for ``uuids`` (instances of the cell behind ``engine``): one ``UNION ALL``
-    of the side tables per 500 uuids, on one connection; tags only from microversion 2.26."""
-    if not uuids:
-        return {}
-    conn = await engine.connect()
-    try:
-        rows = await _read(conn, uuids, version)
-    except BaseException:  # failed or cancelled mid-query: never back to the pool
-        await asyncio.shield(drop_connection(conn))
-        raise
-    await conn.close()
-    return collect(rows, uuids)
-
-
-async def read_details(
-    engine: AsyncEngine,
-    label: str,
-    uuids: Sequence[str],
-    version: tuple[int, int],
-    timeout_s: float,
-    started: float | None = None,
-) -> dict[str, Details] | CellFailed | CellTimedOut:
-    """:func:`fetch_details` within ``timeout_s``, a failure classified as for the keyset
-    query (:func:`cells.faults.blame`): a schema fault raises
-    :class:`~cells.faults.CellMisconfigured` (a 500, never an outage), any other database
-    error is :class:`CellFailed`, the deadline :class:`CellTimedOut`. ``started``
-    (``time.perf_counter()``, default now) is where their ``elapsed_ms`` counts from."""
-    begun = time.perf_counter() if started is None else started
-    try:
-        async with asyncio.timeout(timeout_s):
-            return await fetch_details(engine, uuids, version)
-    except DATABASE_ERRORS as exc:
-        fault = blame(exc)
-        if fault.blame is Blame.CONFIG:
-            raise CellMisconfigured(label, fault.message) from exc
-        return CellFailed(fault.message, (time.perf_counter() - begun) * 1000)
-    except TimeoutError:
-        return CellTimedOut(timeout_s, (time.perf_counter() - begun) * 1000)
+def collect_rows(rows: Iterable[Row], uuids: Iterable[str]) -> dict[str, Details]:
+    """:func:`side_union`'s rows folded into a :class:`Details` per uuid (pure)."""
+    return collect(_split(rows), uuids)

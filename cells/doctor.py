@@ -1,15 +1,17 @@
 """``cellgate doctor``: the API database and every cell as the listing sees them, read-only.
 
-Per database: reachable, latency (``SELECT 1`` on an open connection), and the schema check
-(:mod:`cells.schemacheck`); per cell also the non-deleted instances (``deleted = 0``), the
-database's collation, and how its indexes serve the listing orders (:mod:`cells.indexes`),
-with the statement that would serve each order an index does not fully serve.
+Per database: reachable, latency (``SELECT 1`` on an open connection), server version and
+the schema check (:mod:`cells.schemacheck`); per cell also the non-deleted instances
+(``deleted = 0``), the collation (:mod:`cells.catalog`), and how its indexes serve the
+listing orders (:mod:`cells.indexes`), with the statement that would serve each order an
+index does not fully serve.
 
 The doctor never writes: each database gets its own engine without a pool, PostgreSQL
-sessions run with ``default_transaction_read_only = on`` and SQLite files are opened with
-``mode=ro`` (so a missing file is reported, not created). A cell that cannot be connected
-to within the deadline is reported unreachable; any later failure is reported as that
-step's error.
+sessions run with ``default_transaction_read_only = on``, MariaDB/MySQL sessions with
+``SET SESSION TRANSACTION READ ONLY`` (and a statement deadline), and SQLite files are
+opened with ``mode=ro`` (so a missing file is reported, not created). A cell that cannot
+be connected to within the deadline is reported unreachable; any later failure is reported
+as that step's error.
 """
 
 from __future__ import annotations
@@ -21,28 +23,30 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from sqlalchemy import MetaData, func, literal, select, text
+from sqlalchemy import MetaData, func, literal, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from cells.apidb import ApiDatabase
+from cells.catalog import bound_statements, dialect_of, read_collation, read_indexes, read_version
+from cells.errors import CellsError
 from cells.faults import blame
-from cells.indexes import (
-    Coverage,
-    Dialect,
-    IndexColumn,
-    ListingOrder,
-    Serving,
-    TableIndex,
-    coverage,
-    create_statement,
-)
-from cells.registry import ApiDatabase, Cell, async_url
+from cells.indexes import Coverage, ListingOrder, Serving, coverage, create_statement
+from cells.registry import Cell, async_url, executor_for
 from cells.schema import api_metadata, cell_metadata, instances
 from cells.schemacheck import check_schema
 
-__all__ = ["DatabaseReport", "Diagnosis", "OrderReport", "diagnose", "read_only_engine"]
+__all__ = [
+    "DatabaseReport",
+    "Diagnosis",
+    "OrderReport",
+    "diagnose",
+    "examine_cell",
+    "read_only_engine",
+    "read_only_engine_for",
+]
 
 _T = TypeVar("_T")
 
@@ -66,6 +70,8 @@ class DatabaseReport:
     disabled: bool = False
     errors: tuple[str, ...] = ()
     latency_ms: float | None = None
+    backend: str | None = None
+    version: str | None = None
     instances: int | None = None
     collation: str | None = None
     schema_problems: tuple[str, ...] = ()
@@ -87,15 +93,32 @@ class Diagnosis:
 
 
 def read_only_engine(url: str, owner: str, timeout_s: float) -> AsyncEngine:
-    """An engine that cannot write: read-only sessions (PostgreSQL), ``mode=ro`` (SQLite)."""
-    target: URL = make_url(async_url(url, owner))
-    if target.get_backend_name() == "sqlite":
+    """An engine for a Nova-style URL that cannot write (see :func:`read_only_engine_for`)."""
+    return read_only_engine_for(make_url(async_url(url, owner)), timeout_s)
+
+
+def read_only_engine_for(target: URL, timeout_s: float) -> AsyncEngine:
+    """An engine for an async SQLAlchemy URL that cannot write: read-only sessions
+    (PostgreSQL, MariaDB/MySQL), ``mode=ro`` (SQLite)."""
+    backend = target.get_backend_name()
+    if backend == "sqlite":
         path = target.database or ""
         if path and path != ":memory:" and not path.startswith("file:"):
             target = target.set(database=f"file:{path}").update_query_dict(
                 {"mode": "ro", "uri": "true"}
             )
         return create_async_engine(target, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    if backend in ("mysql", "mariadb"):
+        # aiomysql and asyncmy take the same two (PyMySQL's names).
+        return create_async_engine(
+            target,
+            poolclass=NullPool,
+            isolation_level="AUTOCOMMIT",
+            connect_args={
+                "connect_timeout": max(1, round(timeout_s)),
+                "init_command": "SET SESSION TRANSACTION READ ONLY",
+            },
+        )
     return create_async_engine(
         target,
         poolclass=NullPool,
@@ -110,71 +133,6 @@ def read_only_engine(url: str, owner: str, timeout_s: float) -> AsyncEngine:
             },
         },
     )
-
-
-_PG_INDEXES = text("""
-SELECT i.relname AS index_name,
-       ix.indisvalid AND ix.indpred IS NULL AS usable,
-       a.attname AS column_name,
-       (k.opt & 1) = 1 AS descending,
-       (k.opt & 2) = 2 AS nulls_first,
-       co.collname AS collation
-FROM pg_index ix
-JOIN pg_class i ON i.oid = ix.indexrelid
-CROSS JOIN LATERAL unnest(ix.indkey::int2[], ix.indcollation::oid[], ix.indoption::int2[])
-    WITH ORDINALITY AS k(attnum, coll, opt, ord)
-LEFT JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.attnum AND k.attnum > 0
-LEFT JOIN pg_collation co ON co.oid = k.coll
-WHERE ix.indrelid = to_regclass('instances') AND k.ord <= ix.indnkeyatts
-ORDER BY i.relname, k.ord
-""")
-
-# Version-proof: PostgreSQL 15-16 say daticulocale, 17 says datlocale, before 15 neither.
-_PG_COLLATION = text("""
-SELECT to_jsonb(d) ->> 'datcollate',
-       to_jsonb(d) ->> 'datlocprovider',
-       coalesce(to_jsonb(d) ->> 'daticulocale', to_jsonb(d) ->> 'datlocale')
-FROM pg_database d WHERE datname = current_database()
-""")
-_PROVIDERS = {"c": "libc", "i": "ICU", "b": "builtin"}
-
-
-async def _pg_indexes(conn: AsyncConnection) -> list[TableIndex]:
-    found: dict[str, tuple[bool, list[IndexColumn]]] = {}
-    for row in (await conn.execute(_PG_INDEXES)).all():
-        _, columns = found.setdefault(row.index_name, (bool(row.usable), []))
-        columns.append(IndexColumn(row.column_name, row.descending, row.nulls_first, row.collation))
-    return [TableIndex(name, tuple(cols), usable) for name, (usable, cols) in found.items()]
-
-
-def _sqlite_quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-async def _sqlite_indexes(conn: AsyncConnection) -> list[TableIndex]:
-    indexes: list[TableIndex] = []
-    listed = await conn.exec_driver_sql("PRAGMA index_list('instances')")
-    for entry in listed.mappings().all():  # seq, name, unique, origin, partial
-        name = str(entry["name"])
-        info = await conn.exec_driver_sql(f"PRAGMA index_xinfo({_sqlite_quote(name)})")
-        columns = tuple(
-            # NULL is SQLite's smallest value: first ascending, last descending.
-            IndexColumn(col["name"], bool(col["desc"]), not col["desc"], col["coll"])
-            for col in info.mappings().all()  # seqno, cid, name, desc, coll, key
-            if col["key"]
-        )
-        indexes.append(TableIndex(name, columns, usable=not entry["partial"]))
-    return indexes
-
-
-async def _collation(conn: AsyncConnection, dialect: Dialect) -> str:
-    if dialect == "sqlite":
-        return "BINARY"
-    row = (await conn.execute(_PG_COLLATION)).one()
-    collate, provider, locale = row
-    if provider == "i" or (provider == "b" and locale):
-        return f"{locale} ({_PROVIDERS[provider]})"
-    return f"{collate} ({_PROVIDERS.get(provider or 'c', provider)})"
 
 
 def _reason(exc: Exception) -> str:
@@ -196,7 +154,7 @@ class _Steps:
         try:
             async with asyncio.timeout(self.timeout_s):
                 return await step
-        except (TimeoutError, OSError, DBAPIError) as exc:
+        except (TimeoutError, OSError, DBAPIError, CellsError) as exc:
             self.errors.append(f"{what}: {_reason(exc)}")
             return None
 
@@ -213,16 +171,19 @@ async def _examine(
     timeout_s: float,
 ) -> DatabaseReport:
     steps = _Steps(timeout_s)
+    dialect = dialect_of(conn)
+    version = await steps.run("version", read_version(conn, dialect))
+    if dialect == "mysql" and version is not None:
+        await steps.run("statement deadline", bound_statements(conn, version, timeout_s))
+    report = replace(report, backend=dialect, version=version)
     owner = "API database" if metadata is api_metadata else f"cell {report.name}"
     problems = await steps.run("schema check", check_schema(conn, metadata, owner)) or []
     if metadata is api_metadata:
         return replace(report, schema_problems=tuple(problems), errors=steps.all(report))
-    dialect: Dialect = "sqlite" if conn.dialect.name == "sqlite" else "postgresql"
-    collation = await steps.run("collation", _collation(conn, dialect))
+    collation = await steps.run("collation", read_collation(conn, dialect))
     count = select(func.count()).select_from(instances).where(instances.c.deleted == 0)
     counted = await steps.run("instance count", conn.scalar(count))
-    reader = _sqlite_indexes(conn) if dialect == "sqlite" else _pg_indexes(conn)
-    indexes = await steps.run("indexes", reader)
+    indexes = await steps.run("indexes", read_indexes(conn, dialect))
     order_reports: list[OrderReport] = []
     if indexes is not None:
         for order in orders:
@@ -262,9 +223,18 @@ async def _database(
         cells: list[Cell] = []
         if metadata is api_metadata and not report.schema_problems:
             steps = _Steps(timeout_s)
-            cells = await steps.run("cell mappings", ApiDatabase(engine).load_cells()) or []
+            api = ApiDatabase(executor_for(engine), timeout_s)
+            cells = await steps.run("cell mappings", api.load_cells()) or []
             report = replace(report, errors=steps.all(report))
         return report, cells
+
+
+async def examine_cell(
+    engine: AsyncEngine, name: str, orders: Sequence[ListingOrder], timeout_s: float
+) -> DatabaseReport:
+    """One cell's report, on an engine the caller made (:func:`read_only_engine_for`)."""
+    report, _ = await _database(engine, DatabaseReport(name), cell_metadata, orders, timeout_s)
+    return report
 
 
 async def _one(

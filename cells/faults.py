@@ -50,6 +50,8 @@ import asyncpg
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from cells.errors import CellMisconfigured, InvalidQuery
+
 __all__ = [
     "DATABASE_ERRORS",
     "MYSQL_BLAME",
@@ -91,19 +93,6 @@ class Fault:
 
     blame: Blame
     message: str
-
-
-class InvalidQuery(ValueError):
-    """The database rejected the client's own query (a 400 for that request only)."""
-
-
-class CellMisconfigured(RuntimeError):
-    """A cell's schema or permissions do not match what cellgate reads (a 500, logged)."""
-
-    def __init__(self, cell: str, message: str) -> None:
-        super().__init__(f"cell {cell}: {message}")
-        self.cell = cell
-        self.message = message
 
 
 _BY_SQLSTATE_CLASS = {

@@ -21,6 +21,16 @@ non-partial B-tree index serves it when
 finishes the ties with an incremental sort: cheap when ties are rare, as with
 ``created_at``); ``missing`` means none. Indexes on expressions and partial indexes are
 not considered.
+
+**MariaDB/MySQL** (dialect ``mysql``). NULLs are the smallest value (first ascending, last
+descending: cellgate's NULL rule, no ``NULLS`` clause). An index cannot name a collation:
+each string column sorts in its own (Nova's take the server's, kolla's
+``utf8mb3_general_ci``). So the advice is plain column indexes, built online
+(``ALTER TABLE ... ADD INDEX ..., ALGORITHM=INPLACE, LOCK=NONE``), and it serves string keys
+only if the listing sorts strings in the column's collation: :data:`MYSQL_STRING_COLLATION`
+says which one the listing's ``ORDER BY`` names (``None``: the column's own). Prefix
+(``col(10)``) and non-B-tree indexes do not order rows and are not considered. ``DESC``
+key parts need MariaDB 10.8 or MySQL 8.0 (older servers ignore the word).
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ from cells.sqltypes import IPAddress
 
 __all__ = [
     "DEFAULT_STRING_KEYS",
+    "MYSQL_STRING_COLLATION",
     "Coverage",
     "Dialect",
     "IndexColumn",
@@ -45,15 +56,27 @@ __all__ = [
     "coverage",
     "create_statement",
     "listing_orders",
+    "mysql_note",
     "needed_columns",
 ]
 
-Dialect = Literal["postgresql", "sqlite"]
+Dialect = Literal["postgresql", "sqlite", "mysql"]
 
 DEFAULT_STRING_KEYS = ("display_name", "hostname", "host")
 """String sort keys checked unless the operator names others."""
 
+MYSQL_STRING_COLLATION: str | None = None
+"""The collation the MySQL listing's ``ORDER BY`` names for string keys (e.g.
+``utf8mb3_bin``), or ``None`` when it sorts each string column in its own collation. The
+listing's order (:mod:`cells.order`) owns that choice; this must say the same, so that the
+doctor's verdicts describe the queries the gateway runs."""
+
 _CODE_POINT = {"postgresql": "C", "sqlite": "BINARY"}
+
+
+def _string_collation(dialect: Dialect) -> str | None:
+    """The collation the listing's query names for string keys (None: the column's)."""
+    return MYSQL_STRING_COLLATION if dialect == "mysql" else _CODE_POINT[dialect]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,13 +151,13 @@ def needed_columns(order: ListingOrder, dialect: Dialect) -> tuple[IndexColumn, 
     columns: list[IndexColumn] = []
     for key in order.spec.keys:
         descending = key.direction is Direction.DESC
-        if dialect == "sqlite":
-            nulls_first = not descending  # SQLite's only NULL placement: NULL is smallest
+        if dialect in ("sqlite", "mysql"):
+            nulls_first = not descending  # their only NULL placement: NULL is smallest
         elif key.nullable:
             nulls_first = not descending  # cellgate's NULL rule, spelled in the query
         else:
             nulls_first = descending  # PostgreSQL's default, no NULLS clause
-        collation = _CODE_POINT[dialect] if key.kind == "str" else None
+        collation = _string_collation(dialect) if key.kind == "str" else None
         columns.append(IndexColumn(key.name, descending, nulls_first, collation))
     return tuple(columns)
 
@@ -219,10 +242,37 @@ def _index_name(order: ListingOrder) -> str:
 
 def create_statement(order: ListingOrder, dialect: Dialect) -> str:
     """The index that fully serves ``order``: ``CREATE INDEX CONCURRENTLY`` on PostgreSQL
-    (no table lock; run it outside a transaction), a plain ``CREATE INDEX`` on SQLite."""
+    (no table lock; run it outside a transaction), an online ``ALTER TABLE ... ADD INDEX``
+    on MariaDB/MySQL, a plain ``CREATE INDEX`` on SQLite."""
     columns = [
         *order.equality,
         *(_render_column(c, dialect) for c in needed_columns(order, dialect)),
     ]
+    if dialect == "mysql":
+        return (
+            f"ALTER TABLE instances ADD INDEX {_index_name(order)} ({', '.join(columns)}), "
+            "ALGORITHM=INPLACE, LOCK=NONE"
+        )
     verb = "CREATE INDEX CONCURRENTLY" if dialect == "postgresql" else "CREATE INDEX"
     return f"{verb} {_index_name(order)} ON instances ({', '.join(columns)})"
+
+
+def mysql_note() -> str:
+    """What the verdicts mean on MariaDB/MySQL cells (for the doctor's output)."""
+    string_collation = MYSQL_STRING_COLLATION
+    plain = (
+        "MariaDB/MySQL: the advice is plain column indexes, built online (ALGORITHM=INPLACE, "
+        "LOCK=NONE); an index cannot name a collation, each string column sorts in its own"
+    )
+    if string_collation is None:
+        return (
+            f"{plain}, and the listing sorts strings in it (Nova's columns: the server's, "
+            "e.g. utf8mb3_general_ci, case- and accent-insensitive), so plain indexes can "
+            "serve every order above."
+        )
+    return (
+        f"{plain}, but the listing sorts strings by {string_collation}: an index serves a "
+        f"string key only on a column declared {string_collation}. On Nova's columns the "
+        "server sorts such rows itself (filesort) and an index serves only the keys before "
+        "the first string key."
+    )

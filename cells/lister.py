@@ -29,6 +29,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from cells.apidb import ApiDatabase
+from cells.client import CellClient
 from cells.fanout import CellFailed, CellRows, CellSkipped, CellSlow, CellTimedOut, run_all
 from cells.filters import InstanceFilters
 from cells.frontier import CellCursor
@@ -36,7 +38,7 @@ from cells.merge import CellBuffer, Merge
 from cells.order import Row, SortSpec, SqlValue, key_function
 from cells.plan import Position, QueryPlan
 from cells.registry import Cell
-from cells.sources import CellTarget, InstanceSource, Source, StubRows
+from cells.sources import InstanceSource, Source, StubRows
 
 __all__ = [
     "CellStats",
@@ -274,23 +276,23 @@ async def merge_sources(
 
 
 async def list_instances(
-    targets: Sequence[CellTarget],
+    clients: Sequence[CellClient],
     query: ListQuery,
     resume: Mapping[int, CellCursor] | None = None,
     keep_rows: int = 0,
-    stubs_from: CellTarget | None = None,
+    stubs_from: ApiDatabase | None = None,
     shares: Mapping[int, float] | None = None,
 ) -> ListResult:
-    """One page of ``query`` across the cells of ``targets`` (see :func:`merge_sources`).
+    """One page of ``query`` across the cells of ``clients`` (see :func:`merge_sources`).
 
     ``stubs_from`` is the API database, when down cells' instances may be shown as stubs
     (2.69+, in an order and scope the mappings can honour: :func:`cells.stubs.stubs_possible`).
     """
     if query.filters.matches_nothing:
-        return ListResult(rows=[], has_more=False, stats=[CellStats(t.cell) for t in targets])
+        return ListResult(rows=[], has_more=False, stats=[CellStats(c.cell) for c in clients])
     plan = QueryPlan(query.spec, query.filters, query.columns)
-    sources = [InstanceSource(t, plan) for t in targets]
-    shares = _live_shares(targets, shares)
+    sources = [InstanceSource(c, plan) for c in clients]
+    shares = _live_shares(clients, shares)
     stubs: StubFactory | None = None
     if stubs_from is not None:
         api, project, spec = stubs_from, query.filters.project_id, query.spec
@@ -301,16 +303,16 @@ async def list_instances(
 
 
 def _live_shares(
-    targets: Sequence[CellTarget], shares: Mapping[int, float] | None
+    clients: Sequence[CellClient], shares: Mapping[int, float] | None
 ) -> Mapping[int, float] | None:
     """``shares`` (``None``: equal) spread over the cells whose breakers let calls through:
     a skipped cell supplies no row, so the others must bring its part (measured: with the
     cell holding half the rows frozen, each page of the rest refilled sequentially)."""
-    skipped = {t.cell.id for t in targets if t.breaker.skipping}
-    if not skipped or len(skipped) == len(targets):
+    skipped = {c.cell.id for c in clients if c.skipping}
+    if not skipped or len(skipped) == len(clients):
         return shares
     if shares is None:
-        shares = {t.cell.id: 1.0 for t in targets}
+        shares = {c.cell.id: 1.0 for c in clients}
     live = sum(v for cell, v in shares.items() if cell not in skipped)
     if live <= 0:
         return shares

@@ -6,8 +6,10 @@ MySQL ``max_execution_time`` (milliseconds, for ``SELECT``; error 3024). It equa
 cell call's deadline, as PostgreSQL's ``statement_timeout`` does: the server stops a query
 that outlives its caller even when no cancel can reach it (behind ProxySQL or an
 HAProxy-balanced Galera there is no out-of-band ``KILL QUERY`` that finds the right
-backend). The client side of the deadline is ``asyncio.timeout`` in :mod:`cells.fanout`,
-after which the connection is closed, never pooled again.
+backend). The client side of the deadline is ``asyncio.timeout`` (:mod:`cells.session`):
+asyncmy closes a connection whose read is cancelled, and :class:`MySqlExecutor` closes the
+socket of a discarded connection at once (no ``COM_QUIT`` to a server that may be hung),
+before the pool invalidates it: it is never pooled again.
 
 **Character set.** ``utf8mb4`` on the connection unless the URL names one (Nova's often say
 ``?charset=utf8``): a regular expression or a value from a PostgreSQL cell may carry
@@ -20,7 +22,26 @@ from sqlalchemy import event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["is_mysql", "mysql_connect_args", "mysql_session_setup", "statement_limit_sql"]
+from cells.executor import SqlAlchemyExecutor
+
+__all__ = [
+    "MySqlExecutor",
+    "is_mysql",
+    "mysql_connect_args",
+    "mysql_session_setup",
+    "statement_limit_sql",
+]
+
+
+class MySqlExecutor(SqlAlchemyExecutor):
+    """asyncmy through SQLAlchemy's ``execute``. At the deadline nothing more is needed:
+    the server's own statement limit ends the query (see the module docstring)."""
+
+    def _terminate(self, driver: object) -> None:
+        """Close the socket now (asyncmy's ``close`` is synchronous: no ``COM_QUIT``)."""
+        close = getattr(driver, "close", None)
+        if close is not None:
+            close()
 
 
 def is_mysql(dialect: Dialect) -> bool:

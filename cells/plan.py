@@ -1,20 +1,18 @@
-"""One request's keyset query for the ``instances`` table, compiled once per process for
-each query shape.
+"""One request's keyset query for the ``instances`` table, prepared once per query shape.
 
-:meth:`QueryPlan.select` gives the SQLAlchemy statement (any backend); :meth:`QueryPlan.raw`
-gives asyncpg SQL text and positional arguments. The position's values travel as named
-binds (``k0..kn``) and the page size as ``lim``, so only *which* values are NULL changes the
-SQL text for one order, filter set and column list. The compiled text is kept in a small
-process-wide LRU keyed by exactly those (filter *values* included, so a hit re-binds only
-the position and the page size): the next page of a walk, the next first page of the same
-scope and the other cells of one request skip building and compiling the statement, which
-was about a tenth of a summary page's CPU (``scripts/scalebench``, py-spy).
+:meth:`QueryPlan.select` gives the SQLAlchemy statement; :meth:`QueryPlan.bind` gives it
+prepared by a cell's executor (:mod:`cells.executor`) with the values of its binds. The
+position's values travel as named binds (``k0..kn``) and the page size as ``lim``, so only
+*which* values are NULL changes the SQL text for one order, filter set and column list.
+The executor keeps the prepared form under exactly those (filter *values* included, so a
+hit re-binds only the position and the page size): the next page of a walk, the next first
+page of the same scope and the other cells of one request skip building and compiling the
+statement, which was about a tenth of a summary page's CPU (``scripts/scalebench``,
+py-spy).
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from functools import cached_property
@@ -31,51 +29,25 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.engine import Dialect
 
+from cells.executor import Executor
 from cells.filters import InstanceFilters, where_clauses
 from cells.keyset import Param, after_position, order_by, position_binds
 from cells.order import Direction, SortSpec, SqlValue
-from cells.rawsql import RawSql, compile_for_asyncpg
 from cells.schema import instances
 
-__all__ = ["SQL_CACHE_SIZE", "Position", "QueryPlan", "Statement"]
+__all__ = ["Position", "QueryPlan", "Statement"]
 
 Position = tuple[SqlValue, ...] | None
 Statement = Callable[[Position, int], Select[tuple[object, ...]]]
 
-# Query shapes kept compiled: one per (order, filters, columns, NULL pattern, dialect).
-# An entry is the SQL text, its key and a few binds (~2-4 KiB); a statement with more than
-# _SQL_CACHE_MAX_BINDS binds (a long uuid list, say) is not kept: the cache stays ~2 MiB.
-SQL_CACHE_SIZE = 512
-_SQL_CACHE_MAX_BINDS = 64
-_sql_cache: OrderedDict[object, RawSql] = OrderedDict()
-_sql_cache_lock = threading.Lock()  # workers are processes; this guards threads (tests)
-
-
-def _cached_sql(key: object) -> RawSql | None:
-    with _sql_cache_lock:
-        entry = _sql_cache.get(key)
-        if entry is not None:
-            _sql_cache.move_to_end(key)
-        return entry
-
-
-def _remember_sql(key: object, entry: RawSql) -> None:
-    if len(entry.names) > _SQL_CACHE_MAX_BINDS:
-        return
-    with _sql_cache_lock:
-        _sql_cache[key] = entry
-        while len(_sql_cache) > SQL_CACHE_SIZE:
-            _sql_cache.popitem(last=False)
-
 
 class QueryPlan:
-    """One request's keyset query, built once and compiled once per NULL pattern.
+    """One request's keyset query, built once and prepared once per NULL pattern.
 
-    :meth:`select` gives the SQLAlchemy statement (any backend); :meth:`raw` gives the
-    asyncpg SQL text and arguments, compiled on first use for each pattern of NULLs in the
-    position (the only thing that changes the SQL text) and then only re-bound.
+    :meth:`select` gives the SQLAlchemy statement; :meth:`bind` gives it prepared by an
+    executor (on first use for each pattern of NULLs in the position, the only thing that
+    changes the SQL text; then only re-bound) and the values of its binds.
     """
 
     def __init__(
@@ -153,13 +125,15 @@ class QueryPlan:
             return ("near", and_(column.is_not(None), after_valued)), ("far", column.is_(None))
         return None
 
-    def raw(self, position: Position, n: int, dialect: Dialect) -> tuple[str, list[object]]:
-        """asyncpg SQL and positional arguments for ``n`` rows after ``position``."""
+    def bind(
+        self, executor: Executor, position: Position, n: int
+    ) -> tuple[object, dict[str, object]]:
+        """``executor``'s prepared statement for ``n`` rows after ``position``, and the
+        values of its binds."""
         pattern = None if position is None else tuple(v is None for v in position)
-        key = (self._key, pattern, dialect.name)
-        entry = _cached_sql(key)
-        if entry is None:
-            entry = compile_for_asyncpg(self.select(position, n, named=True), dialect)
-            _remember_sql(key, entry)
-        keys = {f"k{i}": value for i, value in enumerate(position or ())}
-        return entry.sql, entry.args(lim=n, **keys)
+        prepared = executor.prepare(
+            (self._key, pattern), lambda: self.select(position, n, named=True)
+        )
+        values: dict[str, object] = {f"k{i}": value for i, value in enumerate(position or ())}
+        values["lim"] = n
+        return prepared, values

@@ -1,29 +1,29 @@
-"""The cells: where they are, one async engine each, and the API database that maps them.
+"""The cells: where they are, one async engine each, and each engine's executor.
 
 Cells come from the API database's ``cell_mappings`` (Nova's), or from a static list. Their
 ``database_connection`` holds Nova-style *sync* URLs (or Nova's templates of one, filled from
 the ``[database] connection`` URL), which :func:`~cells.urls.async_url` maps onto the async
 drivers (asyncpg, asyncmy, aiosqlite); any other scheme is a startup error naming the cell.
+Which executor runs a database's statements is decided here, once per engine
+(:func:`executor_for`): the only place that asks which driver a database speaks.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from cells.mysql import mysql_connect_args, mysql_session_setup
-from cells.rawsql import RawSql, compile_for_asyncpg, driver_fetch
-from cells.schema import cell_mappings, flavors, instance_mappings
-from cells.urls import UnsupportedDatabase, async_url, format_db_url
+from cells.errors import UnsupportedDatabase
+from cells.executor import Executor, SqlAlchemyExecutor, SqliteExecutor
+from cells.mysql import MySqlExecutor, mysql_connect_args, mysql_session_setup
+from cells.rawsql import AsyncpgExecutor
+from cells.urls import async_url
 
 __all__ = [
-    "ApiDatabase",
     "Cell",
     "EngineOptions",
     "InstanceMapping",
@@ -31,10 +31,20 @@ __all__ = [
     "UnsupportedDatabase",
     "async_url",
     "create_engine_for",
+    "executor_for",
+    "open_executor",
 ]
 
 PlanCacheMode = Literal["auto", "force_custom_plan", "force_generic_plan"]
 """PostgreSQL's ``plan_cache_mode`` for the cell connections."""
+
+# The executor of each async driver (cells.executor); another SQLAlchemy driver gets the
+# generic one. A new backend adds its driver's executor here.
+_EXECUTORS: dict[str, Callable[[AsyncEngine], Executor]] = {
+    "asyncpg": AsyncpgExecutor,
+    "aiosqlite": SqliteExecutor,
+    "asyncmy": MySqlExecutor,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,89 +137,12 @@ class InstanceMapping:
     queued_for_delete: bool
 
 
-class ApiDatabase:
-    """Read-only queries on the API database.
-
-    ``database_connection`` is ``[database] connection`` of ``nova.conf``, which fills
-    templated ``cell_mappings`` URLs (:func:`~cells.urls.format_db_url`).
-    """
-
-    def __init__(self, engine: AsyncEngine, database_connection: str | None = None) -> None:
-        self.engine = engine
-        self.database_connection = database_connection
-
-    async def load_cells(self) -> list[Cell]:
-        """All cell mappings, ordered by id, their URL templates filled."""
-        query = select(
-            cell_mappings.c.id,
-            cell_mappings.c.uuid,
-            cell_mappings.c.name,
-            cell_mappings.c.database_connection,
-            cell_mappings.c.disabled,
-        ).order_by(cell_mappings.c.id)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [
-            Cell(
-                id=r.id,
-                uuid=r.uuid,
-                name=r.name or "",
-                url=format_db_url(
-                    r.database_connection or "", self.database_connection, f"cell {r.uuid}"
-                ),
-                disabled=bool(r.disabled),
-            )
-            for r in rows
-        ]
-
-    async def mapping(self, instance_uuid: str) -> InstanceMapping | None:
-        """The mapping of one instance, or ``None``."""
-        rows: Sequence[Any]
-        async with self.engine.connect() as conn:
-            if conn.dialect.driver == "asyncpg":  # a marker page's first round trip
-                rows = await driver_fetch(conn, _mapping_sql(), uuid=instance_uuid)
-            else:
-                rows = (await conn.execute(_MAPPING.params(uuid=instance_uuid))).all()
-        if not rows:
-            return None
-        uuid, cell_id, project_id, user_id, created_at, queued = rows[0]
-        return InstanceMapping(uuid, cell_id, project_id, user_id, created_at, bool(queued))
-
-    async def cell_counts(self, project_id: str | None) -> dict[int, int]:
-        """Mapped instances per cell, for one project or all (cells with none are absent).
-
-        An index-only count on ``(project_id, cell_id)`` (or ``(cell_id, ...)`` for all
-        projects); the callers cache it.
-        """
-        c = instance_mappings.c
-        query = select(c.cell_id, func.count()).where(c.cell_id.is_not(None)).group_by(c.cell_id)
-        if project_id is not None:
-            query = query.where(c.project_id == project_id)
-        async with self.engine.connect() as conn:
-            return {int(cell_id): int(n) for cell_id, n in (await conn.execute(query)).all()}
-
-    async def flavor_ids(self, flavorid: str) -> frozenset[int]:
-        """Internal ids of the flavor with public ``flavorid`` (empty when unknown)."""
-        query = select(flavors.c.id).where(flavors.c.flavorid == flavorid)
-        async with self.engine.connect() as conn:
-            return frozenset((await conn.execute(query)).scalars())
-
-    async def ping(self) -> None:
-        """Raise if the API database cannot answer a trivial query."""
-        async with self.engine.connect() as conn:
-            await conn.execute(select(1))
+def executor_for(engine: AsyncEngine) -> Executor:
+    """The executor for ``engine``'s driver: the one place a driver is named at run time."""
+    make = _EXECUTORS.get(engine.dialect.driver, SqlAlchemyExecutor)
+    return make(engine)
 
 
-_MAPPING = select(
-    instance_mappings.c.instance_uuid,
-    instance_mappings.c.cell_id,
-    instance_mappings.c.project_id,
-    instance_mappings.c.user_id,
-    instance_mappings.c.created_at,
-    instance_mappings.c.queued_for_delete,
-).where(instance_mappings.c.instance_uuid == bindparam("uuid"))
-
-
-@functools.cache
-def _mapping_sql() -> RawSql:
-    return compile_for_asyncpg(_MAPPING)
+def open_executor(url: str, options: EngineOptions, owner: str = "database") -> Executor:
+    """An engine for ``url`` (:func:`create_engine_for`) and its driver's executor."""
+    return executor_for(create_engine_for(url, options, owner))

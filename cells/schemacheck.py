@@ -18,14 +18,21 @@ handled per request) apart from a reachable one with a schema problem.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, MetaData, inspect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cells.faults import Blame, blame
+from cells.schema import api_metadata, cell_metadata
+
+if TYPE_CHECKING:
+    from cells.apidb import ApiDatabase
+    from cells.client import CellClient
 
 __all__ = [
     "UNREAD_COLUMNS",
@@ -33,9 +40,12 @@ __all__ = [
     "Unreachable",
     "check_cell",
     "check_schema",
+    "check_schemas",
     "compare",
     "expected_columns",
 ]
+
+log = logging.getLogger(__name__)
 
 UNREAD_COLUMNS: frozenset[tuple[str, str]] = frozenset({("instances", "compute_id")})
 """``(table, column)`` pairs that are never required (see the module docstring)."""
@@ -132,3 +142,22 @@ async def check_cell(
         if fault.blame is Blame.CONFIG:  # e.g. no permission to read the catalogue
             return [f"{owner}: cannot read the catalogue: {fault.message}"]
         return Unreachable(fault.message)
+
+
+async def check_schemas(api: ApiDatabase, clients: Sequence[CellClient], timeout_s: float) -> None:
+    """Raise :class:`SchemaMismatch` naming every missing table and column of the API
+    database and of ``clients``' cells (the reachable ones). A cell that stops answering
+    during the check is an outage, handled per request, not a mismatch."""
+    async with asyncio.timeout(timeout_s):
+        problems = await check_schema(api.engine, api_metadata, "API database")
+    outcomes = await asyncio.gather(
+        *(check_cell(c.engine, cell_metadata, f"cell {c.cell.label}", timeout_s) for c in clients)
+    )
+    for client, outcome in zip(clients, outcomes, strict=True):
+        match outcome:
+            case Unreachable(reason):
+                log.warning("cell %s: schema not checked: %s", client.cell.label, reason)
+            case list():
+                problems.extend(outcome)
+    if problems:
+        raise SchemaMismatch(problems)

@@ -1,9 +1,9 @@
 """Finding one instance by uuid, as Nova's ``compute.API.get`` does (``GET /servers/{id}``).
 
-The instance's ``instance_mappings`` row names its cell; that cell is asked for the row —
-never soft-deleted ones (Nova reads with ``read_deleted="no"``, admin or not) — through
-the cell's breaker and deadline like a listing, then for the row's side data
-(:func:`cells.details.fetch_details`). The result is a typed outcome:
+The instance's ``instance_mappings`` row names its cell; that cell's client is asked for
+the row — never soft-deleted ones (Nova reads with ``read_deleted="no"``, admin or not) —
+and its side data, through the cell's breaker and within one deadline
+(:meth:`cells.client.CellClient.server`). The result is a typed outcome:
 
 * :class:`Found`: the row and its side data;
 * :class:`Missing`: a 404 — no mapping (unknown, purged), no cell yet (a build in
@@ -21,27 +21,29 @@ without asking the cell, so an unreachable cell never reveals that the instance 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 
-from cells.details import VIEW_COLUMNS, Details, read_details
+from cells.details import VIEW_COLUMNS, Details
 from cells.fanout import (
     CellFailed,
-    CellRows,
-    CellSession,
+    CellServer,
     CellSkipped,
     CellSlow,
     CellTimedOut,
+    DownOutcome,
 )
 from cells.novajson import RequestSpecInfo, decode_request_spec
 from cells.order import Row
-from cells.registry import ApiDatabase, Cell, InstanceMapping
-from cells.schema import instance_group_member, instance_groups, instances, request_specs
-from cells.sources import CellTarget, record
+from cells.registry import Cell, InstanceMapping
+from cells.schema import instances
+
+if TYPE_CHECKING:
+    from cells.apidb import ApiDatabase
+    from cells.client import CellClient
 
 __all__ = [
     "CellDown",
@@ -51,13 +53,12 @@ __all__ = [
     "ShowOutcome",
     "down_cell_view",
     "find_instance",
-    "server_group",
+    "server_select",
 ]
 
 MissingReason = Literal[
     "no mapping", "not scheduled", "other project", "unknown cell", "not in cell"
 ]
-DownOutcome = CellFailed | CellTimedOut | CellSlow | CellSkipped
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,15 +101,15 @@ class DownCellView:
 
 async def find_instance(
     api: ApiDatabase,
-    targets: Mapping[int, CellTarget],
+    clients: Mapping[int, CellClient],
     uuid: str,
     project_id: str | None,
     version: tuple[int, int],
 ) -> ShowOutcome:
     """Find ``uuid`` for a caller scoped to ``project_id`` (``None``: an admin).
 
-    Raises :class:`~cells.faults.CellMisconfigured` for a cell whose schema does not match
-    (a 500, never the breaker), and whatever the API database raises.
+    Raises :class:`~cells.errors.CellMisconfigured` for a cell whose schema does not match
+    (a 500, never the breaker), and :class:`~cells.errors.ApiDatabaseUnavailable`.
     """
     mapping = await api.mapping(uuid)
     if mapping is None:
@@ -117,54 +118,30 @@ async def find_instance(
         return Missing("other project")
     if mapping.cell_id is None:
         return Missing("not scheduled")
-    target = targets.get(mapping.cell_id)
-    if target is None:
+    client = clients.get(mapping.cell_id)
+    if client is None:
         return Missing("unknown cell")
-    if not target.breaker.allow():
-        return CellDown(target.cell, mapping, CellSkipped())
-    started = time.perf_counter()
-    outcome = await _read_row(target, uuid, project_id)
-    record(target.breaker, outcome)
+    outcome = await client.server(uuid, project_id, version)
     match outcome:
-        case CellRows(rows=[row]):
-            details = await _read_details(target, uuid, version, started)
-            if isinstance(details, Details):
-                elapsed = (time.perf_counter() - started) * 1000
-                return Found(target.cell, row, details, elapsed)
-            return CellDown(target.cell, mapping, details)
-        case CellRows():
-            return Missing("not in cell", target.cell)
+        case CellServer(row=None):
+            return Missing("not in cell", client.cell)
+        case CellServer(row=row, details=details, elapsed_ms=elapsed) if row is not None:
+            return Found(client.cell, row, details, elapsed)
         case CellFailed() | CellTimedOut() | CellSlow() | CellSkipped():
-            return CellDown(target.cell, mapping, outcome)
+            return CellDown(client.cell, mapping, outcome)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _read_row(
-    target: CellTarget, uuid: str, project_id: str | None
-) -> CellRows | DownOutcome:
+def server_select(scoped: bool) -> Select[tuple[object, ...]]:
+    """The row show reads (bound as ``uuid``, and ``project_id`` when ``scoped``), never a
+    soft-deleted one."""
     c = instances.c
-    statement = select(*(c[name] for name in VIEW_COLUMNS)).where(c.uuid == uuid, c.deleted == 0)
-    if project_id is not None:
-        statement = statement.where(c.project_id == project_id)
-    session = CellSession(target.cell, target.engine, target.timeout_s)
-    try:
-        return await session.fetch(statement.limit(1), 1)
-    finally:
-        await session.close()
-
-
-async def _read_details(
-    target: CellTarget, uuid: str, version: tuple[int, int], started: float
-) -> Details | CellFailed | CellTimedOut:
-    """The side data, under what is left of the cell's deadline. A failure here is the
-    cell's (or its schema's), as for a listing page's details (:mod:`gateway.pagedetails`)."""
-    left = max(target.timeout_s - (time.perf_counter() - started), 0.0)
-    found = await read_details(target.engine, target.cell.label, [uuid], version, left, started)
-    if isinstance(found, dict):
-        return found.get(uuid, Details())
-    if isinstance(found, CellTimedOut):  # report the cell's deadline, not what was left of it
-        return CellTimedOut(target.timeout_s, found.elapsed_ms)
-    return found
+    statement = select(*(c[name] for name in VIEW_COLUMNS)).where(
+        c.uuid == bindparam("uuid"), c.deleted == 0
+    )
+    if scoped:
+        statement = statement.where(c.project_id == bindparam("project_id"))
+    return statement.limit(1)
 
 
 async def down_cell_view(api: ApiDatabase, down: CellDown) -> DownCellView | None:
@@ -173,25 +150,6 @@ async def down_cell_view(api: ApiDatabase, down: CellDown) -> DownCellView | Non
     (archived with a deleted instance)."""
     if down.mapping.queued_for_delete:
         return None
-    spec = request_specs.c
-    query = select(spec.spec).where(spec.instance_uuid == down.mapping.instance_uuid)
-    async with api.engine.connect() as conn:
-        document = (await conn.execute(query)).scalar()
+    document = await api.request_spec(down.mapping.instance_uuid)
     info = decode_request_spec(document) if document is not None else None
     return None if info is None else DownCellView(down.mapping, info)
-
-
-async def server_group(api: ApiDatabase, uuid: str) -> str | None:
-    """The uuid of the server group ``uuid`` belongs to (an instance is in at most one),
-    as Nova's ``InstanceGroup.get_by_instance_uuid``."""
-    member, group = instance_group_member.c, instance_groups.c
-    query = (
-        select(group.uuid)
-        .join_from(instance_group_member, instance_groups, member.group_id == group.id)
-        .where(member.instance_uuid == uuid)
-        .order_by(member.id)
-        .limit(1)
-    )
-    async with api.engine.connect() as conn:
-        found = (await conn.execute(query)).scalar()
-    return None if found is None else str(found)

@@ -36,6 +36,8 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 
+from cells.errors import UnsupportedDatabase
+
 __all__ = ["MYSQL_DRIVER", "UnsupportedDatabase", "async_url", "format_db_url"]
 
 log = logging.getLogger(__name__)
@@ -58,10 +60,6 @@ _DRIVERS = {
         for driver in ("", "+pymysql", "+mysqldb", "+aiomysql", "+asyncmy")
     },
 }
-
-
-class UnsupportedDatabase(ValueError):
-    """A database URL whose scheme has no async driver here."""
 
 
 def async_url(url: str, owner: str = "database") -> str:

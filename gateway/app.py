@@ -68,8 +68,8 @@ def create_app(settings: Settings, *, demo: bool = False) -> FastAPI:
 def _drills(state: AppState) -> Drills:
     """Drills on every cell; a slow cell answers in half its deadline (at most 1 s)."""
     drills = Drills(slow_s=min(1.0, state.settings.cell_timeout_s / 2))
-    for target in state.targets.values():
-        drills.install(target.cell.label, target.engine)
+    for client in state.clients.values():
+        client.install_drills(drills)
     return drills
 
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import orjson
 
 from cells.doctor import DatabaseReport, Diagnosis, diagnose
-from cells.indexes import ListingOrder, Serving
+from cells.indexes import ListingOrder, Serving, mysql_note
 from cells.registry import Cell
 from gateway.settings import Settings
 
@@ -54,13 +54,14 @@ def _columns(rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def _database_rows(d: Diagnosis) -> list[list[str]]:
-    rows = [["database", "reachable", "latency_ms", "instances", "collation", "schema"]]
+    rows = [["database", "reachable", "latency_ms", "version", "instances", "collation", "schema"]]
     for r in (d.api, *d.cells):
         rows.append(
             [
                 r.name + (" (disabled)" if r.disabled else ""),
                 "yes" if r.reachable else "no",
                 "-" if r.latency_ms is None else f"{r.latency_ms:.1f}",
+                (r.version or "-").split()[0],
                 "-" if r.instances is None else str(r.instances),
                 r.collation or "-",
                 _schema(r),
@@ -92,8 +93,9 @@ def render_text(d: Diagnosis) -> str:
         lines += ["", *_columns(_order_rows(examined))]
         lines.append(
             "(served: an index delivers the whole order; partial: only its first keys, "
-            "PostgreSQL sorts the ties; missing: none does)"
+            "the database sorts the ties; missing: none does)"
         )
+        lines += [f"  {note}" for note in _notes(d)]
         notes = dict.fromkeys(
             f"  {c.name}: {o.order}: {o.coverage.note}"
             for c in examined
@@ -116,6 +118,11 @@ def render_text(d: Diagnosis) -> str:
     return "\n".join(lines)
 
 
+def _notes(d: Diagnosis) -> list[str]:
+    """What the verdicts mean on the backends present (MariaDB/MySQL's index rules)."""
+    return [mysql_note()] if any(c.backend == "mysql" and c.orders for c in d.cells) else []
+
+
 def _report_dict(r: DatabaseReport) -> dict[str, object]:
     return {
         "name": r.name,
@@ -124,6 +131,8 @@ def _report_dict(r: DatabaseReport) -> dict[str, object]:
         "disabled": r.disabled,
         "errors": list(r.errors),
         "latency_ms": None if r.latency_ms is None else round(r.latency_ms, 3),
+        "backend": r.backend,
+        "version": r.version,
         "instances": r.instances,
         "collation": r.collation,
         "schema_ok": r.reachable and not r.schema_problems,
@@ -148,6 +157,7 @@ def render_json(d: Diagnosis) -> str:
         "ok": d.ok,
         "api": _report_dict(d.api),
         "cells": [_report_dict(c) for c in d.cells],
+        "notes": _notes(d),
     }
     return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
 

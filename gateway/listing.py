@@ -12,19 +12,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from sqlalchemy import DateTime
-from sqlalchemy.exc import SQLAlchemyError
 
 from cache import fingerprint, frontier_key
 from cells import (
     Cell,
+    CellClient,
     CellCursor,
-    CellMisconfigured,
-    CellTarget,
-    InvalidQuery,
+    CellsError,
     ListQuery,
     ListResult,
-    MarkerNotFound,
-    MarkerUnavailable,
     Row,
     SortSpec,
     decode_frontier,
@@ -37,7 +33,8 @@ from cells.filters import InstanceFilters
 from cells.schema import instances
 from cells.stubs import stubs_possible
 from gateway.auth import Principal
-from gateway.errors import BadRequest, CellConfigurationError, ServiceUnavailable
+from gateway.cellerrors import cells_unavailable, http_error
+from gateway.errors import BadRequest
 from gateway.pagedetails import fetch_page_details
 from gateway.request import ListRequest
 from gateway.state import AppState, ProjectCells
@@ -62,9 +59,9 @@ class Page:
 
 async def _cells_to_ask(
     state: AppState, project_id: str | None
-) -> tuple[list[CellTarget], dict[int, float] | None]:
+) -> tuple[list[CellClient], dict[int, float] | None]:
     """The cells to ask and each one's expected share of the rows (``None``: equal)."""
-    enabled = [t for t in state.targets.values() if not t.cell.disabled]
+    enabled = [c for c in state.clients.values() if not c.cell.disabled]
     if not state.settings.per_project_cells:
         return enabled, None
     key = ProjectCells.ALL if project_id is None else project_id
@@ -72,21 +69,13 @@ async def _cells_to_ask(
     if project_id is not None:
         # A project with no mappings asks no cell at all (Nova asks every cell: H13). A
         # static cell unknown to cell_mappings (negative id) cannot be pruned: always asked.
-        enabled = [t for t in enabled if t.cell.id in counts or t.cell.id < 0]
+        enabled = [c for c in enabled if c.cell.id in counts or c.cell.id < 0]
     # For all projects every cell is asked, even one without mappings: the counts may be
     # up to project_cells_ttl_s old, and an empty cell costs a one-row query.
-    total = sum(counts.get(t.cell.id, 0) for t in enabled)
-    if total == 0 or any(t.cell.id < 0 for t in enabled):
+    total = sum(counts.get(c.cell.id, 0) for c in enabled)
+    if total == 0 or any(c.cell.id < 0 for c in enabled):
         return enabled, None
-    return enabled, {t.cell.id: counts.get(t.cell.id, 0) / total for t in enabled}
-
-
-def _unavailable_error(cells: list[Cell], state: AppState) -> ServiceUnavailable:
-    names = ", ".join(cell.label for cell in cells)
-    return ServiceUnavailable(
-        f"Cell(s) {names} not responding; the listing would be incomplete.",
-        state.settings.retry_after_s,
-    )
+    return enabled, {c.cell.id: counts.get(c.cell.id, 0) / total for c in enabled}
 
 
 _ALL_COLUMNS = VIEW_COLUMNS
@@ -112,7 +101,7 @@ def _filter_parts(filters: InstanceFilters) -> dict[str, object]:
 
 
 def walk_fingerprint(
-    filters: InstanceFilters, spec: SortSpec, targets: list[CellTarget], columns: tuple[str, ...]
+    filters: InstanceFilters, spec: SortSpec, clients: list[CellClient], columns: tuple[str, ...]
 ) -> str:
     """What makes two pages part of the same walk: scope and filters (``project_id`` is
     the scope), order, cell set and column set. Never shared across projects."""
@@ -120,7 +109,7 @@ def walk_fingerprint(
         {
             "filters": _filter_parts(filters),
             "sort": [[k.name, k.direction.value] for k in spec.keys],
-            "cells": sorted(t.cell.id for t in targets),
+            "cells": sorted(c.cell.id for c in clients),
             "columns": list(columns),
         }
     )
@@ -131,12 +120,12 @@ async def _cached_frontier(
     walk: str,
     marker: str,
     columns: tuple[str, ...],
-    targets: list[CellTarget],
+    clients: list[CellClient],
 ) -> dict[int, CellCursor] | None:
     key = frontier_key(state.settings.redis_prefix, walk, marker)
     blob = await state.store.get(key, state.settings.frontier_ttl_s)
     frontier = decode_frontier(blob, columns) if blob is not None else None
-    if frontier is not None and set(frontier) != {t.cell.id for t in targets}:
+    if frontier is not None and set(frontier) != {c.cell.id for c in clients}:
         frontier = None  # saved for another cell set: a miss
     state.metrics.frontier.labels("hit" if frontier else "miss").inc()
     return frontier
@@ -167,33 +156,16 @@ async def list_page(
     Everything, the API database's lookups included, runs inside ``request_budget_s``.
     Whose fault a failure is was decided by :mod:`cells.faults`: the client's is a 400 for
     this request only, a cell's is an outcome (partial page, or 503), a configuration
-    error is a 500 that never touches a breaker; a failure that escapes otherwise is the
-    API database's, and it is a 503, not a 500.
+    error is a 500 that never touches a breaker, the API database's a 503
+    (:mod:`gateway.cellerrors`).
     """
     if request.limit == 0 or request.empty:
         return Page([], False)
-    budget = state.settings.request_budget_s
-    retry = state.settings.retry_after_s
     try:
-        async with asyncio.timeout(budget):
+        async with asyncio.timeout(state.settings.request_budget_s):
             page = await _list(state, principal, request, detail, version)
-    except MarkerNotFound as exc:
-        raise BadRequest(f"marker [{exc.marker}] not found") from None
-    except MarkerUnavailable as exc:
-        raise _unavailable_error([exc.cell], state) from None
-    except InvalidQuery as exc:
-        raise BadRequest(f"Invalid filter value: {exc}") from None
-    except CellMisconfigured as exc:
-        log.error("configuration error in cell %s: %s", exc.cell, exc.message)
-        state.metrics.config_errors.labels(exc.cell).inc()
-        raise CellConfigurationError() from None
-    except TimeoutError:
-        raise ServiceUnavailable(
-            f"The listing did not complete within {budget:g} s.", retry
-        ) from None
-    except (SQLAlchemyError, OSError) as exc:
-        log.warning("API database failed: %s", exc)
-        raise ServiceUnavailable("The API database is not responding.", retry) from None
+    except (CellsError, TimeoutError) as exc:
+        raise http_error(exc, state, "listing") from None
 
     if page.slow and request.filters.regex:
         # The cells are alive; this request's own expression was too costly for them.
@@ -206,11 +178,11 @@ async def list_page(
     if page.unavailable:
         covered = {c.id for c in page.stubbed}
         if not state.settings.list_records_by_skipping_down_cells:
-            raise _unavailable_error(page.unavailable, state)
+            raise cells_unavailable(page.unavailable, state)
         missing = [c for c in page.unavailable if c.id not in covered]
         if missing and len(page.unavailable) == len(page.queried):
             # Nothing to show: every asked cell is down and no stubs stand in for them all.
-            raise _unavailable_error(page.unavailable, state)
+            raise cells_unavailable(page.unavailable, state)
         log.warning("partial listing: %s unavailable", ", ".join(c.label for c in page.unavailable))
     return page
 
@@ -229,29 +201,29 @@ async def _list(
             return Page([], False)  # Nova: an unknown flavor lists nothing
         filters = dataclasses.replace(filters, instance_type_ids=type_ids)
     spec = SortSpec.build(request.sort)
-    targets, shares = await _cells_to_ask(state, filters.project_id)
+    clients, shares = await _cells_to_ask(state, filters.project_id)
     columns = _columns(spec, detail)
-    walk = walk_fingerprint(filters, spec, targets, columns)
+    walk = walk_fingerprint(filters, spec, clients, columns)
     resume = None
     if request.marker is not None:
-        resume = await _cached_frontier(state, walk, request.marker, columns, targets)
+        resume = await _cached_frontier(state, walk, request.marker, columns, clients)
     after = None
     if request.marker is not None and resume is None:
         scope = None if principal.is_admin else principal.project_id
-        after = await resolve_marker(state.api, state.targets, spec, request.marker, scope)
+        after = await resolve_marker(state.api, state.clients, spec, request.marker, scope)
     query = ListQuery(spec, filters, request.limit, after, columns)
-    keep = state.settings.frontier_max_rows // max(1, len(targets))
+    keep = state.settings.frontier_max_rows // max(1, len(clients))
     stubs_from = None
     if version >= (2, 69) and stubs_possible(spec, filters):
-        stubs_from = state.api_target
+        stubs_from = state.api
     # A page not resumed from a frontier sizes its first batches by what each cell supplied
     # to the walk's last such page: its first page, or its last page after a cold marker
     # (the mix of cells deep in a listing is not the head's).
     learned = None if resume is not None else walk if request.marker is None else f"{walk}@"
     if learned is not None:
-        shares = state.head_shares.blend(learned, shares, [t.cell.id for t in targets])
+        shares = state.head_shares.blend(learned, shares, [c.cell.id for c in clients])
     result = await list_instances(
-        targets, query, resume, keep_rows=keep, stubs_from=stubs_from, shares=shares
+        clients, query, resume, keep_rows=keep, stubs_from=stubs_from, shares=shares
     )
     if learned is not None and result.rows and not result.unavailable:
         supplied = Counter(result.cell_of.get(str(row["uuid"])) for row in result.rows)
@@ -263,7 +235,7 @@ async def _list(
         result.rows,
         result.has_more,
         result.unavailable,
-        [t.cell for t in targets],
+        [c.cell for c in clients],
         result.slow,
         result.stubbed,
     )

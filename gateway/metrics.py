@@ -30,7 +30,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cache import BreakerPhase, CallResult, StoreOp
-from cells import BreakerState, CellTarget, ListResult
+from cells import BreakerState, CellClient, ListResult
 
 __all__ = ["HttpMetricsMiddleware", "ListOutcome", "Metrics", "RedisMetrics"]
 
@@ -171,11 +171,11 @@ class Metrics:
         self.rows_returned.inc(len(result.rows))
         self.cells_unavailable.set(len(result.unavailable))
 
-    def record_breakers(self, targets: Iterable[CellTarget]) -> None:
+    def record_breakers(self, clients: Iterable[CellClient]) -> None:
         """Set ``cellgate_cell_breaker_state`` from the cells' breakers (only the changes:
         under workers a write goes to a shared file)."""
-        for target in targets:
-            label, level = target.cell.label, _CELL_BREAKER_LEVELS[target.breaker.state]
+        for client in clients:
+            label, level = client.cell.label, _CELL_BREAKER_LEVELS[client.breaker_state]
             if self._breaker_levels.get(label) != level:
                 self.breaker_state.labels(label).set(level)
                 self._breaker_levels[label] = level
@@ -235,4 +235,4 @@ class HttpMetricsMiddleware:
             metrics.http_duration.labels(route).observe(time.perf_counter() - start)
             if metrics.multiprocess_dir is not None:
                 # Another worker may answer the next scrape: keep this one's breakers current.
-                metrics.record_breakers(state.targets.values())
+                metrics.record_breakers(state.clients.values())

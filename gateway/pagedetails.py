@@ -1,8 +1,9 @@
 """Late materialization of a page's detail data: after the merge, one batched read of the
 side tables in every cell the page's rows came from, all cells concurrently.
 
-A cell that answered the keyset query but fails here makes the page a 503 (it would
-otherwise show servers without addresses, flavor or volumes, which looks complete).
+A cell that answered the keyset query but cannot answer here (failed, hung, slow, or its
+breaker opened meanwhile) makes the page a 503: it would otherwise show servers without
+addresses, flavor or volumes, which looks complete.
 """
 
 from __future__ import annotations
@@ -10,9 +11,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 
-from cells import CellFailed, CellTimedOut, Row, run_all
-from cells.details import Details, read_details
-from gateway.errors import ServiceUnavailable
+from cells import (
+    CellDetails,
+    CellFailed,
+    CellSkipped,
+    CellSlow,
+    CellTimedOut,
+    Details,
+    Row,
+    run_all,
+)
+from gateway.cellerrors import cells_unavailable
 from gateway.state import AppState
 
 __all__ = ["fetch_page_details"]
@@ -35,25 +44,20 @@ async def fetch_page_details(
             by_cell.setdefault(cell_id, []).append(uuid)
 
     async def one(cell_id: int, uuids: list[str]) -> dict[str, Details]:
-        target = state.targets[cell_id]
-        label = target.cell.label
-        found = await read_details(target.engine, label, uuids, version, target.timeout_s)
-        match found:
+        client = state.clients[cell_id]
+        label = client.cell.label
+        outcome = await client.details(uuids, version)
+        match outcome:
+            case CellDetails(details=found):
+                return found
             case CellFailed(error=error):
                 log.warning("detail fetch failed in %s: %s", label, error)
-                raise _unavailable(state, label)
-            case CellTimedOut():
+            case CellTimedOut() | CellSlow():
                 log.warning("detail fetch timed out in %s", label)
-                raise _unavailable(state, label)
-        return found
+            case CellSkipped():
+                log.warning("detail fetch skipped in %s: circuit breaker open", label)
+        raise cells_unavailable([label], state)
 
     # One task group: a failing cell cancels the others' reads (cells.fanout.run_all).
     found = await run_all([one(cell_id, uuids) for cell_id, uuids in by_cell.items()])
     return {uuid: details for part in found for uuid, details in part.items()}
-
-
-def _unavailable(state: AppState, label: str) -> ServiceUnavailable:
-    return ServiceUnavailable(
-        f"Cell(s) {label} not responding; the listing would be incomplete.",
-        state.settings.retry_after_s,
-    )

@@ -147,7 +147,9 @@ class Settings(BaseSettings):
         "concurrent misses share one count, and the all-projects counts are served stale "
         "while one refresh runs.",
     )
-    cell_timeout_s: float = Field(3.0, gt=0, description="Deadline for one call to one cell.")
+    cell_timeout_s: float = Field(
+        3.0, gt=0, description="Deadline for one call to one cell, or one API database lookup."
+    )
     cell_connect_timeout_s: float = Field(
         2.0, gt=0, description="Connect and pool-wait deadline for a cell."
     )

@@ -23,13 +23,11 @@ import uuid as uuid_module
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from cells import (
     Cell,
     CellDown,
     CellFailed,
-    CellMisconfigured,
+    CellsError,
     CellSkipped,
     CellSlow,
     CellTimedOut,
@@ -38,10 +36,10 @@ from cells import (
     ShowOutcome,
     down_cell_view,
     find_instance,
-    server_group,
 )
 from gateway.auth import Principal
-from gateway.errors import CellConfigurationError, NotFound, ServiceUnavailable
+from gateway.cellerrors import http_error
+from gateway.errors import GatewayError, NotFound, ServiceUnavailable
 from gateway.state import AppState
 from gateway.views import ViewContext, server_detail, stub_show
 
@@ -88,32 +86,27 @@ async def show_server(
     :class:`~gateway.errors.NotFound`, :class:`~gateway.errors.ServiceUnavailable` or
     :class:`~gateway.errors.CellConfigurationError`."""
     metrics = state.metrics.show_requests
-    retry = state.settings.retry_after_s
     try:
         async with asyncio.timeout(state.settings.request_budget_s):
             shown = await _show(state, caller, server_id, ctx)
-    except NotFound:
-        metrics.labels(ShowResult.NOT_FOUND).inc()
+    except (CellsError, TimeoutError) as exc:
+        error = http_error(exc, state, "request")
+        metrics.labels(_result(error)).inc()
+        raise error from None
+    except GatewayError as error:
+        metrics.labels(_result(error)).inc()
         raise
-    except ServiceUnavailable:
-        metrics.labels(ShowResult.UNAVAILABLE).inc()
-        raise
-    except CellMisconfigured as exc:
-        log.error("configuration error in cell %s: %s", exc.cell, exc.message)
-        state.metrics.config_errors.labels(exc.cell).inc()
-        metrics.labels(ShowResult.ERROR).inc()
-        raise CellConfigurationError() from None
-    except TimeoutError:
-        metrics.labels(ShowResult.UNAVAILABLE).inc()
-        budget = state.settings.request_budget_s
-        message = f"The request did not complete within {budget:g} s."
-        raise ServiceUnavailable(message, retry) from None
-    except (SQLAlchemyError, OSError) as exc:
-        log.warning("API database failed: %s", exc)
-        metrics.labels(ShowResult.UNAVAILABLE).inc()
-        raise ServiceUnavailable("The API database is not responding.", retry) from None
     metrics.labels(ShowResult.STUB if shown.unavailable else ShowResult.FOUND).inc()
     return shown
+
+
+def _result(error: GatewayError) -> ShowResult:
+    """The metric's label for a show that failed with ``error``."""
+    if isinstance(error, NotFound):
+        return ShowResult.NOT_FOUND
+    if isinstance(error, ServiceUnavailable):
+        return ShowResult.UNAVAILABLE
+    return ShowResult.ERROR
 
 
 async def _show(state: AppState, caller: Principal, server_id: str, ctx: ViewContext) -> Shown:
@@ -121,7 +114,7 @@ async def _show(state: AppState, caller: Principal, server_id: str, ctx: ViewCon
     if uuid is None:
         raise _not_found(server_id)
     scope = None if caller.is_admin else caller.project_id
-    outcome = await find_instance(state.api, state.targets, uuid, scope, ctx.version)
+    outcome = await find_instance(state.api, state.clients, uuid, scope, ctx.version)
     _observe(state, outcome)
     match outcome:
         case Found(row=row, details=details):
@@ -145,7 +138,7 @@ async def _show(state: AppState, caller: Principal, server_id: str, ctx: ViewCon
             server = stub_show(uuid, mapping.project_id, mapping.created_at, view.spec, ctx)
             unavailable = [cell]
     if ctx.version >= (2, 71):
-        group = await server_group(state.api, uuid)
+        group = await state.api.server_group(uuid)
         server["server_groups"] = [] if group is None else [group]
     return Shown(server, unavailable)
 

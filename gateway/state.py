@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from cache import SingleFlight, Store
-from cells import ApiDatabase, Cell, CellTarget, Drills
+from cells import ApiDatabase, Cell, CellClient, Drills
 from gateway.auth import TokenValidator
 from gateway.metrics import Metrics
 from gateway.settings import Settings
@@ -140,13 +140,12 @@ class HeadShares:
 
 @dataclass(slots=True)
 class AppState:
-    """The gateway's resources: settings, API DB, cells and their engines."""
+    """The gateway's resources: settings, the API DB's client, the cells and their clients."""
 
     settings: Settings
     api: ApiDatabase
-    api_target: CellTarget  # the API DB as a merge input (down-cell stubs)
     cells: list[Cell]
-    targets: dict[int, CellTarget]
+    clients: dict[int, CellClient]  # per cell id
     project_cells: ProjectCells
     store: Store
     flight: SingleFlight[tuple[bytes, dict[str, str]]]

@@ -77,7 +77,7 @@ _NO_DETAILS = Details()
 def server_detail(row: Row, ctx: ViewContext, details: Details | None = None) -> dict[str, object]:
     """``GET /servers/detail`` item for ``ctx.version``, as Nova shows it.
 
-    ``details`` is the instance's side data (:func:`cells.details.fetch_details`).
+    ``details`` is the instance's side data (:meth:`cells.client.CellClient.details`).
     """
     side = details or _NO_DETAILS
     uuid = str(row["uuid"])

@@ -59,7 +59,7 @@ from venvs import LOCKS, ensure_venv
 __all__ = ["PACKAGES", "Keystone", "main", "venv_path"]
 
 PACKAGES = ("keystone==30.0.0", "gunicorn==23.0.0")
-"""What the venv holds, as ``locks/keystone.in`` asks (a unit test keeps them equal)."""
+"""What the venv is asked for (``locks/keystone.in`` asks them too; its lock pins the rest)."""
 LOCK = LOCKS / "keystone.txt"
 READY_TIMEOUT_S = 60.0
 

@@ -16,7 +16,7 @@ cell sizes, the last cell empty) on the local PostgreSQL, then, in one run:
 2. **Late materialization vs one joined query per cell**, for a detail page (default order,
    all projects and the largest project, limit 100 and 1000): each cell reads ``limit + 1``
    rows in both variants, concurrently; *late* reads narrow rows, merges, then reads the
-   side tables of the page's rows only (``cells.details.fetch_details``, one batched query
+   side tables of the page's rows only (``CellClient.details``, one batched query
    per table and cell); *joined* reads every side table in the keyset query itself (joins
    and correlated subqueries, side data for all ``cells × (limit + 1)`` rows), then merges.
    Both decode the side data of the returned rows only.
@@ -51,11 +51,12 @@ from indexcopy import copy_with_doctor_indexes
 from sqlalchemy import Select, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cells.details import VIEW_COLUMNS, fetch_details
+from cells.client import CellClient
+from cells.details import VIEW_COLUMNS
 from cells.indexes import listing_orders
 from cells.novajson import decode_flavor, decode_network_info
 from cells.order import Direction, SortSpec, key_function
-from cells.registry import EngineOptions, PlanCacheMode, create_engine_for
+from cells.registry import Cell, EngineOptions, PlanCacheMode, create_engine_for, executor_for
 from cells.schema import (
     block_device_mapping,
     instance_extra,
@@ -369,7 +370,11 @@ async def _cell_rows(
 
 
 async def _one_page(
-    engines: list[AsyncEngine], variant: str, project: str | None, limit: int
+    engines: list[AsyncEngine],
+    clients: list[CellClient],
+    variant: str,
+    project: str | None,
+    limit: int,
 ) -> int:
     joined = variant == "joined"
     binds: dict[str, object] = {"n": limit + 1}
@@ -391,13 +396,17 @@ async def _one_page(
     if variant == VARIANTS[0]:
         await asyncio.gather(*(_per_table(engines[c], u) for c, u in by_cell.items()))
     else:
-        await asyncio.gather(*(fetch_details(engines[c], u) for c, u in by_cell.items()))
+        await asyncio.gather(*(clients[c].details(u, (2, 1)) for c, u in by_cell.items()))
     return len(page)
 
 
 async def materialization(cell_urls: list[str], large: str, samples: int) -> list[Materialization]:
     options = EngineOptions(pool_size=2, max_overflow=0, command_timeout_s=60.0)
     engines = [create_engine_for(u, options, f"cell{i}") for i, u in enumerate(cell_urls, 1)]
+    clients = [
+        CellClient(Cell(i, f"cell{i}", f"cell{i}", url), executor_for(engine), 60.0)
+        for i, (url, engine) in enumerate(zip(cell_urls, engines, strict=True), 1)
+    ]
     out: list[Materialization] = []
     try:
         for label, project in (("all projects", None), (f"project {large}", large)):
@@ -406,7 +415,7 @@ async def materialization(cell_urls: list[str], large: str, samples: int) -> lis
                 for sample in range(WARMUP + samples):
                     for variant in VARIANTS:
                         started = time.perf_counter()
-                        await _one_page(engines, variant, project, limit)
+                        await _one_page(engines, clients, variant, project, limit)
                         if sample >= WARMUP:
                             timings[variant].append(time.perf_counter() - started)
                 medians = {v: p50_ms(t) for v, t in timings.items()}
@@ -511,7 +520,7 @@ def report(
         "data (SQL, merge, side-data decoding; no rendering), each cell reading `limit + 1` "
         "rows. *Late*: narrow rows, merge, then the side data of the page's rows only, either "
         "one query per side table (cellgate before this run) or one `UNION ALL` of them "
-        "(`cells.details.fetch_details`, now); *joined*: the side tables joined into each "
+        "(`CellClient.details`, now); *joined*: the side tables joined into each "
         "cell's keyset query. Ratio above 1× = late materialization is faster.",
         "",
         "| scope | limit | " + " | ".join(VARIANTS) + " | joined ÷ UNION ALL |",

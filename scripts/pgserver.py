@@ -2,7 +2,8 @@
 """Private PostgreSQL servers: the one way cellgate starts, stops, freezes and thaws them.
 
 ``scripts/devstack``, ``scripts/outage``, the integration tests and the benchmark all use
-this module (stdlib only). PostgreSQL refuses to run as root, so as root every PostgreSQL
+this module (stdlib only; what it shares with ``scripts/mariadbserver.py`` is in
+``scripts/serverproc.py``). PostgreSQL refuses to run as root, so as root every PostgreSQL
 command runs as the ``postgres`` user (``runuser``); otherwise as the caller.
 
 - :func:`find_bindir`: ``$CELLGATE_PG_BIN``, else ``pg_config --bindir``, else the newest
@@ -31,17 +32,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import pwd
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
+
+import serverproc
+from serverproc import FreezeRecord, ServerError, alive, run_as, user_argv
 
 __all__ = [
     "PG_USER",
@@ -61,13 +63,11 @@ __all__ = [
 PG_USER = "postgres"
 LIB_ROOT = Path("/usr/lib/postgresql")
 TIMEOUT_S = 60.0
-# A backend forked just before the postmaster stopped shows up on the next pass.
-FREEZE_PASSES = 3
 StopMode = Literal["smart", "fast", "immediate"]
 _SETTING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
 
 
-class PgError(RuntimeError):
+class PgError(ServerError):
     """A PostgreSQL command failed, or a server is not in the state an operation needs."""
 
 
@@ -114,42 +114,17 @@ def find_bindir(
 
 def postgres_argv(argv: Sequence[str | os.PathLike[str]], *, euid: int | None = None) -> list[str]:
     """``argv`` run as the ``postgres`` user when (and only when) the caller is root."""
-    words = [os.fspath(word) for word in argv]
-    if (os.geteuid() if euid is None else euid) == 0:
-        return ["runuser", "-u", PG_USER, "--", *words]
-    return words
+    return user_argv(PG_USER, argv, euid=euid)
 
 
 def as_postgres(argv: Sequence[str | os.PathLike[str]], *, timeout_s: float = TIMEOUT_S) -> str:
     """Run ``argv`` as the ``postgres`` user (see :func:`postgres_argv`); its stdout."""
-    command = postgres_argv(argv)
-    try:
-        done = subprocess.run(
-            command,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise PgError(f"{shlex.join(command)} took over {timeout_s:g} s") from exc
-    except OSError as exc:
-        raise PgError(f"{shlex.join(command)}: {exc}") from exc
-    if done.returncode != 0:
-        output = (done.stdout + done.stderr).strip()
-        raise PgError(f"{shlex.join(command)} failed ({done.returncode}): {output}")
-    return done.stdout
+    return run_as(PG_USER, argv, timeout_s=timeout_s, error=PgError)
 
 
 def own_dir(path: Path, mode: int = 0o755) -> Path:
     """``path`` as a directory the server's user owns (chowned to ``postgres`` when root)."""
-    path.mkdir(parents=True, exist_ok=True)
-    path.chmod(mode)
-    if os.geteuid() == 0:
-        user = pwd.getpwnam(PG_USER)
-        os.chown(path, user.pw_uid, user.pw_gid)
-    return path
+    return serverproc.own_dir(path, PG_USER, mode)
 
 
 def _setting_name(name: str) -> str:
@@ -221,42 +196,6 @@ class Template:
         return True
 
 
-def _stat(pid: int) -> list[str] | None:
-    """``/proc/PID/stat``'s fields after the command name (state, ppid, ...)."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    return text.rpartition(")")[2].split()
-
-
-def _alive(pid: int) -> bool:
-    # A zombie is gone, even while it waits for a reaper (containers may have none).
-    fields = _stat(pid)
-    return fields is not None and fields[0] != "Z"
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every descendant of ``pid``, parents first."""
-    parent_of: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
-            parent_of[int(entry.name)] = int(fields[1])
-    found: list[int] = []
-    parents = [pid]
-    while parents:
-        children = sorted(child for child, parent in parent_of.items() if parent in parents)
-        found += children
-        parents = children
-    return found
-
-
-def _signal_all(pids: Sequence[int], signum: signal.Signals) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
-
-
 @dataclass(frozen=True)
 class PgServer:
     """One private server: ``datadir`` served on 127.0.0.1:``port`` and in ``sockdir``,
@@ -286,7 +225,7 @@ class PgServer:
             found = parse_postmaster_pid((self.datadir / "postmaster.pid").read_text())
         except OSError:
             return None
-        return found if found is not None and _alive(found[0]) else None
+        return found if found is not None and alive(found[0]) else None
 
     @property
     def postmaster_pid(self) -> int | None:
@@ -305,15 +244,16 @@ class PgServer:
         return self._postmaster() is not None
 
     @property
+    def _freeze_record(self) -> FreezeRecord:
+        return FreezeRecord(self.frozen_file)
+
+    @property
     def frozen_pids(self) -> list[int]:
-        try:
-            return [int(word) for word in self.frozen_file.read_text().split()]
-        except (OSError, ValueError):
-            return []
+        return self._freeze_record.pids
 
     @property
     def frozen(self) -> bool:
-        return self.frozen_file.exists()
+        return self._freeze_record.frozen
 
     def start(self, timeout_s: float = TIMEOUT_S) -> bool:
         """``pg_ctl start``, waiting until it accepts connections; False when it already
@@ -365,31 +305,11 @@ class PgServer:
         postmaster = self.postmaster_pid
         if postmaster is None:
             raise PgError(f"{self.datadir} is not running")
-        os.kill(postmaster, signal.SIGSTOP)
-        pids = [postmaster]
-        self._record(pids)
-        for _ in range(FREEZE_PASSES):
-            new = [pid for pid in _descendants(postmaster) if pid not in pids]
-            if not new:
-                break
-            _signal_all(new, signal.SIGSTOP)
-            pids += new
-        self._record(pids)
-        return pids
-
-    def _record(self, pids: list[int]) -> None:
-        scratch = self.frozen_file.with_name(self.frozen_file.name + ".tmp")
-        scratch.write_text("".join(f"{pid}\n" for pid in pids))
-        scratch.chmod(0o644)
-        scratch.replace(self.frozen_file)
+        return self._freeze_record.freeze(postmaster)
 
     def thaw(self) -> bool:
         """SIGCONT every process :meth:`freeze` stopped; False when none was frozen."""
-        if not self.frozen:
-            return False
-        _signal_all(list(reversed(self.frozen_pids)), signal.SIGCONT)
-        self.frozen_file.unlink(missing_ok=True)
-        return True
+        return self._freeze_record.thaw()
 
     def restore(self) -> None:
         """Back to normal whatever happened: thawed and running."""

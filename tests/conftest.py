@@ -20,11 +20,17 @@ import pytest
 import uvicorn
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from hypothesis import settings as hypothesis_settings
 
 from cells.seed import SeedCell, SeedPlan, drop_database, reset_database, seed
 from gateway.app import create_app
 from gateway.settings import Settings
 from tests.support.names import vary_names
+
+# No per-example deadline: property tests check results, never timings (the benchmarks do),
+# and on a loaded 2-core machine hypothesis' 200 ms default failed correct examples.
+hypothesis_settings.register_profile("cellgate", deadline=None)
+hypothesis_settings.load_profile("cellgate")
 
 PG_BASE = "postgresql://postgres@127.0.0.1:5432"
 MYSQL_BASE = "mysql+pymysql://root@127.0.0.1:3306"

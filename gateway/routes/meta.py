@@ -8,9 +8,8 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import literal, select
 
-from cells import CellFailed, CellRows, CellSession, CellTarget, CellTimedOut
+from cells import CellFailed, CellOutcome, CellRows, CellSkipped, CellTimedOut
 from gateway.deps import State, base_url
 from gateway.versions import version_document, versions_document
 
@@ -65,7 +64,7 @@ async def identity_discovery(request: Request) -> Response:
 @router.get("/metrics", summary="Prometheus metrics")
 async def metrics(state: State) -> Response:
     # Under ``serve --workers N``, every worker's values (gateway.metrics says how).
-    state.metrics.record_breakers(state.targets.values())
+    state.metrics.record_breakers(state.clients.values())
     return Response(state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -80,25 +79,21 @@ async def readyz(state: State) -> Response:
     cell is ``warn``. A cell whose breaker is open is reported without being probed, so a
     frozen cell never makes this endpoint slow."""
 
-    async def check(target: CellTarget) -> str:
-        if target.breaker.skipping:
-            return "circuit breaker open"
-        session = CellSession(target.cell, target.engine, target.timeout_s)
-        try:
-            outcome = await session.fetch(select(literal(1)), 2, probe=False)
-        finally:
-            await session.close()
+    def check(outcome: CellOutcome) -> str:
         match outcome:
             case CellRows():
                 return "pass"
+            case CellSkipped():
+                return "circuit breaker open"
             case CellFailed(error=error):
                 return error
             case CellTimedOut(timeout_s=timeout_s):
                 return f"no answer within {timeout_s:g} s"
         return "unknown"
 
-    targets = [state.api_target, *state.targets.values()]
-    results = await asyncio.gather(*(check(t) for t in targets))
+    clients = list(state.clients.values())
+    outcomes = await asyncio.gather(state.api.probe(), *(c.probe() for c in clients))
+    results = [check(outcome) for outcome in outcomes]
     api_ok = results[0] == "pass"
     checks: dict[str, list[dict[str, str]]] = {
         "api_database": [
@@ -106,18 +101,18 @@ async def readyz(state: State) -> Response:
         ]
     }
     live = 0
-    for target, result in zip(targets[1:], results[1:], strict=True):
+    for client, result in zip(clients, results[1:], strict=True):
         ok = result == "pass"
         live += ok
-        checks[f"cell:{target.cell.label}"] = [
+        checks[f"cell:{client.cell.label}"] = [
             {
                 "status": "pass" if ok else "warn",
                 "output": "" if ok else result,
-                "breaker": target.breaker.state.value,
+                "breaker": client.breaker_state.value,
             }
         ]
     ready = api_ok and live > 0
-    status = "pass" if ready and live == len(targets) - 1 else ("warn" if ready else "fail")
+    status = "pass" if ready and live == len(clients) else ("warn" if ready else "fail")
     return _json(
         {"status": status, "checks": checks},
         status=200 if ready else 503,

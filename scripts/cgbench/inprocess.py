@@ -213,7 +213,7 @@ async def run_inprocess(
     profiles: dict[int, CpuProfile | Skipped] = {}
     async with build_state(s8) as st8, build_state(s1) as st1:
         nova = NovaStyleLister(
-            st8.api.engine, [(c.id, st8.targets[c.id].engine) for c in st8.cells]
+            st8.api.engine, [(c.id, st8.clients[c.id].engine) for c in st8.cells]
         )
         systems: dict[SystemName, PageFn] = {
             "sharded": _gateway(st8),

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ if str(_SCRIPTS) not in sys.path:
 # scripts/ is not a package
 from delayproxy import DelayProxy  # noqa: E402
 from pgserver import PG_USER, PgError, PgServer, Template, find_bindir, own_dir  # noqa: E402
+from serverproc import free_port  # noqa: E402
 
 __all__ = ["DelayProxy", "PgServer", "PgServers", "find_pg_bindir", "pg_unavailable_reason"]
 
@@ -69,13 +69,6 @@ def pg_unavailable_reason() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @dataclass
 class PgServers:
     """``n`` private servers (data directories ``pg1..pgN``) under one temporary root."""
@@ -91,7 +84,7 @@ class PgServers:
         for i in range(1, self.n + 1):
             server = PgServer(
                 datadir=self.root / f"pg{i}",
-                port=_free_port(),
+                port=free_port(),
                 sockdir=own_dir(self.root / f"sock{i}"),
                 logfile=self.root / f"pg{i}.log",
                 bindir=bindir,

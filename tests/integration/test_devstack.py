@@ -14,29 +14,23 @@ phase walks with its own ``limit``: every walk asks the cells afresh.
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
-import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.devstack import DEVSTACK, OUTAGE, Stack, devstack
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
-ROOT = Path(__file__).resolve().parents[2]
-DEVSTACK = ROOT / "scripts" / "devstack"
-OUTAGE = ROOT / "scripts" / "outage"
 ADMIN = {"X-Auth-Token": "admin:admin"}
 CELLS = 3
 INSTANCES = 3_000
-# Outside Linux's ephemeral range (32768-60999), so no client connection can take our ports.
-PORT_RANGE = range(20_000, 32_000, 200)
 LIVE_COUNT = (
     "SELECT count(*) FROM instances "
     "WHERE deleted = 0 AND (vm_state IS NULL OR vm_state <> 'soft-delete')"
@@ -54,65 +48,17 @@ def _missing_requirement() -> str | None:
     return None
 
 
-def _bindable(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def _port_base() -> tuple[int, int]:
-    """A port base whose every devstack port is free, and a free gateway port beside it."""
-    offsets = [0, *range(1, CELLS + 1), 98, 99, *range(101, 101 + CELLS), 199]
-    for base in PORT_RANGE:
-        if all(_bindable(base + offset) for offset in offsets):
-            return base, base + 98
-    raise RuntimeError("no free port block for the devstack")
-
-
-@dataclass
-class Stack:
-    env: dict[str, str]
-    state: dict[str, str] = field(default_factory=dict)
-
-    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            list(args),
-            env=self.env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        print(f"$ {' '.join(Path(a).name if '/' in a else a for a in args)}  -> {done.returncode}")
-        print(done.stdout.rstrip())
-        if done.stderr.strip():
-            print(done.stderr.rstrip())
-        return done
-
-    def load_state(self) -> None:
-        path = Path(self.env["CELLGATE_DEVSTACK_DIR"]) / "state.env"
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line and not line.startswith("#"):
-                key, _, value = line.partition("=")
-                parts = shlex.split(value)
-                self.state[key] = parts[0] if parts else ""
-
-    def live_instances(self, cell: int) -> int:
-        psql = Path(self.state["PG_BIN"]) / "psql"
-        url = self.state[f"CELL{cell}_DIRECT_URL"]
-        done = subprocess.run(
-            [str(psql), url, "-tAc", LIVE_COUNT],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        )
-        return int(done.stdout.strip())
+def _live_instances(stack: Stack, cell: int) -> int:
+    psql = Path(stack.state["DB_BIN"]) / "psql"
+    url = stack.state[f"CELL{cell}_DIRECT_URL"]
+    done = subprocess.run(
+        [str(psql), url, "-tAc", LIVE_COUNT],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return int(done.stdout.strip())
 
 
 @pytest.fixture
@@ -122,21 +68,8 @@ def stack() -> Iterator[Stack]:
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)
-    # Under /tmp, not pytest's 0700 tmp_path: the postgres user must reach the data dirs.
-    base_dir = tempfile.mkdtemp(prefix="cg-devstack-", dir="/tmp")
-    port_base, gateway_port = _port_base()
-    env = {
-        **os.environ,
-        "CELLGATE_DEVSTACK_DIR": base_dir,
-        "CELLGATE_DEVSTACK_PORT_BASE": str(port_base),
-        "CELLGATE_DEVSTACK_GATEWAY_PORT": str(gateway_port),
-    }
-    stack = Stack(env)
-    try:
+    with devstack(CELLS) as stack:
         yield stack
-    finally:
-        stack.run(str(DEVSTACK), "down", "--purge", timeout=120)
-        shutil.rmtree(base_dir, ignore_errors=True)
 
 
 @dataclass
@@ -201,7 +134,7 @@ def test_devstack_outages(stack: Stack) -> None:
     # apidb, cells, proxies, redis, gateway (and prometheus when installed)
     assert status.stdout.count("running") == 1 + 2 * CELLS + 2 + prometheus
 
-    per_cell = {i: stack.live_instances(i) for i in range(1, CELLS + 1)}
+    per_cell = {i: _live_instances(stack, i) for i in range(1, CELLS + 1)}
     expected = sum(per_cell.values())
     assert per_cell[1] > 0
     print(f"live instances per cell: {per_cell}")

@@ -216,12 +216,13 @@ async def test_doctor_index_bounds_a_page_across_the_nulls(
     remaining rows straddle the NULLs (after a value descending, after a NULL ascending) is
     a bounded range of that index: the position's side is an Index Cond on ``host``, not a
     filter over every row before it (``host <= $v OR host IS NULL`` bounds no range)."""
-    from sqlalchemy.dialects import postgresql
+    from support.executors import asyncpg_executor
 
     from cells.filters import InstanceFilters
     from cells.indexes import ListingOrder, create_statement
     from cells.order import Direction, SortSpec
     from cells.plan import QueryPlan
+    from cells.rawsql import RawSql
 
     spec = SortSpec.build([("host", Direction(direction))])
     url = healthy.cells[1].url
@@ -229,7 +230,9 @@ async def test_doctor_index_bounds_a_page_across_the_nulls(
     statement = create_statement(ListingOrder("host", ("deleted",), spec), "postgresql")
     assert name in statement
     plan = QueryPlan(spec, InstanceFilters(), ("uuid", "host", "created_at"))
-    sql, args = plan.raw((position_value, "8" * 8), 10, postgresql.asyncpg.dialect())
+    prepared, values = plan.bind(asyncpg_executor(), (position_value, "8" * 8), 10)
+    assert isinstance(prepared, RawSql)
+    sql, args = prepared.sql, prepared.args(values)
     assert "UNION ALL" in sql
     conn = await asyncpg.connect(url)
     try:

@@ -1,5 +1,6 @@
-"""Outage drills on real SQLite cells: each one is seen by the cell session as the real
-outage it imitates, and ending it brings the cell back."""
+"""Outage drills on real SQLite cells: each one is seen by the cell session (what every
+CellClient call runs on) as the real outage it imitates, and ending it brings the cell
+back."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy import literal, select
 from cells import (
     Cell,
     CellFailed,
+    CellOutcome,
     CellRows,
     CellSession,
     CellTimedOut,
@@ -21,12 +23,17 @@ from cells import (
     Drills,
     EngineOptions,
     create_engine_for,
+    executor_for,
 )
 from tests.conftest import CellSet
 
 pytestmark = pytest.mark.integration
 
 ONE = select(literal(1))
+
+
+async def _one(session: CellSession, probe: bool = True) -> CellOutcome:
+    return await session.fetch(session.prepare(ONE), {}, limit=2, probe=probe)
 
 
 @contextlib.asynccontextmanager
@@ -40,7 +47,7 @@ async def _drilled(
     engine = create_engine_for(cell.url, EngineOptions(), "cell")
     drills.install(cell.label, engine)
     drills.set(cell.label, drill)
-    session = CellSession(cell, engine, timeout_s)
+    session = CellSession(cell.label, executor_for(engine), timeout_s)
     try:
         yield drills, session
     finally:
@@ -50,38 +57,38 @@ async def _drilled(
 
 async def test_down_is_a_refused_connection(sqlite_cells: CellSet) -> None:
     async with _drilled(sqlite_cells, "down", 0.5) as (drills, session):
-        outcome = await session.fetch(ONE, 2)
+        outcome = await _one(session)
         assert isinstance(outcome, CellFailed)
         assert "ConnectionRefusedError" in outcome.error
-        drills.set(session.cell.label, "none")
-        assert isinstance(await session.fetch(ONE, 2), CellRows)
+        drills.set(session.label, "none")
+        assert isinstance(await _one(session), CellRows)
 
 
 async def test_hang_misses_the_deadline_and_the_probe(sqlite_cells: CellSet) -> None:
     async with _drilled(sqlite_cells, "hang", 0.4) as (drills, session):
         started = time.perf_counter()
-        outcome = await session.fetch(ONE, 2)
+        outcome = await _one(session)
         elapsed = time.perf_counter() - started
         # Dead, not merely slow: the liveness probe hung too.
         assert isinstance(outcome, CellTimedOut)
         assert elapsed < 2.0  # bounded by the deadline (plus the probe's grace), not the drill
-        drills.set(session.cell.label, "none")
-        assert isinstance(await session.fetch(ONE, 2), CellRows)
+        drills.set(session.label, "none")
+        assert isinstance(await _one(session), CellRows)
 
 
 async def test_slow_answers_late(sqlite_cells: CellSet) -> None:
     async with _drilled(sqlite_cells, "slow", 2.0, slow_s=0.15) as (_, session):
-        outcome = await session.fetch(ONE, 2)
+        outcome = await _one(session)
         assert isinstance(outcome, CellRows)
         assert outcome.elapsed_ms >= 150
 
 
 async def test_ending_a_hang_releases_its_statement(sqlite_cells: CellSet) -> None:
     async with _drilled(sqlite_cells, "hang", 5.0) as (drills, session):
-        pending = asyncio.ensure_future(session.fetch(ONE, 2, probe=False))
+        pending = asyncio.ensure_future(_one(session, probe=False))
         await asyncio.sleep(0.2)
         assert not pending.done()
-        drills.set(session.cell.label, "none")
+        drills.set(session.label, "none")
         outcome = await asyncio.wait_for(pending, 1.0)
         assert isinstance(outcome, CellRows)
 

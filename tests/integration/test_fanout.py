@@ -1,5 +1,7 @@
 """One cell call against real databases: each failure lands on the right side of the
-fault taxonomy (cells.faults), and a slow query stops in the database, not only in us."""
+fault taxonomy (cells.faults), and a slow query stops in the database, not only in us.
+The calls run on a cell session (cells.session) over the driver's executor, as every
+CellClient call does."""
 
 from __future__ import annotations
 
@@ -12,16 +14,19 @@ from sqlalchemy import column, func, literal, select, table, text
 
 from cells import (
     BreakerState,
-    Cell,
     CellFailed,
     CellMisconfigured,
+    CellOutcome,
     CellRows,
+    CellsError,
     CellSession,
     CellSlow,
     EngineOptions,
     InvalidQuery,
     create_engine_for,
+    executor_for,
 )
+from cells.executor import Query
 from tests.conftest import CellSet, app_and_client, free_port
 
 pytestmark = pytest.mark.integration
@@ -29,8 +34,8 @@ pytestmark = pytest.mark.integration
 OPTIONS = EngineOptions(command_timeout_s=0.5, connect_timeout_s=0.5, pool_timeout_s=0.5)
 
 
-def _cell(url: str) -> Cell:
-    return Cell(1, "uuid-1", "cell1", url)
+async def _fetch(session: CellSession, statement: Query, limit: int) -> CellOutcome:
+    return await session.fetch(session.prepare(statement), {}, limit=limit)
 
 
 async def test_postgresql_slow_query_is_slow_not_down_and_stops_in_the_server(
@@ -39,9 +44,9 @@ async def test_postgresql_slow_query_is_slow_not_down_and_stops_in_the_server(
     url = pg_cells.cells[0].url
     engine = create_engine_for(url, OPTIONS)
     try:
-        session = CellSession(_cell(url), engine, 0.5)
+        session = CellSession("cell1", executor_for(engine), 0.5)
         started = time.perf_counter()
-        outcome = await session.fetch(select(func.pg_sleep(3)), 1)
+        outcome = await _fetch(session, select(func.pg_sleep(3)), 1)
         elapsed = time.perf_counter() - started
         await session.close()
         assert isinstance(outcome, CellSlow), outcome
@@ -66,13 +71,17 @@ async def test_postgresql_client_and_configuration_errors_raise(pg_cells: CellSe
     url = pg_cells.cells[0].url
     engine = create_engine_for(url, OPTIONS)
     try:
-        session = CellSession(_cell(url), engine, 2.0)
-        with pytest.raises(InvalidQuery):  # SQLSTATE 2201B: the client's pattern
-            await session.fetch(select(literal("web").regexp_match("(?P<x>web)")), 1)
+        session = CellSession("cell1", executor_for(engine), 2.0)
+        with pytest.raises(InvalidQuery) as invalid:  # SQLSTATE 2201B: the client's pattern
+            await _fetch(session, select(literal("web").regexp_match("(?P<x>web)")), 1)
+        assert isinstance(invalid.value, CellsError)
         with pytest.raises(CellMisconfigured) as raised:  # SQLSTATE 42703: our schema
-            await session.fetch(select(column("no_such_column")).select_from(table("instances")), 1)
+            await _fetch(
+                session, select(column("no_such_column")).select_from(table("instances")), 1
+            )
         assert "no_such_column" in raised.value.message
-        ok = await session.fetch(select(literal(1)), 2)  # the session is usable again
+        assert isinstance(raised.value, CellsError)
+        ok = await _fetch(session, select(literal(1)), 2)  # the session is usable again
         assert isinstance(ok, CellRows)
         await session.close()
     finally:
@@ -83,8 +92,8 @@ async def test_a_refused_connection_is_the_cells_fault() -> None:
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
     engine = create_engine_for(url, OPTIONS)
     try:
-        session = CellSession(_cell(url), engine, 1.0)
-        outcome = await session.fetch(select(literal(1)), 1)
+        session = CellSession("cell1", executor_for(engine), 1.0)
+        outcome = await _fetch(session, select(literal(1)), 1)
         await session.close()
         assert isinstance(outcome, CellFailed), outcome
     finally:
@@ -113,7 +122,7 @@ async def test_sqlite_slow_regex_is_interrupted_and_a_400_for_that_request_only(
         ok = await client.get("/v2.1/servers?limit=5", headers=auth("demo:demo"))
         assert ok.status_code == 200
         assert "x-cells-unavailable" not in ok.headers
-        states = {t.breaker.state for t in app.state.cellgate.targets.values()}
+        states = {c.breaker_state for c in app.state.cellgate.clients.values()}
         assert states == {BreakerState.CLOSED}
 
 

@@ -47,7 +47,7 @@ async def test_interleaved_good_and_bad_requests_keep_every_cell_healthy(
 
         await asyncio.gather(*(one(kind, limit) for kind, limit in plan))
         elapsed = time.perf_counter() - started
-        breakers = [t.breaker.state for t in app.state.cellgate.targets.values()]
+        breakers = [c.breaker_state for c in app.state.cellgate.clients.values()]
     good = [o for o in outcomes if o[0] == "good"]
     bad = [o for o in outcomes if o[0] == "bad"]
     print(

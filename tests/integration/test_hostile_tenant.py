@@ -108,7 +108,7 @@ async def hostile_tenant(cells: CellSet, backend: str) -> None:
             attack(client, hostile_queries()), check_others(client, expected)
         )
         await check_others(client, expected)
-        breakers = {t.cell.label: t.breaker.state for t in app.state.cellgate.targets.values()}
+        breakers = {c.cell.label: c.breaker_state for c in app.state.cellgate.clients.values()}
     print(f"\n{backend}: attacker query → status, time, fault")
     for name, status, elapsed, fault in table:
         print(f"  {name:<28} {status}  {elapsed * 1000:8.1f} ms  {fault}")

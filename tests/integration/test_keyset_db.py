@@ -39,15 +39,15 @@ from sqlalchemy import Select, event, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from cells.client import CellClient
 from cells.filters import SOFT_DELETED, InstanceFilters
 from cells.frontier import CellCursor
 from cells.keyset import after_position, order_by
 from cells.lister import ListQuery, list_instances
 from cells.order import Direction, SortSpec, SqlValue
-from cells.registry import Cell, EngineOptions, create_engine_for
+from cells.registry import Cell, EngineOptions, create_engine_for, executor_for
 from cells.schema import cell_metadata, instances
 from cells.seed import drop_database, reset_database
-from cells.sources import CellTarget
 
 pytestmark = pytest.mark.integration
 
@@ -217,7 +217,7 @@ class Databases:
 
     backend: str
     whole: AsyncEngine
-    cells: list[CellTarget]
+    cells: list[CellClient]
     rows: list[dict[str, SqlValue]]
     icu_default_collation: bool = False
 
@@ -290,9 +290,9 @@ async def dbs(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIt
                 if content:
                     await conn.execute(instances.insert(), content)
         cells = [
-            CellTarget(
-                cell=Cell(i + 1, str(uuid.UUID(int=i + 1)), f"cell{i + 1}", url),
-                engine=engine,
+            CellClient(
+                Cell(i + 1, str(uuid.UUID(int=i + 1)), f"cell{i + 1}", url),
+                executor_for(engine),
                 timeout_s=5,
             )
             for i, (url, engine) in enumerate(zip(urls[1:], engines[1:], strict=True))

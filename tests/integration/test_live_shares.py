@@ -8,25 +8,28 @@ from collections.abc import AsyncIterator
 import pytest
 
 from cells.breaker import Breaker
+from cells.client import CellClient
 from cells.filters import InstanceFilters
 from cells.lister import ListQuery, _live_shares, list_instances
 from cells.order import Direction, SortSpec
-from cells.registry import Cell, EngineOptions, create_engine_for
-from cells.sources import CellTarget
+from cells.registry import Cell, EngineOptions, create_engine_for, executor_for
 from tests.conftest import CellSet
 
 LIMIT = 60
 
 
 @pytest.fixture
-async def targets(sqlite_cells: CellSet) -> AsyncIterator[list[CellTarget]]:
+async def targets(sqlite_cells: CellSet) -> AsyncIterator[list[tuple[CellClient, Breaker]]]:
+    """Two cells' clients, each with its breaker (to open by hand)."""
     out = []
     for i, seed_cell in enumerate(sqlite_cells.cells[:2], start=1):
         cell = Cell(i, f"uuid-{i}", seed_cell.name, seed_cell.url)
-        out.append(CellTarget(cell, create_engine_for(cell.url, EngineOptions()), 5.0, Breaker()))
+        breaker = Breaker()
+        engine = create_engine_for(cell.url, EngineOptions())
+        out.append((CellClient(cell, executor_for(engine), 5.0, breaker), breaker))
     yield out
-    for target in out:
-        await target.engine.dispose()
+    for client, _ in out:
+        await client.dispose()
 
 
 def _query() -> ListQuery:
@@ -40,30 +43,35 @@ def _open(breaker: Breaker) -> None:
     assert breaker.skipping
 
 
-async def test_a_skipped_cells_share_goes_to_the_others(targets: list[CellTarget]) -> None:
+Targets = list[tuple[CellClient, Breaker]]
+
+
+async def test_a_skipped_cells_share_goes_to_the_others(targets: Targets) -> None:
     shares = {1: 0.5, 2: 0.5}
-    _open(targets[0].breaker)
-    result = await list_instances(targets, _query(), shares=shares)
+    _open(targets[0][1])
+    clients = [client for client, _ in targets]
+    result = await list_instances(clients, _query(), shares=shares)
     assert len(result.rows) == LIMIT
-    assert [c.label for c in result.unavailable] == [targets[0].cell.label]
+    assert [c.label for c in result.unavailable] == [clients[0].cell.label]
     live = result.stats[1]
     assert live.outcome == "ok"
     assert live.queries == 1  # one batch of the whole page, no sequential refill
     assert live.rows_fetched == LIMIT + 1
 
 
-async def test_equal_shares_too(targets: list[CellTarget]) -> None:
-    _open(targets[0].breaker)
-    result = await list_instances(targets, _query(), shares=None)
+async def test_equal_shares_too(targets: Targets) -> None:
+    _open(targets[0][1])
+    result = await list_instances([client for client, _ in targets], _query(), shares=None)
     assert len(result.rows) == LIMIT
     assert result.stats[1].queries == 1
 
 
-def test_healthy_cells_keep_their_shares(targets: list[CellTarget]) -> None:
+def test_healthy_cells_keep_their_shares(targets: Targets) -> None:
     shares = {1: 0.7, 2: 0.3}
-    assert _live_shares(targets, shares) is shares
-    assert _live_shares(targets, None) is None
-    _open(targets[1].breaker)
-    assert _live_shares(targets, shares) == {1: 1.0, 2: 0.0}
-    _open(targets[0].breaker)  # every cell skipped: nothing to spread over
-    assert _live_shares(targets, shares) is shares
+    clients = [client for client, _ in targets]
+    assert _live_shares(clients, shares) is shares
+    assert _live_shares(clients, None) is None
+    _open(targets[1][1])
+    assert _live_shares(clients, shares) == {1: 1.0, 2: 0.0}
+    _open(targets[0][1])  # every cell skipped: nothing to spread over
+    assert _live_shares(clients, shares) is shares

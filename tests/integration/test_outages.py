@@ -415,8 +415,8 @@ async def test_server_frozen(dataset: Dataset) -> None:
             assert first.ids == live
             assert first.latency_ms <= timeout_s * 1.2 * 1000, first.latency_ms
 
-            breaker = app.state.cellgate.targets[2].breaker
-            assert breaker.state.value == "open"
+            cell2_client = app.state.cellgate.clients[2]
+            assert cell2_client.breaker_state.value == "open"
             for n in range(3):
                 nxt = await get(
                     client, page, case=case, note=f"next request {n + 1} (breaker open)"
@@ -433,7 +433,7 @@ async def test_server_frozen(dataset: Dataset) -> None:
             assert probe.status == 200
             assert not probe.unavailable
             assert probe.ids == expected
-            assert breaker.state.value == "closed"
+            assert cell2_client.breaker_state.value == "closed"
             ready = await get(client, "/readyz")
             assert ready.status == 200
             assert ready.body["checks"]["cell:cell2"][0]["breaker"] == "closed"

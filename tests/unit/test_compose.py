@@ -3,6 +3,8 @@
 The compose topology must match what ``scripts/outage --compose`` and the README drive: every
 service they name exists, every database, Redis and the gateway have a health check, the
 seeding job runs once the databases are healthy, and the gateway waits for the seed to finish.
+The MariaDB profile is the same topology on MariaDB with kolla's server defaults (utf8mb3,
+``utf8mb3_general_ci``), and nothing outside the profile needs it.
 Prometheus scrapes the gateway and Grafana provisions its datasource and dashboard from files
 under ``scripts/monitoring`` that are mounted where their configurations say.
 """
@@ -27,6 +29,9 @@ MONITORING = ROOT / "scripts" / "monitoring"
 
 CELLS = ("cell1", "cell2", "cell3")
 POSTGRES = ("apidb", *CELLS)
+MARIADB_CELLS = tuple(f"mariadb-{cell}" for cell in CELLS)
+MARIADB = ("mariadb-apidb", *MARIADB_CELLS)
+MARIADB_PROFILE = (*MARIADB, "mariadb-seed", "mariadb-gateway")
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +141,9 @@ def test_every_service_the_outage_script_names_exists(
     assert set(cells) <= set(services)
     for name in cells:
         assert "pg_isready" in _healthcheck_test(services[name])
+        # --backend mariadb: the MariaDB profile's cell of the same name.
+        assert "mariadb-admin" in _healthcheck_test(services[f"mariadb-{name}"])
+    assert "service=mariadb-$cell" in OUTAGE.read_text(encoding="utf-8")
     # Every `docker compose VERB cellN` spelled out in the script names a real service too.
     text = OUTAGE.read_text(encoding="utf-8")
     named = set(re.findall(r"docker compose \w+ (cell\d+)", text))
@@ -149,15 +157,75 @@ def test_every_service_the_readme_names_exists(services: dict[str, dict[str, Any
     for text in texts:
         named |= set(re.findall(r"docker compose (?:\w+ )+?(cell\d+|apidb|redis|gateway)", text))
         named |= set(re.findall(r"scripts/outage (cell\d+) \w+[^\n]*--compose", text))
+        named |= set(re.findall(r"\b(mariadb-(?:cell\d+|apidb|seed|gateway))\b", text))
     assert named <= set(services), named - set(services)
 
 
-def test_healthchecks_everywhere_but_the_one_shot_seed(
+def test_healthchecks_everywhere_but_the_one_shot_seeds(
     services: dict[str, dict[str, Any]],
 ) -> None:
     for name, service in services.items():
-        if name != "seed":
+        if name not in ("seed", "mariadb-seed"):
             _healthcheck_test(service)
+
+
+def test_the_mariadb_profile_holds_its_services_only(services: dict[str, dict[str, Any]]) -> None:
+    profiled = {name for name, service in services.items() if service.get("profiles")}
+    assert profiled == set(MARIADB_PROFILE)
+    for name in MARIADB_PROFILE:
+        assert services[name]["profiles"] == ["mariadb"]
+    # A plain `docker compose up` must not need a profile's service.
+    for name, service in services.items():
+        if name not in profiled:
+            assert not set(_depends(service)) & profiled, name
+
+
+@pytest.mark.parametrize("name", MARIADB)
+def test_mariadb_services(services: dict[str, dict[str, Any]], name: str) -> None:
+    service = services[name]
+    assert str(service["image"]).startswith("mariadb:10.11")
+    command = _command(service)
+    assert command[0] == "mariadbd"
+    assert "--character-set-server=utf8mb3" in command
+    assert "--collation-server=utf8mb3_general_ci" in command
+    test = _healthcheck_test(service)
+    assert "mariadb-admin ping" in test
+    assert "-h 127.0.0.1" in test  # the final server, not the image's socket-only init one
+    env = service["environment"]
+    assert str(env["MARIADB_ALLOW_EMPTY_ROOT_PASSWORD"]) == "1"
+    expected = "nova_api" if name == "mariadb-apidb" else f"nova_{name.removeprefix('mariadb-')}"
+    assert env["MARIADB_DATABASE"] == expected
+
+
+def test_mariadb_seed_job(services: dict[str, dict[str, Any]]) -> None:
+    seed = services["mariadb-seed"]
+    assert seed.get("image") == services["gateway"].get("image")
+    command = _command(seed)
+    assert command[:2] == ["cellgate", "seed"]
+    api = command[command.index("--api-database-url") + 1]
+    assert api == "mysql+pymysql://root@mariadb-apidb:3306/nova_api"
+    cells = [command[i + 1] for i, part in enumerate(command) if part == "--cell"]
+    assert cells == [f"{c}=mysql+pymysql://root@mariadb-{c}:3306/nova_{c}" for c in CELLS]
+    assert str(seed.get("restart", "no")) == "no"
+    assert _depends(seed) == dict.fromkeys(MARIADB, "service_healthy")
+
+
+def test_mariadb_gateway(services: dict[str, dict[str, Any]]) -> None:
+    gateway = services["mariadb-gateway"]
+    assert gateway.get("image") == services["gateway"].get("image")
+    assert _command(gateway) == _command(services["gateway"])
+    assert gateway["ports"] == ["8775:8774"]
+    env = gateway["environment"]
+    assert env["CELLGATE_API_DATABASE_URL"] == "mysql+pymysql://root@mariadb-apidb:3306/nova_api"
+    # The shared Redis, another database: the two gateways' keys never meet.
+    assert env["CELLGATE_REDIS_URL"] == "redis://redis:6379/1"
+    assert env["CELLGATE_AUTH_MODE"] == "noauth"
+    assert gateway["healthcheck"] == services["gateway"]["healthcheck"]
+    assert _depends(gateway) == {
+        "mariadb-seed": "service_completed_successfully",
+        "redis": "service_healthy",
+        "mariadb-apidb": "service_healthy",
+    }
 
 
 def test_dockerfile_installs_the_package() -> None:

@@ -50,12 +50,12 @@ def test_pytest_stays_below_the_release_schemathesis_breaks_under() -> None:
 def test_keystone_lock_holds_what_the_script_installs() -> None:
     import keystone_server
 
-    wanted = [
+    asked = [
         line for line in (LOCKS / "keystone.in").read_text().splitlines() if line[:1].isalnum()
     ]
-    assert wanted == list(keystone_server.PACKAGES)
+    assert set(keystone_server.PACKAGES) <= set(asked)
     pins = _pins("keystone.txt")
-    for text in wanted:
+    for text in asked:
         req = Requirement(text)
         assert req.specifier.contains(pins[canonicalize_name(req.name)])
 

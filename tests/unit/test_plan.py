@@ -5,19 +5,29 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy.dialects import postgresql
+from support.executors import asyncpg_executor
 
 from cells.filters import InstanceFilters
 from cells.order import Direction, SortSpec, SqlValue
-from cells.plan import QueryPlan
+from cells.plan import Position, QueryPlan
+from cells.rawsql import AsyncpgExecutor, RawSql
 
-DIALECT = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]
+EXECUTOR = asyncpg_executor()
+
+
+def _raw(
+    plan: QueryPlan, position: Position, n: int, executor: AsyncpgExecutor = EXECUTOR
+) -> tuple[str, list[object]]:
+    """The SQL and arguments ``executor`` runs for ``plan``."""
+    prepared, values = plan.bind(executor, position, n)
+    assert isinstance(prepared, RawSql)
+    return prepared.sql, prepared.args(values)
 
 
 def _sql(key: str, direction: str, first: SqlValue) -> str:
     spec = SortSpec.build([(key, Direction(direction))])
     plan = QueryPlan(spec, InstanceFilters(), ("uuid", key, "created_at"))
-    return plan.raw((first, "u"), 10, DIALECT)[0]
+    return _raw(plan, (first, "u"), 10)[0]
 
 
 @pytest.mark.parametrize(
@@ -49,11 +59,11 @@ def test_near_branch_bound_is_a_plain_range() -> None:
 def test_first_page_is_one_query() -> None:
     spec = SortSpec.build([("host", Direction.DESC)])
     plan = QueryPlan(spec, InstanceFilters(), ("uuid", "host"))
-    assert "UNION" not in plan.raw(None, 10, DIALECT)[0]
+    assert "UNION" not in _raw(plan, None, 10)[0]
 
 
 # --------------------------------------------------------------------------------------
-# The process-wide compiled-SQL cache
+# The executor's compiled-SQL cache
 # --------------------------------------------------------------------------------------
 
 _SPEC = SortSpec.build([("display_name", Direction.ASC)])
@@ -65,49 +75,57 @@ def _fresh(project: str | None = "p1", **extra: object) -> QueryPlan:
 
 
 def test_a_second_plan_of_the_same_shape_compiles_nothing() -> None:
-    import cells.plan as plan_module
-
-    sql, _ = _fresh().raw(("a", "u1"), 10, DIALECT)
+    executor = asyncpg_executor()
+    sql, _ = _raw(_fresh(), ("a", "u1"), 10, executor)
     second = _fresh()
-    hit = second.raw(("b", "u2"), 20, DIALECT)
+    hit = _raw(second, ("b", "u2"), 20, executor)
     assert "conditions" not in vars(second)  # a hit builds no clauses
     assert hit[0] == sql
     # Only the position and the page size were re-bound: the same as compiled afresh.
-    plan_module._sql_cache.clear()
+    executor.cache.clear()
     fresh = _fresh()
-    assert fresh.raw(("b", "u2"), 20, DIALECT) == hit
+    assert _raw(fresh, ("b", "u2"), 20, executor) == hit
     assert "conditions" in vars(fresh)
 
 
+def test_each_executor_has_its_own_cache() -> None:
+    one, other = asyncpg_executor(), asyncpg_executor()
+    _raw(_fresh(), ("a", "u1"), 10, one)
+    assert len(one.cache) == 1
+    assert len(other.cache) == 0
+    fresh = _fresh()
+    _raw(fresh, ("a", "u1"), 10, other)
+    assert "conditions" in vars(fresh)  # compiled again: nothing shared between cells
+
+
 def test_what_changes_the_key_changes_the_answer() -> None:
-    base_sql, _ = _fresh().raw(("a", "u"), 10, DIALECT)
+    base_sql, _ = _raw(_fresh(), ("a", "u"), 10)
     # Another filter value: same text, the new value bound.
-    other_sql, other_args = _fresh("p2").raw(("a", "u"), 10, DIALECT)
+    other_sql, other_args = _raw(_fresh("p2"), ("a", "u"), 10)
     assert other_sql == base_sql
     assert "p2" in other_args
     assert "p1" not in other_args
     # Another filter: other text.
-    assert _fresh(host="h").raw(("a", "u"), 10, DIALECT)[0] != base_sql
+    assert _raw(_fresh(host="h"), ("a", "u"), 10)[0] != base_sql
     # Another NULL pattern of the position: other text.
-    assert _fresh().raw((None, "u"), 10, DIALECT)[0] != base_sql
+    assert _raw(_fresh(), (None, "u"), 10)[0] != base_sql
     # Another IN-list length: other text (the list is rendered in the SQL).
-    two = _fresh(vm_states=frozenset({"active", "stopped"})).raw(("a", "u"), 10, DIALECT)
-    three = _fresh(vm_states=frozenset({"active", "stopped", "error"})).raw(("a", "u"), 10, DIALECT)
+    two = _raw(_fresh(vm_states=frozenset({"active", "stopped"})), ("a", "u"), 10)
+    three = _raw(_fresh(vm_states=frozenset({"active", "stopped", "error"})), ("a", "u"), 10)
     assert two[0] != three[0]
     assert "error" in three[1]
     assert "error" not in two[1]
 
 
-def test_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    import cells.plan as plan_module
-
-    monkeypatch.setattr(plan_module, "SQL_CACHE_SIZE", 4)
+def test_the_cache_is_bounded() -> None:
+    executor = asyncpg_executor()
+    executor.cache.size = 4
     for n in range(10):
-        _fresh(f"project-{n}").raw(None, 10, DIALECT)
-    assert len(plan_module._sql_cache) <= 4
+        _raw(_fresh(f"project-{n}"), None, 10, executor)
+    assert len(executor.cache) <= 4
     # A long statement (a long uuid list) is not kept at all.
     many = frozenset(f"{n:08d}-0000-0000-0000-000000000000" for n in range(100))
-    before = dict(plan_module._sql_cache)
-    _, args = _fresh(uuids=many).raw(None, 10, DIALECT)
+    before = dict(executor.cache._entries)
+    _, args = _raw(_fresh(uuids=many), None, 10, executor)
     assert len(args) > 100
-    assert dict(plan_module._sql_cache) == before
+    assert dict(executor.cache._entries) == before

@@ -23,6 +23,7 @@ from cells.filters import InstanceFilters
 from cells.lister import first_batch_size
 from cells.order import Direction, SortSpec
 from cells.plan import QueryPlan
+from cells.rawsql import compile_for_asyncpg
 from cgbench.load import Load
 from cgbench.results import Latency
 from cgbench.scale.data import DataSet
@@ -35,7 +36,9 @@ def _first_page_sql(cells: int) -> tuple[str, list[object]]:
     columns = tuple(dict.fromkeys(("uuid", "display_name", *spec.names)))
     plan = QueryPlan(spec, InstanceFilters(), columns)
     dialect = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]
-    return plan.raw(None, first_batch_size(LIMIT, cells), dialect)
+    n = first_batch_size(LIMIT, cells)
+    raw = compile_for_asyncpg(plan.select(None, n, named=True), dialect)
+    return raw.sql, raw.args({"lim": n})
 
 
 def fanout_floor(data: DataSet, clients: int, seconds: float, warmup_s: float) -> Load:

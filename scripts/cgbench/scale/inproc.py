@@ -67,7 +67,7 @@ async def strategies(
     async with build_state(_settings(data, cells)) as state:
         nova_lister = NovaStyleLister(
             state.api.engine,
-            [(c.id, state.targets[c.id].engine) for c in state.cells],
+            [(c.id, state.clients[c.id].engine) for c in state.cells],
             SUMMARY_COLUMNS,
         )
         systems = {"nova": _nova(nova_lister), "gateway": _gateway(state, detail=False)}
