@@ -33,8 +33,8 @@ from cells.schema import (
     request_specs,
 )
 from cells.session import CellSession
-from cells.urls import format_db_url
 from cells.stubs import stub_statement
+from cells.urls import format_db_url
 
 __all__ = ["ApiDatabase"]
 

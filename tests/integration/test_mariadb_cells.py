@@ -13,10 +13,13 @@ from conftest import MYSQL_BASE, PG_BASE, CellSet, app_client, drop_postgres
 from oracle import expected_uuids, load_snapshot, query_from_params, walk
 from sqlalchemy import select, text
 
-from cells.fanout import CellRows, CellSession, CellSlow, CellTimedOut
-from cells.faults import CellMisconfigured, InvalidQuery
-from cells.registry import Cell, EngineOptions, create_engine_for
+from cells.errors import CellMisconfigured, InvalidQuery
+from cells.executor import Query
+from cells.fanout import CellOutcome, CellRows, CellSlow, CellTimedOut
+from cells.mysql import MySqlExecutor
+from cells.registry import EngineOptions, open_executor
 from cells.seed import SeedCell, SeedPlan, reset_database, seed
+from cells.session import CellSession
 from tests.support.names import vary_names
 
 pytestmark = pytest.mark.integration
@@ -54,27 +57,32 @@ async def test_a_regex_mariadb_rejects_is_the_clients_400(mariadb_cells: CellSet
     assert "badRequest" in response.json()
 
 
-def _cell(cell_set: CellSet) -> Cell:
-    return Cell(1, "00000000-0000-0000-0000-000000000001", "cell1", cell_set.cells[0].url)
+def _session(cell_set: CellSet, timeout_s: float, **options: float) -> CellSession:
+    """A session on the first cell, its engine built as the gateway builds one."""
+    executor = open_executor(cell_set.cells[0].url, EngineOptions(**options), "cell1")  # type: ignore[arg-type]
+    assert isinstance(executor, MySqlExecutor)
+    return CellSession("cell1", executor, timeout_s)
+
+
+async def _run(session: CellSession, statement: Query, probe: bool = True) -> CellOutcome:
+    return await session.fetch(session.prepare(statement), {}, limit=1, probe=probe)
 
 
 async def test_the_server_stops_a_statement_at_the_deadline(mariadb_cells: CellSet) -> None:
     """max_statement_time set at connect: error 1969 is a slow query, not a dead cell."""
-    engine = create_engine_for(mariadb_cells.cells[0].url, EngineOptions(command_timeout_s=0.2))
-    session = CellSession(_cell(mariadb_cells), engine, timeout_s=5.0)
+    session = _session(mariadb_cells, 5.0, command_timeout_s=0.2)
     try:
-        outcome = await session.fetch(
-            select(text("COUNT(*) FROM instances a, instances b, instances c")), 1, probe=False
-        )
+        statement = select(text("COUNT(*) FROM instances a, instances b, instances c"))
+        outcome = await _run(session, statement, probe=False)
     finally:
         await session.close()
-        await engine.dispose()
+        await session.executor.dispose()
     assert isinstance(outcome, CellSlow), outcome
     assert outcome.elapsed_ms < 2000, outcome
 
 
 async def _connection_id(session: CellSession) -> int:
-    outcome = await session.fetch(select(text("CONNECTION_ID() AS id")), 2)
+    outcome = await _run(session, select(text("CONNECTION_ID() AS id")))
     assert isinstance(outcome, CellRows), outcome
     return int(outcome.rows[0]["id"])  # type: ignore[arg-type]
 
@@ -84,12 +92,11 @@ async def test_a_cancelled_statement_never_returns_its_connection(
 ) -> None:
     # The server's own limit is the deadline too: it ends the statement, and then sees the
     # closed socket and ends the session.
-    options = EngineOptions(pool_size=1, max_overflow=0, command_timeout_s=0.3)
-    engine = create_engine_for(mariadb_cells.cells[0].url, options)
-    session = CellSession(_cell(mariadb_cells), engine, timeout_s=0.3)
+    session = _session(mariadb_cells, 0.3, pool_size=1, max_overflow=0, command_timeout_s=0.3)
+    engine = session.executor.engine
     try:
         first = await _connection_id(session)
-        outcome = await session.fetch(select(text("SLEEP(3)")), 1, probe=False)
+        outcome = await _run(session, select(text("SLEEP(3)")), probe=False)
         assert isinstance(outcome, CellSlow | CellTimedOut), outcome
         second = await _connection_id(session)  # the pool's only slot, a new connection
         assert second != first
@@ -104,18 +111,17 @@ async def test_a_cancelled_statement_never_returns_its_connection(
 
 
 async def test_a_missing_column_is_misconfiguration(mariadb_cells: CellSet) -> None:
-    engine = create_engine_for(mariadb_cells.cells[0].url, EngineOptions())
-    session = CellSession(_cell(mariadb_cells), engine, timeout_s=5.0)
+    session = _session(mariadb_cells, 5.0)
     try:
         with pytest.raises(CellMisconfigured, match="1054"):
-            await session.fetch(select(text("no_such_column FROM instances")), 1)
+            await _run(session, select(text("no_such_column FROM instances")))
         with pytest.raises(CellMisconfigured, match="1146"):
-            await session.fetch(select(text("1 FROM no_such_table")), 1)
+            await _run(session, select(text("1 FROM no_such_table")))
         with pytest.raises(InvalidQuery, match="1139"):
-            await session.fetch(select(text("1")).where(text("'a' REGEXP 'a('")), 1)
+            await _run(session, select(text("1")).where(text("'a' REGEXP 'a('")))
     finally:
         await session.close()
-        await engine.dispose()
+        await session.executor.dispose()
 
 
 # --- MariaDB and PostgreSQL cells in one deployment ---------------------------------------
