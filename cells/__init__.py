@@ -61,9 +61,11 @@ from cells.show import (
     find_instance,
 )
 from cells.sources import InstanceSource, Source, StubRows
+from cells.urls import MYSQL_DRIVER, format_db_url
 
 __all__ = [
     "DRILLS",
+    "MYSQL_DRIVER",
     "ApiDatabase",
     "ApiDatabaseUnavailable",
     "AsyncpgExecutor",
@@ -126,6 +128,7 @@ __all__ = [
     "encode_frontier",
     "executor_for",
     "find_instance",
+    "format_db_url",
     "key_function",
     "list_instances",
     "merge_sources",

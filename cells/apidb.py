@@ -34,6 +34,7 @@ from cells.schema import (
 )
 from cells.session import CellSession
 from cells.stubs import stub_statement
+from cells.urls import format_db_url
 
 __all__ = ["ApiDatabase"]
 
@@ -44,14 +45,23 @@ _DISPOSE_S = 2.0
 
 
 class ApiDatabase:
-    """Read-only lookups on the API database, each within ``timeout_s``."""
+    """Read-only lookups on the API database, each within ``timeout_s``.
+
+    ``database_connection`` is ``[database] connection`` of ``nova.conf``: it fills the
+    templated ``cell_mappings`` URLs (:func:`~cells.urls.format_db_url`).
+    """
 
     def __init__(
-        self, executor: Executor, timeout_s: float = 5.0, count_timeout_s: float | None = None
+        self,
+        executor: Executor,
+        timeout_s: float = 5.0,
+        count_timeout_s: float | None = None,
+        database_connection: str | None = None,
     ) -> None:
         self._executor = executor
         self.timeout_s = timeout_s
         self.count_timeout_s = timeout_s if count_timeout_s is None else count_timeout_s
+        self.database_connection = database_connection
 
     @classmethod
     def connect(
@@ -60,9 +70,11 @@ class ApiDatabase:
         options: EngineOptions,
         timeout_s: float,
         count_timeout_s: float | None = None,
+        database_connection: str | None = None,
     ) -> ApiDatabase:
         """A client for the API database at ``url`` (no I/O until the first call)."""
-        return cls(open_executor(url, options, _LABEL), timeout_s, count_timeout_s)
+        executor = open_executor(url, options, _LABEL)
+        return cls(executor, timeout_s, count_timeout_s, database_connection)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -75,14 +87,18 @@ class ApiDatabase:
         return CellSession(_LABEL, self._executor, timeout_s or self.timeout_s)
 
     async def load_cells(self) -> list[Cell]:
-        """All cell mappings, ordered by id."""
+        """All cell mappings, ordered by id, their URL templates filled."""
         rows = await self._rows(("cells",), _cells)
         return [
             Cell(
                 id=_int(r["id"]),
                 uuid=str(r["uuid"]),
                 name=str(r["name"] or ""),
-                url=str(r["database_connection"] or ""),
+                url=format_db_url(
+                    str(r["database_connection"] or ""),
+                    self.database_connection,
+                    f"cell {r['uuid']}",
+                ),
                 disabled=bool(r["disabled"]),
             )
             for r in rows

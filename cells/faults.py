@@ -23,6 +23,20 @@ are not classified: they propagate and become a 500.
 SQLite has no SQLSTATE; :mod:`sqlite3` gives an error code, and its catch-all
 ``SQLITE_ERROR`` covers both "no such column" and "expression tree too large", so for that
 one code the message is read. That is the only place a message string is inspected.
+
+MariaDB/MySQL errors (asyncmy's; PyMySQL's and aiomysql's alike) are classified by their
+error number, :data:`MYSQL_BLAME`::
+
+    CLIENT  1139 (a regex MariaDB's PCRE rejects), 3685-3699 (MySQL 8's ICU regex
+            errors), 1267/1270/1271 (a value the column's character set cannot hold),
+            1292, 1366, 1690 (data: bad or out-of-range values)
+    SLOW    1969 (MariaDB max_statement_time), 3024 (MySQL max_execution_time),
+            1317 (query interrupted: KILL QUERY)
+    CONFIG  1054 (unknown column), 1146 (no such table), 1142/1143 (grants),
+            1064 (syntax), 1305 (no such function)
+    CELL    everything else: 2002/2003 (cannot connect), 2006/2013 (gone away, lost),
+            1040 (too many connections), 1047/1927 (Galera node not ready, connection
+            killed), 1045 (access denied), 1053 (shutdown in progress)...
 """
 
 from __future__ import annotations
@@ -31,13 +45,23 @@ import sqlite3
 from dataclasses import dataclass
 from enum import StrEnum
 
+import asyncmy.errors
 import asyncpg
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from cells.errors import CellMisconfigured, InvalidQuery
 
-__all__ = ["DATABASE_ERRORS", "Blame", "CellMisconfigured", "Fault", "InvalidQuery", "blame"]
+__all__ = [
+    "DATABASE_ERRORS",
+    "MYSQL_BLAME",
+    "Blame",
+    "CellMisconfigured",
+    "Fault",
+    "InvalidQuery",
+    "blame",
+    "mysql_code",
+]
 
 
 # What a driver may raise for a database-side problem, to be classified by :func:`blame`;
@@ -49,6 +73,7 @@ DATABASE_ERRORS = (
     asyncpg.InterfaceError,
     asyncpg.InternalClientError,
     sqlite3.Error,
+    asyncmy.errors.MySQLError,
     OSError,
 )
 
@@ -82,6 +107,25 @@ _SQLITE_CLIENT = ("expression tree is too large", "too many sql variables", "too
 _SQLITE_CONFIG = ("no such table", "no such column", "no such function")
 # A Python function the query calls (REGEXP) raised: the client's pattern is at fault.
 _SQLITE_USER_FUNCTION = "user-defined function raised exception"
+
+
+MYSQL_BLAME: dict[int, Blame] = {
+    1139: Blame.CLIENT,
+    **dict.fromkeys(range(3685, 3700), Blame.CLIENT),
+    **dict.fromkeys((1267, 1270, 1271, 1292, 1366, 1690), Blame.CLIENT),
+    **dict.fromkeys((1969, 3024, 1317), Blame.SLOW),
+    **dict.fromkeys((1054, 1146, 1142, 1143, 1064, 1305), Blame.CONFIG),
+}
+"""MariaDB/MySQL error numbers that are not the cell's fault (the rest are)."""
+
+
+def mysql_code(exc: BaseException) -> int | None:
+    """The MySQL error number of an asyncmy (or PyMySQL, aiomysql) error, else ``None``."""
+    module = type(exc).__module__
+    if not module.startswith(("pymysql", "asyncmy", "aiomysql")):
+        return None
+    code = exc.args[0] if exc.args else None
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -122,6 +166,10 @@ def blame(exc: Exception) -> Fault:
     # aiosqlite and SQLAlchemy's adapters may wrap the sqlite3 error once more.
     if isinstance(driver.__cause__, sqlite3.Error):
         return Fault(_sqlite(driver.__cause__), _first_line(driver.__cause__))
+    number = mysql_code(driver)
+    if number is not None:
+        text = str(driver.args[1]).splitlines()[0] if len(driver.args) > 1 else ""
+        return Fault(MYSQL_BLAME.get(number, Blame.CELL), f"({number}) {text}".rstrip())
     code = _sqlstate(driver)
     if code is not None:
         if code == _QUERY_CANCELED:

@@ -6,6 +6,17 @@ renames: ``name`` → a ``display_name`` regex, ``image`` → ``image_ref``, ``f
 fingerprint. :func:`where_clauses` is the only place that knows how each field is spelled
 in SQL.
 
+Regular expressions (``name`` and the other non-exact filters) are matched as Nova matches
+them on each backend (``nova/db/main/api.py``, ``_regex_instance_filter``): ``~`` on
+PostgreSQL (case-sensitive), ``REGEXP`` on SQLite (Python's ``re``) and on MariaDB/MySQL.
+There ``REGEXP`` follows the column's collation, so on Nova's ``utf8_general_ci`` tables it
+is **case-insensitive** (``name=WEB`` matches "web-1"), yet accent- and space-exact
+(``é`` does not match "e", ``web$`` does not match "web "); and Nova escapes every ``|``
+first (``_safe_regex_mysql``: old MySQL rejected an empty alternative), so ``a|b`` matches
+the text "a|b", not "a" or "b". cellgate does the same, per cell: in a deployment mixing
+backends each cell matches as Nova would on it (Nova picks the operator once, from the API
+node's ``[database] connection``).
+
 Tags live in Nova's ``tags`` table (``resource_id`` = the instance uuid), read through
 ``EXISTS`` subqueries as Nova does: ``tags`` needs all, ``tags-any`` at least one,
 ``not-tags`` excludes instances having all, ``not-tags-any`` those having any.
@@ -16,12 +27,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Table, and_, exists, not_, or_, select
+from sqlalchemy import ColumnElement, String, Table, and_, bindparam, exists, not_, or_, select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
 
 from cells.schema import instances, tags
-from cells.sqltypes import text_of
+from cells.sqltypes import exactly, text_of
 
-__all__ = ["SOFT_DELETED", "InstanceFilters", "where_clauses"]
+__all__ = ["SOFT_DELETED", "InstanceFilters", "nova_mysql_regex", "where_clauses"]
 
 SOFT_DELETED = "soft-delete"
 
@@ -69,6 +82,29 @@ class InstanceFilters:
         )
 
 
+class _NovaPattern(TypeDecorator[str]):
+    """A regular expression bound as Nova binds it on each backend: on MySQL with every
+    ``|`` escaped (:func:`nova_mysql_regex`), elsewhere as given."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        """Escape ``|`` for MySQL-family servers."""
+        if value is not None and dialect.name in ("mysql", "mariadb"):
+            return nova_mysql_regex(value)
+        return value
+
+
+def nova_mysql_regex(pattern: str) -> str:
+    """``pattern`` as Nova sends it to MySQL: every ``|`` escaped (``_safe_regex_mysql``)."""
+    return pattern.replace("|", "\\|")
+
+
+def _matches(column: ColumnElement[object], pattern: str) -> ColumnElement[bool]:
+    return text_of(column).regexp_match(bindparam(None, pattern, type_=_NovaPattern()))
+
+
 def _has_tag(table: Table, tag: str) -> ColumnElement[bool]:
     return exists(select(tags.c.tag).where(tags.c.resource_id == table.c.uuid, tags.c.tag == tag))
 
@@ -77,8 +113,9 @@ def where_clauses(filters: InstanceFilters, table: Table = instances) -> list[Co
     """The SQL conditions for ``filters`` (to be ANDed)."""
     c = table.c
     out: list[ColumnElement[bool]] = []
+    if filters.project_id is not None:  # the caller's scope: exact on every backend
+        out.append(exactly(c.project_id, filters.project_id))
     for column, value in (
-        (c.project_id, filters.project_id),
         (c.user_id, filters.user_id),
         (c.image_ref, filters.image_ref),
         (c.host, filters.host),
@@ -100,7 +137,7 @@ def where_clauses(filters: InstanceFilters, table: Table = instances) -> list[Co
             out.append(or_(c.task_state.in_(named), c.task_state.is_(None)))
         else:
             out.append(c.task_state.in_(named))
-    out.extend(text_of(c[column]).regexp_match(pattern) for column, pattern in filters.regex)
+    out.extend(_matches(c[column], pattern) for column, pattern in filters.regex)
     if filters.changes_since is not None:
         out.append(c.updated_at >= filters.changes_since)
     if filters.changes_before is not None:

@@ -65,11 +65,13 @@ Dialect = Literal["postgresql", "sqlite", "mysql"]
 DEFAULT_STRING_KEYS = ("display_name", "hostname", "host")
 """String sort keys checked unless the operator names others."""
 
-MYSQL_STRING_COLLATION: str | None = None
+MYSQL_STRING_COLLATION: str | None = "binary"
 """The collation the MySQL listing's ``ORDER BY`` names for string keys (e.g.
 ``utf8mb3_bin``), or ``None`` when it sorts each string column in its own collation. The
 listing's order (:mod:`cells.order`) owns that choice; this must say the same, so that the
-doctor's verdicts describe the queries the gateway runs."""
+doctor's verdicts describe the queries the gateway runs. The listing compares strings as
+``CAST(col AS BINARY)`` (code points, :func:`cells.sqltypes.code_point`; README, "MariaDB/
+MySQL cells" says why), so no plain column index serves a string key there."""
 
 _CODE_POINT = {"postgresql": "C", "sqlite": "BINARY"}
 

@@ -14,8 +14,10 @@ both spelled out per NULL case. A redundant, index-friendly bound on the first k
 index condition instead of filtering every row before the position.
 
 String keys are compared through :func:`~cells.sqltypes.code_point` everywhere (ORDER BY,
-bound and terms alike): ``COLLATE "C"`` in the query on PostgreSQL, whatever the column's
-or database's collation. The bound stays sargable for every non-string first key; for a
+bound and terms alike): ``COLLATE "C"`` in the query on PostgreSQL, ``CAST(col AS BINARY)``
+on MariaDB/MySQL, whatever the column's or database's collation. MySQL has no NULLS
+clause; it sorts NULL lowest, as this rule does, and the clause is left out there
+(:mod:`cells.sqltypes`). The bound stays sargable for every non-string first key; for a
 string first key an index on ``(col COLLATE "C")`` serves it (Nova creates none).
 """
 

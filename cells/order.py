@@ -2,7 +2,8 @@
 
 NULL rule: **NULL sorts as the lowest value** of every key, so it comes first in ``asc`` and
 last in ``desc``. Strings compare by code point (the queries say ``COLLATE "C"`` on
-PostgreSQL, :mod:`cells.sqltypes`), booleans as ``False < True``, datetimes chronologically.
+PostgreSQL, ``CAST(col AS BINARY)`` on MariaDB/MySQL, :mod:`cells.sqltypes`), booleans as
+``False < True``, datetimes chronologically.
 
 :func:`key_function` turns a row into a plain tuple that Python compares natively (no
 ``__lt__`` chains): descending values are *negated* (numbers, datetimes) or byte-inverted

@@ -1,8 +1,9 @@
 """The cells: where they are, one async engine each, and each engine's executor.
 
 Cells come from the API database's ``cell_mappings`` (Nova's), or from a static list. Their
-``database_connection`` holds Nova-style *sync* URLs, which :func:`async_url` maps onto the
-async drivers (asyncpg, aiosqlite); any other scheme is a startup error naming the cell.
+``database_connection`` holds Nova-style *sync* URLs (or Nova's templates of one, filled from
+the ``[database] connection`` URL), which :func:`~cells.urls.async_url` maps onto the async
+drivers (asyncpg, asyncmy, aiosqlite); any other scheme is a startup error naming the cell.
 Which executor runs a database's statements is decided here, once per engine
 (:func:`executor_for`): the only place that asks which driver a database speaks.
 """
@@ -14,12 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from cells.errors import UnsupportedDatabase
 from cells.executor import Executor, SqlAlchemyExecutor, SqliteExecutor
+from cells.mysql import MySqlExecutor, mysql_connect_args, mysql_session_setup
 from cells.rawsql import AsyncpgExecutor
+from cells.urls import async_url
 
 __all__ = [
     "Cell",
@@ -36,39 +38,13 @@ __all__ = [
 PlanCacheMode = Literal["auto", "force_custom_plan", "force_generic_plan"]
 """PostgreSQL's ``plan_cache_mode`` for the cell connections."""
 
-_DRIVERS = {
-    "postgresql": "postgresql+asyncpg",
-    "postgresql+psycopg2": "postgresql+asyncpg",
-    "postgresql+psycopg": "postgresql+asyncpg",
-    "postgresql+asyncpg": "postgresql+asyncpg",
-    "postgres": "postgresql+asyncpg",
-    "sqlite": "sqlite+aiosqlite",
-    "sqlite+pysqlite": "sqlite+aiosqlite",
-    "sqlite+aiosqlite": "sqlite+aiosqlite",
-}
-
-
 # The executor of each async driver (cells.executor); another SQLAlchemy driver gets the
 # generic one. A new backend adds its driver's executor here.
 _EXECUTORS: dict[str, Callable[[AsyncEngine], Executor]] = {
     "asyncpg": AsyncpgExecutor,
     "aiosqlite": SqliteExecutor,
+    "asyncmy": MySqlExecutor,
 }
-
-
-def async_url(url: str, owner: str = "database") -> str:
-    """Map a Nova-style sync URL to its async SQLAlchemy URL; ``owner`` names it in errors."""
-    try:
-        parsed = make_url(url)
-    except Exception as exc:  # sqlalchemy raises ArgumentError for junk
-        raise UnsupportedDatabase(f"{owner}: cannot parse database URL") from exc
-    driver = _DRIVERS.get(parsed.drivername)
-    if driver is None:
-        raise UnsupportedDatabase(
-            f"{owner}: unsupported database URL scheme {parsed.drivername!r} "
-            "(use postgresql:// or sqlite://)"
-        )
-    return parsed.set(drivername=driver).render_as_string(hide_password=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +74,8 @@ def create_engine_for(url: str, options: EngineOptions, owner: str = "database")
     the option's, ``force_custom_plan`` by default: a generic plan of the keyset query,
     chosen without seeing the project or the position (and ``auto`` switches to one after
     five runs of a prepared statement), was measured slower on Nova's own index set
-    (BENCHMARKS.md, "Plans on Nova's indexes").
+    (BENCHMARKS.md, "Plans on Nova's indexes"). On MariaDB/MySQL, ``max_statement_time``
+    / ``max_execution_time`` is the call deadline (:mod:`cells.mysql`).
     """
     target = async_url(url, owner)
     connect_args: dict[str, object] = {"timeout": options.command_timeout_s}  # aiosqlite
@@ -117,7 +94,9 @@ def create_engine_for(url: str, options: EngineOptions, owner: str = "database")
                 "statement_timeout": str(max(1, round(options.command_timeout_s * 1000))),
             },
         }
-    return create_async_engine(
+    elif target.startswith("mysql"):
+        connect_args = mysql_connect_args(target, options.connect_timeout_s)
+    engine = create_async_engine(
         target,
         pool_size=options.pool_size,
         max_overflow=options.max_overflow,
@@ -125,6 +104,9 @@ def create_engine_for(url: str, options: EngineOptions, owner: str = "database")
         isolation_level="AUTOCOMMIT",
         connect_args=connect_args,
     )
+    if target.startswith("mysql"):
+        mysql_session_setup(engine, options.command_timeout_s)
+    return engine
 
 
 @dataclass(frozen=True, slots=True)

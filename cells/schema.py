@@ -11,7 +11,11 @@ Names, types, nullability and indexes (with Nova's index names) follow Nova's mo
 an operator's databases match and ``scripts/nova_conformance`` can check it against any
 Nova release. cellgate adds no column and no index: strings carry no collation (the queries
 say ``COLLATE "C"``, :mod:`cells.sqltypes`), and indexes Nova lacks are only ever
-*recommended*. Nova's ``MediumText`` is ``TEXT`` (it differs on MySQL only).
+*recommended*. Nova's ``MediumText`` is ``TEXT``, ``MEDIUMTEXT`` on MySQL.
+
+On MariaDB/MySQL the tables are created as Nova's migrations create them there (Nova's
+models carry no table options): InnoDB, ``CHARSET=utf8`` (utf8mb3, with the server's
+collation for it, usually ``utf8_general_ci``).
 
 One deviation in meaning, not in schema: ``instances.created_at`` is nullable in Nova's
 models, but Nova always writes it (oslo.db's ``TimestampMixin`` default), so the sort
@@ -20,6 +24,8 @@ order treats it as NOT NULL (``info["sort_not_null"]``), which lets Nova's
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -38,6 +44,7 @@ from sqlalchemy import (
     Unicode,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.mysql import MEDIUMTEXT
 
 from cells.sqltypes import IPAddress
 
@@ -61,6 +68,15 @@ __all__ = [
 ]
 
 CELL0_UUID = "00000000-0000-0000-0000-000000000000"
+
+
+_MYSQL: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8"}
+"""The table options of Nova's migrations on MySQL."""
+
+
+def _medium_text() -> Text:
+    """Nova's ``MediumText``: ``TEXT``, ``MEDIUMTEXT`` (16 MiB) on MySQL."""
+    return Text().with_variant(MEDIUMTEXT(), "mysql", "mariadb")
 
 
 def _timestamps() -> list[Column[object]]:
@@ -87,6 +103,7 @@ cell_mappings = Table(
     *_timestamps(),
     Index("uuid_idx", "uuid"),
     UniqueConstraint("uuid", name="uniq_cell_mappings0uuid"),
+    **_MYSQL,
 )
 
 instance_mappings = Table(
@@ -103,6 +120,7 @@ instance_mappings = Table(
     Index("instance_uuid_idx", "instance_uuid"),
     UniqueConstraint("instance_uuid", name="uniq_instance_mappings0instance_uuid"),
     Index("instance_mappings_user_id_project_id_idx", "user_id", "project_id"),
+    **_MYSQL,
 )
 
 flavors = Table(
@@ -124,6 +142,7 @@ flavors = Table(
     *_timestamps(),
     UniqueConstraint("flavorid", name="uniq_flavors0flavorid"),
     UniqueConstraint("name", name="uniq_flavors0name"),
+    **_MYSQL,
 )
 
 # The scheduling request of an instance: ``spec`` is a serialized ``RequestSpec`` (its
@@ -133,10 +152,11 @@ request_specs = Table(
     api_metadata,
     Column("id", Integer, primary_key=True),
     Column("instance_uuid", String(36), nullable=False),
-    Column("spec", Text, nullable=False),
+    Column("spec", _medium_text(), nullable=False),
     *_timestamps(),
     Index("request_spec_instance_uuid_idx", "instance_uuid"),
     UniqueConstraint("instance_uuid", name="uniq_request_specs0instance_uuid"),
+    **_MYSQL,
 )
 
 instance_groups = Table(
@@ -149,6 +169,7 @@ instance_groups = Table(
     Column("name", String(255)),
     *_timestamps(),
     UniqueConstraint("uuid", name="uniq_instance_groups0uuid"),
+    **_MYSQL,
 )
 
 instance_group_member = Table(
@@ -159,6 +180,7 @@ instance_group_member = Table(
     Column("group_id", Integer, ForeignKey("instance_groups.id"), nullable=False),
     *_timestamps(),
     Index("instance_group_member_instance_idx", "instance_uuid"),
+    **_MYSQL,
 )
 
 cell_metadata = MetaData()
@@ -177,7 +199,7 @@ instances = Table(
     Column("hostname", _S),
     Column("launch_index", Integer),
     Column("key_name", _S),
-    Column("key_data", Text),
+    Column("key_data", _medium_text()),
     Column("power_state", Integer),
     Column("vm_state", _S),
     Column("task_state", _S),
@@ -190,14 +212,14 @@ instances = Table(
     Column("node", _S),
     Column("compute_id", BigInteger),
     Column("instance_type_id", Integer),
-    Column("user_data", Text),
+    Column("user_data", _medium_text()),
     Column("reservation_id", _S),
     Column("launched_at", DateTime),
     Column("terminated_at", DateTime),
     Column("availability_zone", _S),
     Column("display_name", _S),
     Column("display_description", _S),
-    Column("launched_on", Text),
+    Column("launched_on", _medium_text()),
     Column("locked", Boolean),
     Column("locked_by", Enum("owner", "admin", name="instances0locked_by")),
     Column("os_type", _S),
@@ -232,6 +254,7 @@ instances = Table(
     Index("instances_updated_at_project_id_idx", "updated_at", "project_id"),
     Index("instances_compute_id_deleted_idx", "compute_id", "deleted"),
     UniqueConstraint("uuid", name="uniq_instances0uuid"),
+    **_MYSQL,
 )
 
 
@@ -253,17 +276,19 @@ instance_extra = Table(
     *_timestamps(),
     *_soft_delete(),
     Index("instance_extra_idx", "instance_uuid"),
+    **_MYSQL,
 )
 
 instance_info_caches = Table(
     "instance_info_caches",
     cell_metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("network_info", Text),
+    Column("network_info", _medium_text()),
     _instance_uuid(nullable=False),
     *_timestamps(),
     *_soft_delete(),
     UniqueConstraint("instance_uuid", name="uniq_instance_info_caches0instance_uuid"),
+    **_MYSQL,
 )
 
 instance_metadata = Table(
@@ -276,6 +301,7 @@ instance_metadata = Table(
     *_timestamps(),
     *_soft_delete(),
     Index("instance_metadata_instance_uuid_idx", "instance_uuid"),
+    **_MYSQL,
 )
 
 tags = Table(
@@ -284,6 +310,7 @@ tags = Table(
     Column("resource_id", String(36), primary_key=True, nullable=False),
     Column("tag", Unicode(80), primary_key=True, nullable=False),
     Index("tags_tag_idx", "tag"),
+    **_MYSQL,
 )
 
 instance_faults = Table(
@@ -293,7 +320,7 @@ instance_faults = Table(
     _instance_uuid(),
     Column("code", Integer, nullable=False),
     Column("message", _S),
-    Column("details", Text),
+    Column("details", _medium_text()),
     Column("host", _S),
     *_timestamps(),
     *_soft_delete(),
@@ -304,6 +331,7 @@ instance_faults = Table(
         "deleted",
         "created_at",
     ),
+    **_MYSQL,
 )
 
 block_device_mapping = Table(
@@ -326,7 +354,7 @@ block_device_mapping = Table(
     Column("volume_type", _S),
     Column("image_id", String(36)),
     Column("no_device", Boolean),
-    Column("connection_info", Text),
+    Column("connection_info", _medium_text()),
     Column("tag", _S),
     Column("attachment_id", String(36)),
     Column("encrypted", Boolean, default=False),
@@ -341,4 +369,5 @@ block_device_mapping = Table(
     Index("block_device_mapping_instance_uuid_volume_id_idx", "instance_uuid", "volume_id"),
     Index("block_device_mapping_instance_uuid_idx", "instance_uuid"),
     UniqueConstraint("uuid", name="uniq_block_device_mapping0uuid"),
+    **_MYSQL,
 )

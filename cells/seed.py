@@ -4,7 +4,8 @@ The rows come from :mod:`cells.seeddata` (pure); this module owns the I/O. Each 
 written in one transaction that first empties the seeded tables, so re-seeding is
 idempotent and a failed run leaves the previous data in place. PostgreSQL is loaded with
 ``COPY`` (asyncpg ``copy_records_to_table``) and analysed afterwards; SQLite with
-``executemany`` inserts. On PostgreSQL, secondary indexes and foreign keys are dropped
+``executemany`` inserts; MariaDB/MySQL with batched multi-row inserts
+(:mod:`cells.seedmysql`). On PostgreSQL, secondary indexes and foreign keys are dropped
 before the load and recreated after it (:mod:`cells.bulkload`).
 """
 
@@ -51,6 +52,11 @@ from cells.seeddata import (
     flavor_rows,
 )
 from cells.seedgen import Chunk, iter_chunks
+from cells.seedmysql import (
+    mysql_drop_database,
+    mysql_ensure_database,
+    mysql_prepare_load,
+)
 
 __all__ = [
     "SeedCell",
@@ -94,6 +100,9 @@ async def ensure_database(url: str) -> None:
         if path is not None:
             await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
         return
+    if parsed.get_backend_name() == "mysql":
+        await mysql_ensure_database(parsed)
+        return
     name = _pg_database(parsed)
     conn = await _pg_maintenance_connect(parsed)
     try:
@@ -113,6 +122,9 @@ async def drop_database(url: str) -> None:
         if path is not None:
             for suffix in ("", "-journal", "-wal", "-shm"):
                 await asyncio.to_thread(Path(f"{path}{suffix}").unlink, missing_ok=True)
+        return
+    if parsed.get_backend_name() == "mysql":
+        await mysql_drop_database(parsed)
         return
     name = _pg_database(parsed)
     conn = await _pg_maintenance_connect(parsed)
@@ -263,8 +275,9 @@ class _Loader:
                         f"coalesce(max(id), 0) + 1, false) FROM {table}"
                     )
                 )
+        analyze = "ANALYZE TABLE" if conn.dialect.name == "mysql" else "ANALYZE"
         for table in tables:
-            await conn.execute(text(f"ANALYZE {table}"))
+            await conn.execute(text(f"{analyze} {table}"))
 
     async def write(self, table: Table, columns: Sequence[str], rows: list[Row]) -> None:
         """Append ``rows`` (tuples in ``columns`` order) to ``table``."""
@@ -294,6 +307,9 @@ async def _loading(url: str, metadata: MetaData) -> AsyncIterator[_Loader]:
                 recreate = await drop_secondary_structures(conn, tables)
                 raw = await conn.get_raw_connection()
                 yield _Loader(conn, raw.driver_connection, metadata, recreate)
+            elif conn.dialect.name == "mysql":
+                await mysql_prepare_load(conn, tables)
+                yield _Loader(conn, None, metadata)
             else:
                 for table in reversed(tables):
                     await conn.execute(text(f"DELETE FROM {table}"))

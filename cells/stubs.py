@@ -17,6 +17,7 @@ from cells.filters import InstanceFilters
 from cells.keyset import after_position, order_by
 from cells.order import SortSpec, SqlValue
 from cells.schema import instance_mappings
+from cells.sqltypes import exactly
 
 __all__ = ["STUB_FLAG", "mapping_columns", "stub_statement", "stubs_possible"]
 
@@ -57,7 +58,7 @@ def stub_statement(
         or_(im.queued_for_delete == false(), im.queued_for_delete.is_(None)),
     ]
     if project_id is not None:
-        conditions.append(im.project_id == project_id)
+        conditions.append(exactly(im.project_id, project_id))
     if position is not None:
         conditions.append(after_position(spec, cols, position))
     return (

@@ -69,8 +69,13 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
     timeout_s = settings.cell_timeout_s
     # The instance counts are an aggregate over every mapping (cached, refreshed behind the
     # answer): bounded by the request's budget, not by one lookup's deadline.
+    connection = settings.database_connection
     api = ApiDatabase.connect(
-        settings.api_database_url, options, timeout_s, settings.request_budget_s
+        settings.api_database_url,
+        options,
+        timeout_s,
+        settings.request_budget_s,
+        connection.get_secret_value() if connection is not None else None,
     )
     clients: dict[int, CellClient] = {}
     try:

@@ -25,6 +25,7 @@ from hypothesis import settings as hypothesis_settings
 from cells.seed import SeedCell, SeedPlan, drop_database, reset_database, seed
 from gateway.app import create_app
 from gateway.settings import Settings
+from tests.support.names import vary_names
 
 # No per-example deadline: property tests check results, never timings (the benchmarks do),
 # and on a loaded 2-core machine hypothesis' 200 ms default failed correct examples.
@@ -32,6 +33,7 @@ hypothesis_settings.register_profile("cellgate", deadline=None)
 hypothesis_settings.load_profile("cellgate")
 
 PG_BASE = "postgresql://postgres@127.0.0.1:5432"
+MYSQL_BASE = "mysql+pymysql://root@127.0.0.1:3306"
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
 
@@ -61,6 +63,13 @@ def postgres() -> str:
 
 
 @pytest.fixture(scope="session")
+def mariadb() -> str:
+    """The base URL of the real MariaDB server (Nova's usual ``mysql+pymysql`` form)."""
+    require_service("MariaDB", "127.0.0.1", 3306)
+    return MYSQL_BASE
+
+
+@pytest.fixture(scope="session")
 def redis_url() -> str:
     """The URL of the real Redis server."""
     require_service("Redis", REDIS_HOST, REDIS_PORT)
@@ -75,18 +84,35 @@ class CellSet:
     cells: list[SeedCell]
     instances: int
 
+    @property
+    def backend(self) -> str:
+        """``postgresql``, ``mysql`` or ``sqlite``: the cells' backend (the first one's)."""
+        scheme = self.cells[0].url.partition(":")[0]
+        return scheme.partition("+")[0].replace("mariadb", "mysql")
+
     def settings(self, **overrides: object) -> Settings:
         fields: dict[str, object] = {"api_database_url": self.api_url, "auth_mode": "noauth"}
         return Settings(**(fields | overrides))  # type: ignore[arg-type]
 
 
-async def seed_postgres(prefix: str, cells: int, instances: int, seed_value: int = 7) -> CellSet:
-    """Reset and seed ``<prefix>_api`` and ``<prefix>_cell1..N`` on the real PostgreSQL."""
-    api_url = f"{PG_BASE}/{prefix}_api"
-    targets = [SeedCell(f"cell{i}", f"{PG_BASE}/{prefix}_cell{i}") for i in range(1, cells + 1)]
+async def seed_postgres(
+    prefix: str, cells: int, instances: int, seed_value: int = 7, base: str = PG_BASE
+) -> CellSet:
+    """Reset and seed ``<prefix>_api`` and ``<prefix>_cell1..N`` on the real PostgreSQL
+    (or the server of ``base``)."""
+    api_url = f"{base}/{prefix}_api"
+    targets = [SeedCell(f"cell{i}", f"{base}/{prefix}_cell{i}") for i in range(1, cells + 1)]
     await asyncio.gather(*(reset_database(u) for u in [api_url, *(t.url for t in targets)]))
     await seed(api_url, targets, SeedPlan(instances=instances, seed=seed_value), progress=False)
     return CellSet(api_url, targets, instances)
+
+
+async def seed_mariadb(prefix: str, cells: int, instances: int, seed_value: int = 7) -> CellSet:
+    """:func:`seed_postgres` on the real MariaDB (``utf8_general_ci`` databases), then
+    names that collide under that collation written over some (:mod:`support.names`)."""
+    cell_set = await seed_postgres(prefix, cells, instances, seed_value, MYSQL_BASE)
+    await asyncio.gather(*(vary_names(cell.url) for cell in cell_set.cells))
+    return cell_set
 
 
 async def drop_postgres(cell_set: CellSet) -> None:
@@ -100,6 +126,15 @@ async def drop_postgres(cell_set: CellSet) -> None:
 async def pg_cells(postgres: str) -> AsyncIterator[CellSet]:
     """4 PostgreSQL cells (the last one empty) with 6,000 instances."""
     cell_set = await seed_postgres(f"cg_test_{os.getpid()}", cells=4, instances=6_000)
+    yield cell_set
+    await drop_postgres(cell_set)
+
+
+@pytest.fixture(scope="session")
+async def mariadb_cells(mariadb: str) -> AsyncIterator[CellSet]:
+    """4 MariaDB cells (the last one empty) with 6,000 instances, some names colliding
+    under ``utf8_general_ci``."""
+    cell_set = await seed_mariadb(f"cg_test_{os.getpid()}", cells=4, instances=6_000)
     yield cell_set
     await drop_postgres(cell_set)
 

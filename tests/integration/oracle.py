@@ -7,7 +7,8 @@ comparator written out key by key. Tests compare the concatenated HTTP pages wit
 :func:`expected_uuids`.
 
 The NULL rule the gateway documents is mirrored on purpose: NULL is the lowest value of
-every key (first ascending, last descending); strings compare by code point.
+every key (first ascending, last descending); strings compare by code point. Regular
+expressions match as Nova's do on the cells' backend (:func:`regex_matches`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ __all__ = [
     "expected_uuids",
     "load_snapshot",
     "query_from_params",
+    "regex_matches",
     "walk",
     "with_query",
 ]
@@ -113,6 +115,16 @@ class OracleQuery:
     flavor: str | None = None
     changes_since: dt.datetime | None = None
     deleted: bool | None = False
+    mysql_regex: bool = False
+
+
+def regex_matches(pattern: str, value: str, mysql: bool = False) -> bool:
+    """Whether ``value`` matches ``pattern`` (unanchored) as Nova matches it: on MySQL
+    ``REGEXP`` with every ``|`` escaped first, under ``utf8_general_ci`` (case-insensitive);
+    elsewhere as given, case-sensitively."""
+    if mysql:
+        return re.search(pattern.replace("|", "\\|"), value, re.IGNORECASE) is not None
+    return re.search(pattern, value) is not None
 
 
 def _parse_ts(value: str) -> dt.datetime:
@@ -122,8 +134,11 @@ def _parse_ts(value: str) -> dt.datetime:
     return parsed
 
 
-def query_from_params(params: Sequence[tuple[str, str]], project: str) -> OracleQuery:
-    """The oracle query for the subset of parameters the tests send, from ``project``'s view.
+def query_from_params(
+    params: Sequence[tuple[str, str]], project: str, backend: str = "postgresql"
+) -> OracleQuery:
+    """The oracle query for the subset of parameters the tests send, from ``project``'s view
+    (``backend``: the cells', for the regex rule).
 
     Only the parameters the tests use are understood; anything else is an error here, so
     a test cannot silently send a filter the oracle ignores.
@@ -182,6 +197,7 @@ def query_from_params(params: Sequence[tuple[str, str]], project: str) -> Oracle
         flavor=get("flavor"),
         changes_since=_parse_ts(since) if since is not None else None,
         deleted=deleted,
+        mysql_regex=backend == "mysql",
     )
 
 
@@ -199,7 +215,7 @@ def _matches(row: Record, q: OracleQuery, flavor_ids: dict[str, frozenset[int]])
             return False
     if q.name is not None:
         name = row["display_name"]
-        if name is None or re.search(q.name, str(name)) is None:
+        if name is None or not regex_matches(q.name, str(name), q.mysql_regex):
             return False
     if q.user_id is not None and row["user_id"] != q.user_id:
         return False

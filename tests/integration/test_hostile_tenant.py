@@ -1,7 +1,8 @@
 """One tenant's hostile queries never degrade another tenant's listing (issue #8).
 
-A non-admin attacker fires every costly or invalid query we know of — on PostgreSQL cells
-and on the SQLite demo backend — while a victim project and an admin list concurrently.
+A non-admin attacker fires every costly or invalid query we know of — on PostgreSQL cells,
+MariaDB cells and on the SQLite demo backend — while a victim project and an admin list
+concurrently.
 The attacker gets a clear 4xx (or an honest partial page for its own slow query); the
 others' listings stay complete (equal to their baseline, no ``X-Cells-Unavailable``, no
 503) and every cell breaker stays closed. Run with ``-s`` for the attacker's table.
@@ -86,6 +87,12 @@ async def attack(
 
 async def test_a_hostile_tenant_costs_the_others_nothing_on_postgresql(pg_cells: CellSet) -> None:
     await hostile_tenant(pg_cells, "postgresql")
+
+
+async def test_a_hostile_tenant_costs_the_others_nothing_on_mariadb(
+    mariadb_cells: CellSet,
+) -> None:
+    await hostile_tenant(mariadb_cells, "mariadb")
 
 
 async def test_a_hostile_tenant_costs_the_others_nothing_on_sqlite(sqlite_cells: CellSet) -> None:

@@ -1,4 +1,5 @@
-"""Keyset SQL on real databases (SQLite files and the real PostgreSQL), against an oracle.
+"""Keyset SQL on real databases (SQLite files, the real PostgreSQL and MariaDB), against an
+oracle.
 
 Every walk (``WHERE after_position(...) ORDER BY order_by(...) LIMIT n``, then the next page
 from the last row's position) and every multi-cell listing must return exactly what a
@@ -7,7 +8,10 @@ Python sort of all rows gives. The oracle compares rows with explicit per-key ru
 
 The PostgreSQL databases are created with an ICU ``en-US`` default collation (where
 ``"a" < "B"``) and columns without a collation (as Nova creates them), so the queries'
-``COLLATE "C"`` is what makes SQL agree with Python.
+``COLLATE "C"`` is what makes SQL agree with Python. The MariaDB databases are
+``utf8_general_ci`` with Nova's ``utf8`` tables (where ``'web' = 'Web' = 'web '``), so the
+queries' ``CAST(col AS BINARY)`` does that there; their rows hold only what a ``utf8``
+(utf8mb3) ``DATETIME`` column can: characters of the BMP, whole seconds.
 
 Rows come from ``random.Random``; the seed is printed and can be pinned with
 ``CELLGATE_TEST_SEED=<n>``.
@@ -20,7 +24,6 @@ import datetime as dt
 import math
 import os
 import random
-import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +32,8 @@ from typing import Any
 
 import asyncpg
 import pytest
+from conftest import MYSQL_BASE
+from oracle import regex_matches
 from sort_oracle import KIND_OF, oracle_sorted
 from sqlalchemy import Select, event, select
 from sqlalchemy.dialects import postgresql
@@ -42,6 +47,7 @@ from cells.lister import ListQuery, list_instances
 from cells.order import Direction, SortSpec, SqlValue
 from cells.registry import Cell, EngineOptions, create_engine_for, executor_for
 from cells.schema import cell_metadata, instances
+from cells.seed import drop_database, reset_database
 
 pytestmark = pytest.mark.integration
 
@@ -75,15 +81,16 @@ SORT_COLUMNS = sorted(KINDS)
 # --- the oracle -----------------------------------------------------------------------------
 
 
-def matches(filters: InstanceFilters, row: OracleRow) -> bool:
-    """The filters this file uses, applied in Python (Nova's meaning, written out)."""
+def matches(filters: InstanceFilters, row: OracleRow, mysql: bool = False) -> bool:
+    """The filters this file uses, applied in Python (Nova's meaning, written out; regular
+    expressions as Nova's on MySQL when ``mysql``)."""
     if filters.project_id is not None and row["project_id"] != filters.project_id:
         return False
     if filters.vm_states is not None and row["vm_state"] not in filters.vm_states:
         return False
     for column, pattern in filters.regex:
         value = row[column]
-        if value is None or re.search(pattern, str(value)) is None:
+        if value is None or not regex_matches(pattern, str(value), mysql):
             return False
     soft_deleted = row["vm_state"] == SOFT_DELETED
     if filters.deleted is True:
@@ -101,6 +108,10 @@ def uuids_of(rows: Sequence[OracleRow]) -> list[SqlValue]:
 
 NAMES = [
     "web",
+    "web ",
+    "web  ",
+    "wéb",
+    "wÉb",
     "web-1",
     "Web",
     "WEB",
@@ -130,25 +141,42 @@ PROJECTS = ["p1", "p2", "P1", "p10"]
 INSTANTS = [dt.datetime(2024, 1, 1) + dt.timedelta(hours=h) for h in range(6)]
 
 
-def random_text(rnd: random.Random) -> str:
-    return "".join(rnd.choice(CHARS) for _ in range(rnd.randint(0, 5)))
+def _bmp(text: str) -> bool:
+    """Whether ``text`` fits utf8mb3 (MySQL's ``utf8``: the Basic Multilingual Plane)."""
+    return all(ord(ch) <= 0xFFFF for ch in text)
 
 
-def random_instant(rnd: random.Random) -> dt.datetime:
+def _random_text(rnd: random.Random, utf8mb3: bool = False) -> str:
+    chars = [ch for ch in CHARS if _bmp(ch)] if utf8mb3 else CHARS
+    return "".join(rnd.choice(chars) for _ in range(rnd.randint(0, 5)))
+
+
+def _random_instant(rnd: random.Random, whole_seconds: bool = False) -> dt.datetime:
     if rnd.random() < 0.75:
         return rnd.choice(INSTANTS)  # ties
-    return dt.datetime(2020, 1, 1) + dt.timedelta(microseconds=rnd.randrange(10**14))
+    instant = dt.datetime(2020, 1, 1) + dt.timedelta(microseconds=rnd.randrange(10**14))
+    return instant.replace(microsecond=0) if whole_seconds else instant
 
 
-def random_row(rnd: random.Random) -> dict[str, SqlValue]:
+def random_row(rnd: random.Random, mysql: bool = False) -> dict[str, SqlValue]:
+    """A random row; with ``mysql`` only what Nova's ``utf8`` tables hold (BMP, seconds)."""
+
     def maybe(null_probability: float, value: SqlValue) -> SqlValue:
         return None if rnd.random() < null_probability else value
+
+    names = [name for name in NAMES if _bmp(name)] if mysql else NAMES
+
+    def random_text(rnd: random.Random) -> str:
+        return _random_text(rnd, mysql)
+
+    def random_instant(rnd: random.Random) -> dt.datetime:
+        return _random_instant(rnd, mysql)
 
     return {
         "uuid": str(uuid.UUID(int=rnd.getrandbits(128), version=4)),
         "project_id": rnd.choice(PROJECTS),
         "user_id": rnd.choice(["u1", "u2"]),
-        "display_name": maybe(0.15, rnd.choice(NAMES) if rnd.random() < 0.7 else random_text(rnd)),
+        "display_name": maybe(0.15, rnd.choice(names) if rnd.random() < 0.7 else random_text(rnd)),
         "hostname": maybe(0.5, random_text(rnd)),
         "host": maybe(0.5, rnd.choice(HOSTS)),
         "vm_state": maybe(0.1, rnd.choice(VM_STATES)),
@@ -219,10 +247,13 @@ async def _pg_create(base: str, name: str) -> bool:
     return True
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=["sqlite", "postgresql", "mariadb"])
 def backend(request: pytest.FixtureRequest) -> str:
+    # Each server's fixture fails under CI=true, else skips, when the server is down.
     if request.param == "postgresql":
-        request.getfixturevalue("postgres")  # fails under CI=true, else skips, when PG is down
+        request.getfixturevalue("postgres")
+    if request.param == "mariadb":
+        request.getfixturevalue("mariadb")
     return str(request.param)
 
 
@@ -230,7 +261,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 async def dbs(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Databases]:
     print(f"cellgate keyset test seed: CELLGATE_TEST_SEED={SEED}")
     rnd = random.Random(f"{SEED}-rows")
-    rows = [random_row(rnd) for _ in range(ROWS)]
+    rows = [random_row(rnd, mysql=backend == "mariadb") for _ in range(ROWS)]
     assert len({row["uuid"] for row in rows}) == ROWS
     split: list[list[dict[str, SqlValue]]] = [[], [], []]
     for row in rows:
@@ -241,6 +272,10 @@ async def dbs(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIt
         names = [f"cg_keyset_test_{os.getpid()}_{i}" for i in range(4)]
         urls = [f"{pg_base}/{name}" for name in names]
         icu = all(await asyncio.gather(*(_pg_create(pg_base, name) for name in names)))
+    elif backend == "mariadb":
+        names, icu = [], False
+        urls = [f"{MYSQL_BASE}/cg_keyset_test_{os.getpid()}_{i}" for i in range(4)]
+        await asyncio.gather(*(reset_database(url) for url in urls))
     else:
         root: Path = tmp_path_factory.mktemp("keyset")
         names, icu = [], False
@@ -270,6 +305,8 @@ async def dbs(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIt
             await asyncio.gather(
                 *(_pg_admin(pg_base, f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)') for n in names)
             )
+        if backend == "mariadb":
+            await asyncio.gather(*(drop_database(url) for url in urls))
 
 
 # --- keyset walks ---------------------------------------------------------------------------
@@ -360,6 +397,35 @@ async def test_postgres_columns_carry_no_collation_the_queries_do(dbs: Databases
         assert default == "a,B"
 
 
+async def test_mariadb_collation_is_general_ci_the_queries_are_binary(dbs: Databases) -> None:
+    if dbs.backend != "mariadb":
+        pytest.skip("MariaDB's collations")
+    async with dbs.whole.connect() as conn:
+        collations = set(
+            (
+                await conn.exec_driver_sql(
+                    "SELECT collation_name FROM information_schema.columns WHERE "
+                    "table_schema = DATABASE() AND table_name = 'instances' "
+                    "AND data_type = 'varchar'"
+                )
+            ).scalars()
+        )
+        same = (await conn.exec_driver_sql("SELECT 'web' = 'Web ', 'wéb' = 'WEB'")).one()
+    # Nova's utf8 tables: the server's collation, where these names are all equal...
+    assert collations == {"utf8mb3_general_ci"}, collations
+    assert tuple(same) == (1, 1)
+    # ...so the queries compare bytes (code points, no padding) instead.
+    spec = SortSpec.build([("display_name", Direction.ASC)])
+    sql = str(
+        select(instances.c.uuid)
+        .where(after_position(spec, instances.c, ("x", "u")))
+        .order_by(*order_by(spec, instances.c))
+        .compile(dialect=dbs.whole.dialect)
+    )
+    assert sql.count("CAST(instances.display_name AS BINARY)") >= 4, sql
+    assert "NULLS" not in sql, sql
+
+
 # --- the lister across cells ----------------------------------------------------------------
 
 FILTERS = [
@@ -424,7 +490,7 @@ async def test_list_instances_pages_match_the_oracle(dbs: Databases) -> None:
             event.listen(target.engine.sync_engine, name, hook)
     try:
         for filters in FILTERS:
-            wanted = [row for row in dbs.rows if matches(filters, row)]
+            wanted = [row for row in dbs.rows if matches(filters, row, dbs.backend == "mariadb")]
             for pairs in [FIXED_PAIRS[0], *(random_pairs(rnd) for _ in range(2))]:
                 limit = rnd.choice([1, 2, 3, 7, 50, 1000])
                 keep_rows = rnd.choice([None, 0, 1, 3, 100])

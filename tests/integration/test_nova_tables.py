@@ -29,11 +29,12 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from conftest import PG_BASE, CellSet, app_client, drop_postgres
+from conftest import PG_BASE, CellSet, app_client, drop_postgres, seed_mariadb
 from oracle import (
     BASE,
     Snapshot,
@@ -45,11 +46,22 @@ from oracle import (
     with_query,
 )
 from pgservers import PgServers, pg_unavailable_reason
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from cells.registry import async_url
+from cells.schema import (
+    block_device_mapping,
+    cell_mappings,
+    instance_extra,
+    instance_faults,
+    instance_info_caches,
+    instance_mappings,
+    instance_metadata,
+    instances,
+    tags,
+)
 from cells.seed import SeedCell, SeedPlan, seed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
@@ -185,13 +197,16 @@ async def test_string_walks_are_code_point_order(
 async def _side_tables(cell_set: CellSet) -> dict[str, dict[str, list[tuple[object, ...]]]]:
     """Read side rows straight from every cell, per table then instance uuid (independent
     of cells.details: plain SQL, Nova's soft-delete rules written out here)."""
+    md, bdm, fault = instance_metadata.c, block_device_mapping.c, instance_faults.c
     queries = {
-        "tags": "SELECT resource_id, tag FROM tags ORDER BY tag",
-        "metadata": "SELECT instance_uuid, key, value FROM instance_metadata WHERE deleted = 0",
-        "volumes": "SELECT instance_uuid, volume_id, delete_on_termination "
-        "FROM block_device_mapping WHERE deleted = 0 AND volume_id IS NOT NULL ORDER BY id",
-        "faults": "SELECT instance_uuid, code, message, details FROM instance_faults "
-        "WHERE deleted = 0 ORDER BY id",
+        "tags": select(tags.c.resource_id, tags.c.tag).order_by(tags.c.tag),
+        "metadata": select(md.instance_uuid, md.key, md.value).where(md.deleted == 0),
+        "volumes": select(bdm.instance_uuid, bdm.volume_id, bdm.delete_on_termination)
+        .where(bdm.deleted == 0, bdm.volume_id.is_not(None))
+        .order_by(bdm.id),
+        "faults": select(fault.instance_uuid, fault.code, fault.message, fault.details)
+        .where(fault.deleted == 0)
+        .order_by(fault.id),
     }
     out: dict[str, dict[str, list[tuple[object, ...]]]] = {name: {} for name in queries}
     for cell in cell_set.cells:
@@ -199,7 +214,7 @@ async def _side_tables(cell_set: CellSet) -> dict[str, dict[str, list[tuple[obje
         try:
             async with engine.connect() as conn:
                 for name, sql in queries.items():
-                    for record in (await conn.execute(text(sql))).all():
+                    for record in (await conn.execute(sql)).all():
                         out[name].setdefault(record[0], []).append(tuple(record)[1:])
         finally:
             await engine.dispose()
@@ -211,6 +226,13 @@ async def test_detail_view_shows_the_side_tables(
     client: httpx.AsyncClient, snapshot: Snapshot, nova_cells: CellSet, version: str, admin: bool
 ) -> None:
     await _assert_detail_view(client, snapshot, nova_cells, version, admin)
+
+
+async def test_detail_view_shows_the_side_tables_on_mariadb(mariadb_cells: CellSet) -> None:
+    """The same on MariaDB cells (Nova's utf8 tables, an IN list)."""
+    async with app_client(mariadb_cells.settings()) as http:
+        snap = await load_snapshot(mariadb_cells)
+        await _assert_detail_view(http, snap, mariadb_cells, "2.47", True)
 
 
 async def test_detail_view_shows_the_side_tables_on_sqlite(sqlite_cells: CellSet) -> None:
@@ -319,87 +341,90 @@ class Writer:
     ``instance_extra`` / ``instance_info_caches`` rows (cloned from a live instance of the
     same cell, with a new uuid, name, hostname and, half the time, a new ``created_at``).
     A soft-delete sets ``deleted = id``, ``vm_state = 'deleted'`` and queues the mapping
-    for delete. Sort-key values never change, so a row's position is fixed.
+    for delete. Sort-key values never change, so a row's position is fixed. Written with
+    SQLAlchemy Core, so it writes PostgreSQL and MariaDB cells alike.
     """
 
     rng: random.Random
-    api: asyncpg.Connection
-    cells: list[tuple[int, asyncpg.Connection]]
+    api: AsyncEngine
+    cells: list[tuple[int, AsyncEngine]]
     inserted: set[str] = field(default_factory=set)
     deleted: set[str] = field(default_factory=set)
 
-    async def _clone(self, conn: asyncpg.Connection, table: str, old: str, new: str) -> None:
-        columns = [
-            r["column_name"]
-            for r in await conn.fetch(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = $1 "
-                "AND column_name NOT IN ('id', 'instance_uuid') ORDER BY ordinal_position",
-                table,
-            )
-        ]
-        listed = ", ".join(columns)
-        await conn.execute(
-            f"INSERT INTO {table} (instance_uuid, {listed}) "
-            f"SELECT $2, {listed} FROM {table} WHERE instance_uuid = $1 AND deleted = 0",
-            old,
-            new,
-        )
+    async def _live_row(self, conn: AsyncConnection) -> dict[str, Any] | None:
+        c = instances.c
+        ids = (await conn.execute(select(c.id).where(c.deleted == 0))).scalars().all()
+        if not ids:
+            return None
+        picked = select(instances).where(c.id == self.rng.choice(ids))
+        row = (await conn.execute(picked)).mappings().one()
+        return dict(row)
 
     async def insert(self) -> None:
-        cell_id, conn = self.rng.choice(self.cells)
-        source = await conn.fetchrow(
-            "SELECT * FROM instances WHERE deleted = 0 ORDER BY random() LIMIT 1"
-        )
-        if source is None:
-            return
-        uuid = str(uuid_module.UUID(int=self.rng.getrandbits(128), version=4))
-        name = f"{self.rng.choice(WRITE_NAMES)}-{self.rng.randrange(1000)}"
-        created = source["created_at"]
-        if self.rng.random() < 0.5:
-            created += dt.timedelta(seconds=self.rng.randint(-86_400 * 30, 86_400 * 30))
-        await self.api.execute(
-            "INSERT INTO instance_mappings (instance_uuid, cell_id, project_id, user_id, "
-            "queued_for_delete, created_at) VALUES ($1, $2, $3, $4, false, now())",
-            uuid,
-            cell_id,
-            source["project_id"],
-            source["user_id"],
-        )
-        row = dict(source)
-        del row["id"]
-        row.update(
-            uuid=uuid,
-            display_name=name,
-            hostname=re.sub(r"[ _.]", "-", name).lower(),
-            created_at=created,
-            updated_at=None,
-        )
-        names = list(row)
-        placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
-        async with conn.transaction():
-            await conn.execute(
-                f"INSERT INTO instances ({', '.join(names)}) VALUES ({placeholders})",
-                *row.values(),
+        cell_id, engine = self.rng.choice(self.cells)
+        async with engine.begin() as conn:
+            source = await self._live_row(conn)
+            if source is None:
+                return
+            uuid = str(uuid_module.UUID(int=self.rng.getrandbits(128), version=4))
+            name = f"{self.rng.choice(WRITE_NAMES)}-{self.rng.randrange(1000)}"
+            created = source["created_at"]
+            if self.rng.random() < 0.5:
+                created += dt.timedelta(seconds=self.rng.randint(-86_400 * 30, 86_400 * 30))
+            async with self.api.begin() as api:
+                await api.execute(
+                    insert(instance_mappings).values(
+                        instance_uuid=uuid,
+                        cell_id=cell_id,
+                        project_id=source["project_id"],
+                        user_id=source["user_id"],
+                        queued_for_delete=False,
+                        created_at=func.now(),
+                    )
+                )
+            old = source.pop("uuid")
+            del source["id"]
+            source.update(
+                uuid=uuid,
+                display_name=name,
+                hostname=re.sub(r"[ _.]", "-", name).lower(),
+                created_at=created,
+                updated_at=None,
             )
-            for table in ("instance_extra", "instance_info_caches"):
-                await self._clone(conn, table, str(source["uuid"]), uuid)
+            await conn.execute(insert(instances).values(source))
+            for table in (instance_extra, instance_info_caches):
+                query = select(table).where(table.c.instance_uuid == old, table.c.deleted == 0)
+                for side in (await conn.execute(query)).mappings().all():
+                    values = {k: v for k, v in side.items() if k != "id"}
+                    await conn.execute(insert(table).values({**values, "instance_uuid": uuid}))
         self.inserted.add(uuid)
 
     async def soft_delete(self) -> None:
-        _, conn = self.rng.choice(self.cells)
-        uuid = await conn.fetchval(
-            "UPDATE instances SET deleted = id, deleted_at = now(), updated_at = now(), "
-            "vm_state = 'deleted', task_state = NULL "
-            "WHERE id = (SELECT id FROM instances WHERE deleted = 0 ORDER BY random() LIMIT 1) "
-            "RETURNING uuid"
-        )
-        if uuid is None:
-            return
-        await self.api.execute(
-            "UPDATE instance_mappings SET queued_for_delete = true WHERE instance_uuid = $1",
-            uuid,
-        )
-        self.deleted.add(str(uuid))
+        _, engine = self.rng.choice(self.cells)
+        c = instances.c
+        async with engine.begin() as conn:
+            row = await self._live_row(conn)
+            if row is None:
+                return
+            await conn.execute(
+                update(instances)
+                .where(c.id == row["id"])
+                .values(
+                    deleted=row["id"],
+                    deleted_at=func.now(),
+                    updated_at=func.now(),
+                    vm_state="deleted",
+                    task_state=None,
+                )
+            )
+        uuid = str(row["uuid"])
+        async with self.api.begin() as api:
+            await api.execute(
+                update(instance_mappings)
+                .where(instance_mappings.c.instance_uuid == uuid)
+                .values(queued_for_delete=True)
+            )
+        self.deleted.add(uuid)
 
 
 @pytest.fixture(scope="module")
@@ -412,17 +437,36 @@ async def written_cells(
     await drop_postgres(cell_set)
 
 
+@pytest.fixture(scope="module")
+async def written_mariadb(mariadb: str) -> AsyncIterator[CellSet]:
+    """MariaDB cells (utf8_general_ci, colliding names) for the tests that write to them."""
+    cell_set = await seed_mariadb(f"cg_novaw_{os.getpid()}", cells=3, instances=2_000)
+    yield cell_set
+    await drop_postgres(cell_set)
+
+
+@pytest.fixture(scope="module", params=["written_cells", "written_mariadb"])
+def churned(request: pytest.FixtureRequest) -> CellSet:
+    """Cells to write to: Nova-DDL PostgreSQL cells, then MariaDB cells."""
+    found: CellSet = request.getfixturevalue(request.param)
+    return found
+
+
 @asynccontextmanager
 async def _writer(cell_set: CellSet, seed_value: int) -> AsyncIterator[Writer]:
-    api = await asyncpg.connect(cell_set.api_url)
-    ids = {r["name"]: r["id"] for r in await api.fetch("SELECT id, name FROM cell_mappings")}
-    conns = [(ids[cell.name], await asyncpg.connect(cell.url)) for cell in cell_set.cells[:-1]]
+    api = create_async_engine(async_url(cell_set.api_url), poolclass=NullPool)
+    async with api.connect() as conn:
+        ids = {r.name: r.id for r in await conn.execute(select(cell_mappings))}
+    cells = [
+        (ids[cell.name], create_async_engine(async_url(cell.url), poolclass=NullPool))
+        for cell in cell_set.cells[:-1]
+    ]
     try:
-        yield Writer(random.Random(seed_value), api, conns)
+        yield Writer(random.Random(seed_value), api, cells)
     finally:
-        await api.close()
-        for _, conn in conns:
-            await conn.close()
+        await api.dispose()
+        for _, engine in cells:
+            await engine.dispose()
 
 
 @pytest.mark.parametrize(
@@ -434,7 +478,7 @@ async def _writer(cell_set: CellSet, seed_value: int) -> AsyncIterator[Writer]:
     ],
 )
 async def test_walks_under_concurrent_inserts_and_soft_deletes(
-    written_cells: CellSet,
+    churned: CellSet,
     redis_url: str,
     path: str,
     sort: list[tuple[str, str]],
@@ -447,15 +491,18 @@ async def test_walks_under_concurrent_inserts_and_soft_deletes(
     params = [("all_tenants", "1"), ("limit", "47")]
     for key, direction in sort:
         params += [("sort_key", key), ("sort_dir", direction)]
-    query = query_from_params(params, "admin")
-    before = set(expected_uuids(await load_snapshot(written_cells), query))
+    query = query_from_params(params, "admin", churned.backend)
+    before = set(expected_uuids(await load_snapshot(churned), query))
     overrides: dict[str, object] = {"page_cache_ttl_s": 0}
     if store == "redis":
-        overrides |= {"redis_url": redis_url, "redis_prefix": f"cgw{os.getpid()}{len(sort)}"}
+        overrides |= {
+            "redis_url": redis_url,
+            "redis_prefix": f"cgw{os.getpid()}{len(sort)}{churned.backend}",
+        }
     seen: list[str] = []
     async with (
-        app_client(written_cells.settings(**overrides)) as http,
-        _writer(written_cells, seed_value=len(path) + len(sort)) as writer,
+        app_client(churned.settings(**overrides)) as http,
+        _writer(churned, seed_value=len(path) + len(sort)) as writer,
     ):
         target: str | None = with_query(path, params)
         while target is not None:
@@ -468,7 +515,7 @@ async def test_walks_under_concurrent_inserts_and_soft_deletes(
             for _ in range(3):
                 await writer.insert()
                 await writer.soft_delete()
-    after = await load_snapshot(written_cells)
+    after = await load_snapshot(churned)
     assert len(writer.inserted) > 60
     assert len(writer.deleted) > 60
     assert len(seen) == len(set(seen)), "a server appeared twice"

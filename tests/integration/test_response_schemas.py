@@ -228,13 +228,20 @@ async def _validate_endpoint(
     TABLE.append(Checked(microversion, role, endpoint, binding.label(), pages, servers, "ok"))
 
 
+@pytest.fixture(scope="module", params=["pg_cells", "mariadb_cells"])
+def cells(request: pytest.FixtureRequest) -> CellSet:
+    """PostgreSQL cells, then MariaDB cells."""
+    found: CellSet = request.getfixturevalue(request.param)
+    return found
+
+
 @pytest.mark.parametrize("role", list(ROLES))
 @pytest.mark.parametrize("microversion", MICROVERSIONS)
 async def test_listings_validate_against_nova_schemas(
-    pg_cells: CellSet, nova_schemas: NovaSchemas, microversion: str, role: str
+    cells: CellSet, nova_schemas: NovaSchemas, microversion: str, role: str
 ) -> None:
     coverage = Coverage()
-    async with app_client(pg_cells.settings()) as client:
+    async with app_client(cells.settings()) as client:
         for endpoint in (SERVERS, DETAIL):
             await _validate_endpoint(client, nova_schemas, endpoint, microversion, role, coverage)
     # The sampled detail pages hold the interesting shapes, so the schema saw them.
@@ -260,14 +267,14 @@ def _worth_showing(servers: list[dict[str, Any]], first: int) -> list[dict[str, 
 @pytest.mark.parametrize("role", list(ROLES))
 @pytest.mark.parametrize("microversion", MICROVERSIONS)
 async def test_show_validates_against_nova_schemas(
-    pg_cells: CellSet, nova_schemas: NovaSchemas, microversion: str, role: str
+    cells: CellSet, nova_schemas: NovaSchemas, microversion: str, role: str
 ) -> None:
     binding, schema = nova_schemas.for_request(SHOW, microversion)
     validator = nova_validator(schema)
     token = ROLES[role]
     coverage = Coverage()
     shown = 0
-    async with app_client(pg_cells.settings()) as client:
+    async with app_client(cells.settings()) as client:
         try:
             for query in _queries(role)[:2]:  # live servers: a deleted one is a 404
                 url = f"{DETAIL}?{urlencode(query)}"

@@ -33,7 +33,17 @@ import httpx
 import pytest
 from conftest import CellSet, app_and_client, app_client, free_port
 from oracle import OracleQuery, Snapshot, expected_uuids, load_snapshot
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
+from cells.registry import async_url
+from cells.schema import (
+    instance_group_member,
+    instance_groups,
+    instance_mappings,
+    request_specs,
+)
 from cells.seed import SeedCell, SeedPlan, cell_uuid, seed
 from gateway.settings import Settings, StaticCell
 from tests.support.logs import JsonLines, captured_lines
@@ -66,28 +76,34 @@ class ApiFacts:
 
     groups: dict[str, str]  # instance uuid → its server group's uuid
     specs: dict[str, dict[str, Any]]  # instance uuid → request spec (nova_object.data)
-    mappings: dict[str, asyncpg.Record]
+    mappings: dict[str, dict[str, Any]]
 
 
 async def _api_facts(api_url: str) -> ApiFacts:
-    conn = await asyncpg.connect(_pg_url(api_url))
+    engine = create_async_engine(async_url(api_url), poolclass=NullPool)
+    member, group = instance_group_member.c, instance_groups.c
     try:
-        groups = {
-            r["instance_uuid"]: r["uuid"]
-            for r in await conn.fetch(
-                "SELECT m.instance_uuid, g.uuid FROM instance_group_member m "
-                "JOIN instance_groups g ON g.id = m.group_id"
-            )
-        }
-        specs = {
-            r["instance_uuid"]: json.loads(r["spec"])["nova_object.data"]
-            for r in await conn.fetch("SELECT instance_uuid, spec FROM request_specs")
-        }
-        mappings = {
-            r["instance_uuid"]: r for r in await conn.fetch("SELECT * FROM instance_mappings")
-        }
+        async with engine.connect() as conn:
+            groups = {
+                r.instance_uuid: r.uuid
+                for r in await conn.execute(
+                    select(member.instance_uuid, group.uuid).join_from(
+                        instance_group_member, instance_groups, member.group_id == group.id
+                    )
+                )
+            }
+            specs = {
+                r.instance_uuid: json.loads(r.spec)["nova_object.data"]
+                for r in await conn.execute(
+                    select(request_specs.c.instance_uuid, request_specs.c.spec)
+                )
+            }
+            mappings = {
+                r["instance_uuid"]: dict(r)
+                for r in (await conn.execute(select(instance_mappings))).mappings()
+            }
     finally:
-        await conn.close()
+        await engine.dispose()
     return ApiFacts(groups, specs, mappings)
 
 
@@ -99,6 +115,23 @@ async def snapshot(pg_cells: CellSet) -> Snapshot:
 @pytest.fixture(scope="module")
 async def facts(pg_cells: CellSet) -> ApiFacts:
     return await _api_facts(pg_cells.api_url)
+
+
+@pytest.fixture(scope="module", params=["pg_cells", "mariadb_cells"])
+def any_cells(request: pytest.FixtureRequest) -> CellSet:
+    """PostgreSQL cells, then MariaDB cells (the show checks that need no outage)."""
+    found: CellSet = request.getfixturevalue(request.param)
+    return found
+
+
+@pytest.fixture(scope="module")
+async def any_snapshot(any_cells: CellSet) -> Snapshot:
+    return await load_snapshot(any_cells)
+
+
+@pytest.fixture(scope="module")
+async def any_facts(any_cells: CellSet) -> ApiFacts:
+    return await _api_facts(any_cells.api_url)
 
 
 @dataclass
@@ -178,8 +211,9 @@ async def _sample(
 @pytest.mark.parametrize("role", list(TOKENS))
 @pytest.mark.parametrize("version", MICROVERSIONS)
 async def test_show_is_the_detail_entry(
-    pg_cells: CellSet, snapshot: Snapshot, facts: ApiFacts, version: str, role: str
+    any_cells: CellSet, any_snapshot: Snapshot, any_facts: ApiFacts, version: str, role: str
 ) -> None:
+    pg_cells, snapshot, facts = any_cells, any_snapshot, any_facts
     token = TOKENS[role]
     scope = {"all_tenants": "1"} if role == "admin" else {}
     order = expected_uuids(snapshot, OracleQuery(project_id=None if role == "admin" else "demo"))
@@ -198,9 +232,10 @@ async def test_show_is_the_detail_entry(
 
 
 async def test_show_covers_volumes_boot_from_volume_and_groups(
-    pg_cells: CellSet, snapshot: Snapshot, facts: ApiFacts
+    any_cells: CellSet, any_snapshot: Snapshot, any_facts: ApiFacts
 ) -> None:
     """Servers picked for the shapes random windows may miss, at 2.90 and 2.1."""
+    pg_cells, snapshot, facts = any_cells, any_snapshot, any_facts
     live = [r for r in snapshot.rows if r["deleted"] == 0 and r["vm_state"] != "soft-delete"]
     grouped = [r for r in live if r["uuid"] in facts.groups][:3]
     from_volume = [r for r in live if r["image_ref"] == ""][:3]
@@ -230,7 +265,8 @@ def _assert_not_found(response: httpx.Response, server_id: str) -> None:
     }
 
 
-async def test_not_found_cases(pg_cells: CellSet, snapshot: Snapshot) -> None:
+async def test_not_found_cases(any_cells: CellSet, any_snapshot: Snapshot) -> None:
+    pg_cells, snapshot = any_cells, any_snapshot
     deleted = next(r for r in snapshot.rows if r["deleted"] != 0 and r["project_id"] == "demo")
     others = next(
         r for r in snapshot.rows if r["deleted"] == 0 and r["project_id"] not in ("demo", "admin")
@@ -268,7 +304,8 @@ async def test_detail_is_not_a_server_id(pg_cells: CellSet) -> None:
             assert len(response.json()["servers"]) == 2
 
 
-async def test_upper_case_id_and_project_url(pg_cells: CellSet, snapshot: Snapshot) -> None:
+async def test_upper_case_id_and_project_url(any_cells: CellSet, any_snapshot: Snapshot) -> None:
+    pg_cells, snapshot = any_cells, any_snapshot
     row = next(r for r in snapshot.rows if r["deleted"] == 0 and r["project_id"] == "demo")
     uuid = str(row["uuid"])
     async with app_client(pg_cells.settings()) as client:
@@ -437,10 +474,20 @@ def _expected_stub(row: Any, facts: ApiFacts, version: str) -> dict[str, Any]:
     return stub
 
 
-async def test_refusing_cell(pg_cells: CellSet, snapshot: Snapshot, facts: ApiFacts) -> None:
+def _url_at(cells: CellSet, port: int, database: str) -> str:
+    """A URL of the cells' backend on a loopback ``port`` nothing serves."""
+    if cells.backend == "mysql":
+        return f"mysql+pymysql://root@127.0.0.1:{port}/{database}"
+    return f"postgresql://postgres@127.0.0.1:{port}/{database}"
+
+
+async def test_refusing_cell(
+    any_cells: CellSet, any_snapshot: Snapshot, any_facts: ApiFacts
+) -> None:
     """cell2 refuses connections: 2.69+ shows Nova's down-cell view, 2.68 a 503; the
     breaker then skips the cell; servers of other cells are unaffected."""
-    dead = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    pg_cells, snapshot, facts = any_cells, any_snapshot, any_facts
+    dead = _url_at(pg_cells, free_port(), "nowhere")
     # Start-up finds it down (1 failure), two shows fail (3): the breaker opens.
     settings = _with_cell2_at(pg_cells, dead, breaker_failures=3)
     live_demo = [r for r in _in_cell(snapshot, facts, 2, "demo") if r["deleted"] == 0]
@@ -536,13 +583,14 @@ def _timeline(*names: str) -> Iterator[_Timeline]:
             logger.setLevel(level)
 
 
-async def test_hung_cell(pg_cells: CellSet, snapshot: Snapshot, facts: ApiFacts) -> None:
+async def test_hung_cell(any_cells: CellSet, any_snapshot: Snapshot, any_facts: ApiFacts) -> None:
     """A cell that stops answering after start-up costs one deadline: a stub at 2.69 and
     an open breaker (a confirmed hang opens it at once), then a 503 at 2.1."""
+    pg_cells, snapshot, facts = any_cells, any_snapshot, any_facts
     port = free_port()
     settings = _with_cell2_at(
         pg_cells,
-        f"postgresql://postgres@127.0.0.1:{port}/hung",
+        _url_at(pg_cells, port, "hung"),
         cell_timeout_s=0.5,
         cell_connect_timeout_s=0.4,
         breaker_failures=5,

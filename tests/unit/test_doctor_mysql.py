@@ -63,6 +63,14 @@ def test_nova_indexes_serve_no_other_order(label: str) -> None:
     assert coverage(ORDERS[label], _nova_indexes(), "mysql").serving is Serving.MISSING
 
 
+@pytest.fixture
+def collation_listing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A listing that sorts strings in each column's collation (not the gateway's: it
+    compares ``CAST(col AS BINARY)``), for the doctor's logic under that rule."""
+    monkeypatch.setattr(cells.indexes, "MYSQL_STRING_COLLATION", None)
+
+
+@pytest.mark.usefixtures("collation_listing")
 @pytest.mark.parametrize("label", list(ORDERS))
 def test_the_recommended_index_serves_its_order(label: str) -> None:
     order = ORDERS[label]
@@ -92,7 +100,8 @@ def test_nulls_are_smallest_on_mysql() -> None:
     assert (name.name, name.descending, name.nulls_first) == ("display_name", False, True)
     [name, uuid] = needed_columns(ORDERS["display_name desc"], "mysql")
     assert (name.descending, name.nulls_first) == (True, False)
-    assert (uuid.name, uuid.descending, uuid.collation) == ("uuid", False, None)
+    # The gateway's listing compares strings as CAST(col AS BINARY).
+    assert (uuid.name, uuid.descending, uuid.collation) == ("uuid", False, "binary")
 
 
 def test_a_prefix_key_part_or_a_hash_index_serves_nothing() -> None:
@@ -106,6 +115,7 @@ def test_a_prefix_key_part_or_a_hash_index_serves_nothing() -> None:
 def test_under_a_binary_listing_collation_plain_indexes_stop_at_strings(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    assert cells.indexes.MYSQL_STRING_COLLATION == "binary"  # the gateway's listing
     monkeypatch.setattr(cells.indexes, "MYSQL_STRING_COLLATION", "utf8mb3_bin")
     default = ORDERS["created_at desc"]
     # created_at is served, uuid (utf8mb3_general_ci) cannot be: the server sorts the ties.
@@ -122,6 +132,7 @@ def test_under_a_binary_listing_collation_plain_indexes_stop_at_strings(
     assert "filesort" in mysql_note()
 
 
+@pytest.mark.usefixtures("collation_listing")
 def test_the_note_without_a_listing_collation() -> None:
     note = mysql_note()
     assert "ALGORITHM=INPLACE, LOCK=NONE" in note

@@ -24,6 +24,15 @@ from cells.registry import UnsupportedDatabase, async_url
         ("sqlite:////abs/path/cell1.db", "sqlite+aiosqlite:////abs/path/cell1.db"),
         ("sqlite+pysqlite:///rel/cell1.db", "sqlite+aiosqlite:///rel/cell1.db"),
         ("sqlite://", "sqlite+aiosqlite://"),
+        (
+            "mysql+pymysql://nova:p%40ss@db:3306/nova_cell1?charset=utf8",
+            "mysql+asyncmy://nova:p%40ss@db:3306/nova_cell1?charset=utf8",
+        ),
+        ("mysql://nova@db/nova", "mysql+asyncmy://nova@db/nova"),
+        ("mysql+mysqldb://nova@db/nova", "mysql+asyncmy://nova@db/nova"),
+        ("mysql+aiomysql://nova@db/nova", "mysql+asyncmy://nova@db/nova"),
+        ("mysql+asyncmy://nova@db/nova", "mysql+asyncmy://nova@db/nova"),
+        ("mariadb+pymysql://nova@db/nova", "mysql+asyncmy://nova@db/nova"),
     ],
 )
 def test_async_url(url: str, expected: str) -> None:
@@ -32,7 +41,7 @@ def test_async_url(url: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("url", "scheme"),
-    [("mysql+pymysql://nova:secret@db/nova", "mysql+pymysql"), ("oracle://u@h/db", "oracle")],
+    [("mssql+pyodbc://nova:secret@db/nova", "mssql+pyodbc"), ("oracle://u@h/db", "oracle")],
 )
 def test_async_url_rejects_other_schemes(url: str, scheme: str) -> None:
     with pytest.raises(UnsupportedDatabase, match=re.escape(repr(scheme))) as info:

@@ -345,7 +345,7 @@ def test_invalid_plan() -> None:
         [SeedCell("cell1", "sqlite:////x/c1.db"), SeedCell("cell1", "sqlite:////x/c2.db")],
         [SeedCell("cell1", "sqlite:////x/c1.db"), SeedCell("cell2", "sqlite:////x/c1.db")],
         [SeedCell("cell1", "sqlite:////x/api.db")],
-        [SeedCell("cell1", "mysql://x/c1")],
+        [SeedCell("cell1", "oracle://x/c1")],
     ],
 )
 async def test_seed_rejects_bad_targets_before_any_io(cells: list[SeedCell]) -> None:
