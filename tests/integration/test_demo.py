@@ -116,6 +116,9 @@ def test_demo_honours_the_auth_mode_of_the_environment(tmp_path: Path) -> None:
         assert status == 401, body
         claims = {"sub": "demo", "project_id": "demo", "roles": [], "exp": time.time() + 60}
         status, body = _status(url, jwt.encode(claims, JWT_SECRET, algorithm="HS256"))
+        assert status == 403, body  # Nova's policy: listing needs reader (or admin)
+        claims["roles"] = ["reader"]
+        status, body = _status(url, jwt.encode(claims, JWT_SECRET, algorithm="HS256"))
         assert status == 200, body
         servers = body["servers"]
         assert isinstance(servers, list)
