@@ -19,14 +19,13 @@ characters beyond the BMP; the server converts the ``utf8`` (utf8mb3) columns up
 from __future__ import annotations
 
 from sqlalchemy import event
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cells.executor import SqlAlchemyExecutor
 
 __all__ = [
     "MySqlExecutor",
-    "is_mysql",
     "mysql_connect_args",
     "mysql_session_setup",
     "statement_limit_sql",
@@ -42,11 +41,6 @@ class MySqlExecutor(SqlAlchemyExecutor):
         close = getattr(driver, "close", None)
         if close is not None:
             close()
-
-
-def is_mysql(dialect: Dialect) -> bool:
-    """Whether ``dialect`` speaks to a MySQL-family server (MariaDB included)."""
-    return dialect.name in ("mysql", "mariadb")
 
 
 def mysql_connect_args(url: str, connect_timeout_s: float) -> dict[str, object]:
