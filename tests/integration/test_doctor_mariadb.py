@@ -10,13 +10,11 @@ partial, and still does once the recommended ``ALTER TABLE`` ran (run here by th
 never by the doctor): no plain column index orders ``uuid`` by code point, and the doctor
 says so (partial, not served).
 
-Needs an async MySQL driver in SQLAlchemy (aiomysql or asyncmy); without one the test is
-skipped (the driver is chosen and added by the MariaDB cell work).
+Uses the gateway's own MySQL driver (:data:`cells.urls.MYSQL_DRIVER`, a dependency).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -31,28 +29,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from cells.doctor import DatabaseReport, Diagnosis, examine_cell, read_only_engine_for
 from cells.indexes import Serving, listing_orders
 from cells.schema import cell_metadata, instances
+from cells.urls import MYSQL_DRIVER
 from gateway.doctor import render_text
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 SERVER = "127.0.0.1:3306"
 TIMEOUT_S = 10.0
-DRIVERS = ("asyncmy", "aiomysql")
-
-
-def _driver() -> str:
-    found = [name for name in DRIVERS if importlib.util.find_spec(name) is not None]
-    if not found:
-        pytest.skip(f"no async MySQL driver ({' or '.join(DRIVERS)}) installed")
-    return found[0]
 
 
 @pytest.fixture
 async def cell_url() -> AsyncIterator[URL]:
     """A fresh utf8mb3_general_ci database holding Nova's cell tables and 3 instances."""
-    driver = _driver()
     name = f"cg_doctor_{uuid.uuid4().hex[:12]}"
-    server = make_url(f"mysql+{driver}://root@{SERVER}/")
+    server = make_url(f"{MYSQL_DRIVER}://root@{SERVER}/")
     admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:
