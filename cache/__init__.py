@@ -1,23 +1,24 @@
 """Pagination state: stores (Redis, Sentinel, Redis Cluster, in-process), key layout, and
 request coalescing. Values are opaque bytes; imports nothing else of ours."""
 
-from cache.keys import fingerprint, frontier_key, page_key
+from cache.keys import breaker_key, frontier_key, page_key
+from cache.memory import MemoryStore
+from cache.redisstore import RedisStore, create_store
 from cache.redisurl import PlainRedis, RedisTarget, SentinelRedis, parse_redis_url
 from cache.singleflight import SingleFlight
 from cache.store import (
-    BreakerPhase,
+    REDIS_FAILURES_TO_OPEN,
+    CallBreaker,
     CallResult,
-    MemoryStore,
-    RedisStore,
     Store,
     StoreHooks,
     StoreOp,
     StoreStats,
-    create_store,
 )
 
 __all__ = [
-    "BreakerPhase",
+    "REDIS_FAILURES_TO_OPEN",
+    "CallBreaker",
     "CallResult",
     "MemoryStore",
     "PlainRedis",
@@ -29,8 +30,8 @@ __all__ = [
     "StoreHooks",
     "StoreOp",
     "StoreStats",
+    "breaker_key",
     "create_store",
-    "fingerprint",
     "frontier_key",
     "page_key",
     "parse_redis_url",

@@ -1,31 +1,28 @@
-"""Where pagination state lives in the store: walk fingerprints and key layout.
+"""Where pagination state lives in the store: the key layout.
 
-Values are opaque bytes here; what a frontier holds and how it is encoded is
-:mod:`cells.frontier`'s business.
+Frontiers and pages were ``v1:page`` and ``v1:body``; ``v2`` names each after what it
+holds, and a replica of either version never reads the other's values as its own. Values
+are opaque bytes here; what a walk's fingerprint, frontier and frontier bytes are
+is :mod:`cells.walk`'s business.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping
-
-import orjson
-
-__all__ = ["fingerprint", "frontier_key", "page_key"]
-
-
-def fingerprint(parts: Mapping[str, object]) -> str:
-    """A stable hash of what makes two listings the same walk (scope, filters, order,
-    cells, view). ``parts`` must be orjson-serialisable; keys are sorted."""
-    blob = orjson.dumps(parts, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
-    return hashlib.blake2b(blob, digest_size=16).hexdigest()
+__all__ = ["breaker_key", "frontier_key", "page_key"]
 
 
 def frontier_key(prefix: str, fp: str, marker: str) -> str:
-    """``<prefix>:v1:page:{<fp>}:<marker>``; the hash tag keeps a walk on one cluster slot."""
-    return f"{prefix}:v1:page:{{{fp}}}:{marker}"
+    """``<prefix>:v2:frontier:{<fp>}:<marker>``: a walk's frontier after ``marker``; the
+    hash tag keeps a walk on one cluster slot."""
+    return f"{prefix}:v2:frontier:{{{fp}}}:{marker}"
 
 
 def page_key(prefix: str, fp: str) -> str:
-    """The short-lived rendered-page cache key of one exact request (``fp``)."""
-    return f"{prefix}:v1:body:{{{fp}}}"
+    """``<prefix>:v2:page:{<fp>}``: the short-lived rendered page of one exact request."""
+    return f"{prefix}:v2:page:{{{fp}}}"
+
+
+def breaker_key(prefix: str, cell_uuid: str) -> str:
+    """``<prefix>:v1:breaker:{<prefix>}:<cell uuid>``: a cell found failing, shared between
+    replicas; one hash tag for every cell, so one ``MGET`` reads them all on a cluster."""
+    return f"{prefix}:v1:breaker:{{{prefix}}}:{cell_uuid}"

@@ -16,7 +16,7 @@ them: kolla's Sentinels need no password, and reach the primary with ``auth-pass
 ``sentinel_username`` and ``sentinel_password`` options authenticate to Sentinels that
 require it. ``rediss`` schemes (or ``ssl=true``) use TLS for both. Options that tune
 connections (``socket_timeout``, ``retry_on_timeout``...) are accepted and ignored: the
-store's own deadlines apply. :func:`parse_redis_url` is pure; :mod:`cache.store` builds the
+store's own deadlines apply. :func:`parse_redis_url` is pure; :mod:`cache.redisstore` builds the
 client.
 """
 

@@ -6,10 +6,9 @@ is a :class:`CellsError`. Never imports FastAPI or :mod:`gateway`; testable with
 """
 
 from cells.apidb import ApiDatabase
-from cells.breaker import Breaker, BreakerState
+from cells.breaker import Breaker, BreakerEvent, BreakerState
 from cells.client import CellClient
 from cells.details import Details
-from cells.drills import DRILLS, Drill, Drills
 from cells.errors import (
     ApiDatabaseUnavailable,
     CellMisconfigured,
@@ -32,13 +31,12 @@ from cells.fanout import (
     DetailsOutcome,
     DownOutcome,
     ServerOutcome,
+    first_error,
     run_all,
 )
 from cells.faults import Blame, blame
 from cells.filters import InstanceFilters
-from cells.frontier import CellCursor, Frontier, decode_frontier, encode_frontier
-from cells.lister import CellStats, ListQuery, ListResult, list_instances, merge_sources
-from cells.markers import resolve_marker
+from cells.listing import CellStats, ListQuery, ListResult, list_instances, merge_sources
 from cells.merge import Merge
 from cells.order import Direction, Row, SortKey, SortSpec, SqlValue, key_function
 from cells.rawsql import AsyncpgExecutor
@@ -62,15 +60,25 @@ from cells.show import (
 )
 from cells.sources import InstanceSource, Source, StubRows
 from cells.urls import MYSQL_DRIVER, format_db_url
+from cells.walk import (
+    CellCursor,
+    Frontier,
+    HeadShares,
+    decode_frontier,
+    encode_frontier,
+    fingerprint,
+    resolve_marker,
+    walk_fingerprint,
+)
 
 __all__ = [
-    "DRILLS",
     "MYSQL_DRIVER",
     "ApiDatabase",
     "ApiDatabaseUnavailable",
     "AsyncpgExecutor",
     "Blame",
     "Breaker",
+    "BreakerEvent",
     "BreakerState",
     "Cell",
     "CellClient",
@@ -93,12 +101,11 @@ __all__ = [
     "Direction",
     "DownCellView",
     "DownOutcome",
-    "Drill",
-    "Drills",
     "EngineOptions",
     "Executor",
     "Found",
     "Frontier",
+    "HeadShares",
     "InstanceFilters",
     "InstanceMapping",
     "InstanceSource",
@@ -128,10 +135,13 @@ __all__ = [
     "encode_frontier",
     "executor_for",
     "find_instance",
+    "fingerprint",
+    "first_error",
     "format_db_url",
     "key_function",
     "list_instances",
     "merge_sources",
     "resolve_marker",
     "run_all",
+    "walk_fingerprint",
 ]

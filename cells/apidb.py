@@ -7,16 +7,21 @@ and may refresh in the background, under ``count_timeout_s``) on a connection of
 anything that keeps it from answering — an error, the deadline, a table that is not there
 — raises :class:`~cells.errors.ApiDatabaseUnavailable` (a 503 upstream). The down-cell stubs
 (:meth:`stubs`) are a merge input instead, so they return a typed outcome like a cell.
+
+Over the house size on purpose: one client for one database, each lookup a short method
+under the same deadline and error rule.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import String, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cells.errors import ApiDatabaseUnavailable, CellMisconfigured, CellsError
@@ -25,6 +30,8 @@ from cells.fanout import CellFailed, CellOutcome, CellRows, CellSkipped, CellSlo
 from cells.order import Row, SortSpec, SqlValue
 from cells.registry import Cell, EngineOptions, InstanceMapping, open_executor
 from cells.schema import (
+    aggregate_hosts,
+    aggregate_metadata,
     cell_mappings,
     flavors,
     instance_group_member,
@@ -33,7 +40,7 @@ from cells.schema import (
     request_specs,
 )
 from cells.session import CellSession
-from cells.stubs import stub_statement
+from cells.stubs import StubRow, stub_statement
 from cells.urls import format_db_url
 
 __all__ = ["ApiDatabase"]
@@ -143,11 +150,55 @@ class ApiDatabase:
         document = rows[0]["spec"] if rows else None
         return None if document is None else str(document)
 
-    async def server_group(self, instance_uuid: str) -> str | None:
+    async def request_specs(self, instance_uuids: Sequence[str]) -> dict[str, str]:
+        """The serialized request specs of ``instance_uuids`` (those that have one), as
+        Nova's ``RequestSpec.get_by_instance_uuids``: one query per 500 uuids."""
+        out: dict[str, str] = {}
+        array = self._executor.binds_arrays
+        for start in range(0, len(instance_uuids), 500):
+            chunk = list(instance_uuids[start : start + 500])
+            rows = await self._rows(("specs", array), lambda: _specs(array), {"uuids": chunk})
+            out.update(
+                (str(r["instance_uuid"]), str(r["spec"])) for r in rows if r["spec"] is not None
+            )
+        return out
+
+    async def host_zones(self, hosts: Sequence[str]) -> dict[str, str]:
+        """The availability zone of each of ``hosts`` that is in an aggregate with one, as
+        Nova's ``get_host_availability_zone``: the first such aggregate's (lowest id)."""
+        out: dict[str, str] = {}
+        array = self._executor.binds_arrays
+        for start in range(0, len(hosts), 500):
+            chunk = list(hosts[start : start + 500])
+            rows = await self._rows(("zones", array), lambda: _zones(array), {"hosts": chunk})
+            for r in rows:
+                out.setdefault(str(r["host"]), str(r["value"]))
+        return out
+
+    async def server_group(self, instance_uuid: str, project_id: str | None) -> str | None:
         """The uuid of the server group the instance belongs to (at most one), as Nova's
-        ``InstanceGroup.get_by_instance_uuid``."""
-        rows = await self._rows(("group",), _group, {"uuid": instance_uuid})
+        ``InstanceGroup.get_by_instance_uuid``: its first membership's group, looked up with
+        the caller's context, so ``project_id`` (a caller who is not an admin) must own it."""
+        scoped = project_id is not None
+        values = {"uuid": instance_uuid, **({"project": project_id} if scoped else {})}
+        rows = await self._rows(("group", scoped), lambda: _group(scoped), values)
         return None if not rows or rows[0]["uuid"] is None else str(rows[0]["uuid"])
+
+    async def server_groups(self, uuids: Sequence[str], project_id: str | None) -> frozenset[str]:
+        """Which of ``uuids`` name a server group Nova's ``InstanceGroup.get_by_uuid`` finds
+        with the caller's context: one that exists and, for a caller who is not an admin
+        (``project_id`` given), belongs to that project."""
+        scoped, array = project_id is not None, self._executor.binds_arrays
+        found: set[str] = set()
+        for start in range(0, len(uuids), 500):
+            values: dict[str, object] = {"uuids": list(uuids[start : start + 500])}
+            if scoped:
+                values["project"] = project_id
+            rows = await self._rows(
+                ("groups", scoped, array), lambda: _groups(scoped, array), values
+            )
+            found.update(str(r["uuid"]) for r in rows)
+        return frozenset(found)
 
     async def stubs(
         self,
@@ -161,7 +212,10 @@ class ApiDatabase:
         """Up to ``n`` stubs of ``cell_id``'s instances after ``position`` (2.69+:
         :mod:`cells.stubs`), as a merge input: an outcome, under the deadline and probe."""
         statement = stub_statement(spec, cell_id, project_id, position, n)
-        return await session.fetch(session.prepare(statement), {}, limit=n)
+        outcome = await session.fetch(session.prepare(statement), {}, limit=n)
+        if isinstance(outcome, CellRows):
+            return dataclasses.replace(outcome, rows=[StubRow(row) for row in outcome.rows])
+        return outcome
 
     async def probe(self) -> CellOutcome:
         """``SELECT 1`` within the deadline (readiness), as an outcome."""
@@ -236,15 +290,54 @@ def _spec() -> Query:
     return select(spec.spec).where(spec.instance_uuid == bindparam("uuid"))
 
 
-def _group() -> Query:
-    member, group = instance_group_member.c, instance_groups.c
+def _specs(array: bool) -> Query:
+    spec = request_specs.c
+    if array:  # one array parameter (asyncpg), not one per uuid
+        member = spec.instance_uuid == any_(bindparam("uuids", type_=ARRAY(String)))
+    else:
+        member = spec.instance_uuid.in_(bindparam("uuids", expanding=True, type_=String))
+    return select(spec.instance_uuid, spec.spec).where(member)
+
+
+def _zones(array: bool) -> Query:
+    ah, am = aggregate_hosts.c, aggregate_metadata.c
+    if array:
+        member = ah.host == any_(bindparam("hosts", type_=ARRAY(String)))
+    else:
+        member = ah.host.in_(bindparam("hosts", expanding=True, type_=String))
     return (
-        select(group.uuid)
-        .join_from(instance_group_member, instance_groups, member.group_id == group.id)
+        select(ah.host, am.value)
+        .join_from(aggregate_hosts, aggregate_metadata, am.aggregate_id == ah.aggregate_id)
+        .where(member, am.key == "availability_zone")
+        .order_by(ah.aggregate_id)
+    )
+
+
+def _group(scoped: bool) -> Query:
+    member, group = instance_group_member.c, instance_groups.c
+    first = (
+        select(member.group_id)
         .where(member.instance_uuid == bindparam("uuid"))
         .order_by(member.id)
         .limit(1)
+        .scalar_subquery()
     )
+    query = select(group.uuid).where(group.id == first)
+    if scoped:  # Nova's _instance_group_get_query for a context that is not an admin
+        query = query.where(group.project_id == bindparam("project"))
+    return query
+
+
+def _groups(scoped: bool, array: bool) -> Query:
+    group = instance_groups.c
+    if array:
+        member = group.uuid == any_(bindparam("uuids", type_=ARRAY(String)))
+    else:
+        member = group.uuid.in_(bindparam("uuids", expanding=True, type_=String))
+    query = select(group.uuid).where(member)
+    if scoped:
+        query = query.where(group.project_id == bindparam("project"))
+    return query
 
 
 def _why(outcome: CellOutcome) -> str:

@@ -9,45 +9,21 @@ runs it for every cell of the page concurrently.
 What is read, as Nova reads it: the current flavor (``instance_extra``) and the network
 model (``instance_info_caches``), soft-deleted or not (Nova's relationships do not filter
 them), metadata and volumes (``block_device_mapping`` with a
-``volume_id``) without soft-deleted rows, tags (2.26+), and the latest non-deleted fault
-(the highest id, as Nova's ``instance_fault_get_by_instance_uuids(latest=True)``).
+``volume_id``) without soft-deleted rows, tags (2.26+), the latest non-deleted fault
+(the highest id, as Nova's ``instance_fault_get_by_instance_uuids(latest=True)``), and
+from 2.73 the system metadata the views read (``locked_reason``, and the image's
+``image_*`` properties for 2.98), not soft-deleted.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-from sqlalchemy import (
-    CompoundSelect,
-    DateTime,
-    Integer,
-    Select,
-    String,
-    Text,
-    any_,
-    bindparam,
-    cast,
-    literal,
-    null,
-    select,
-    union_all,
-)
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.sql.elements import ColumnElement
 
 from cells.novajson import Address, FlavorInfo, decode_flavor, decode_network_info
 from cells.order import Row
-from cells.schema import (
-    block_device_mapping,
-    instance_extra,
-    instance_faults,
-    instance_info_caches,
-    instance_metadata,
-    tags,
-)
+from cells.sidequery import side_union
 
 __all__ = [
     "BATCH",
@@ -104,82 +80,16 @@ class Details:
     tags: tuple[str, ...] = ()
     fault: Fault | None = None
     volumes: tuple[Volume, ...] = field(default=())
+    system_metadata: tuple[tuple[str, str | None], ...] = ()
+    # The host's nova-compute service (2.16 host_status): 2 forced down, 1 disabled, 0
+    # neither, and when it was last seen up (its creation if never).
+    service: tuple[int, dt.datetime | None] | None = None
 
 
 def chunks(uuids: Sequence[str]) -> Iterable[list[str]]:
     """``uuids`` in lists of at most :data:`BATCH`."""
     for start in range(0, len(uuids), BATCH):
         yield list(uuids[start : start + BATCH])
-
-
-def _side(
-    kind: str,
-    uuid: ColumnElement[Any],
-    *,
-    id_: ColumnElement[Any] | None = None,
-    a: ColumnElement[Any] | None = None,
-    b: ColumnElement[Any] | None = None,
-    number: ColumnElement[Any] | None = None,
-    when: ColumnElement[Any] | None = None,
-) -> Select[tuple[object, ...]]:
-    """One side table's rows in the shape every branch of the union shares:
-    ``(kind, uuid, id, a, b, number, when)``, NULL where a table has no such column."""
-    return select(
-        literal(kind, String).label("kind"),
-        uuid.label("uuid"),
-        (id_ if id_ is not None else cast(null(), Integer)).label("id"),
-        (cast(a, Text) if a is not None else cast(null(), Text)).label("a"),
-        (cast(b, Text) if b is not None else cast(null(), Text)).label("b"),
-        (cast(number, Integer) if number is not None else cast(null(), Integer)).label("number"),
-        (when if when is not None else cast(null(), DateTime)).label("when"),
-    )
-
-
-def _member(array: bool) -> Callable[[ColumnElement[Any]], ColumnElement[bool]]:
-    """``column IN :uuids``: with arrays ``column = ANY($1)``, one array parameter shared by
-    every branch (an IN list binds each uuid once per branch: 6 × 500 parameters)."""
-    if not array:
-        expanding = bindparam("uuids", expanding=True, type_=String)
-        return lambda column: column.in_(expanding)
-    uuids = bindparam("uuids", type_=ARRAY(String))
-    return lambda column: column == any_(uuids)
-
-
-def side_union(with_tags: bool, array: bool) -> CompoundSelect[tuple[object, ...]]:
-    """Every side table's rows for the uuids bound as ``uuids`` (a list) as one ``UNION
-    ALL``: one round trip per cell. ``with_tags`` from microversion 2.26; ``array``: the
-    executor binds a list as one array parameter
-    (:attr:`~cells.executor.Executor.binds_arrays`)."""
-    ie, ic, md = instance_extra.c, instance_info_caches.c, instance_metadata.c
-    bdm, fault, tg = block_device_mapping.c, instance_faults.c, tags.c
-    of = _member(array)
-    parts = [
-        # Nova joins instance_extra and instance_info_caches whatever their deleted flag
-        # (a deleted server still shows its flavor and addresses); not so metadata.
-        _side("flavor", ie.instance_uuid, a=ie.flavor).where(of(ie.instance_uuid)),
-        _side("network", ic.instance_uuid, a=ic.network_info).where(
-            of(ic.instance_uuid)
-        ),
-        _side("metadata", md.instance_uuid, id_=md.id, a=md.key, b=md.value).where(
-            of(md.instance_uuid), md.deleted == 0
-        ),
-        _side(
-            "fault",
-            fault.instance_uuid,
-            id_=fault.id,
-            a=fault.message,
-            b=fault.details,
-            number=fault.code,
-            when=fault.created_at,
-        ).where(of(fault.instance_uuid), fault.deleted == 0),
-        _side(
-            "volumes", bdm.instance_uuid, id_=bdm.id, a=bdm.volume_id,
-            number=bdm.delete_on_termination,
-        ).where(of(bdm.instance_uuid), bdm.deleted == 0, bdm.volume_id.is_not(None)),
-    ]  # fmt: skip
-    if with_tags:
-        parts.append(_side("tags", tg.resource_id, a=tg.tag).where(of(tg.resource_id)))
-    return union_all(*parts)
 
 
 def _split(rows: Iterable[Row]) -> dict[str, list[Sequence[object]]]:
@@ -202,6 +112,12 @@ def _split(rows: Iterable[Row]) -> dict[str, list[Sequence[object]]]:
             (r["uuid"], r["a"], r["number"]) for r in sorted(out.get("volumes", ()), key=_by_id)
         ],
         "tags": [(r["uuid"], r["a"]) for r in sorted(out.get("tags", ()), key=_by_tag)],
+        "service": [
+            (r["uuid"], r["number"], r["when"]) for r in sorted(out.get("service", ()), key=_by_id)
+        ],
+        "sysmeta": [
+            (r["uuid"], r["a"], r["b"]) for r in sorted(out.get("sysmeta", ()), key=_by_id)
+        ],
     }
 
 
@@ -226,6 +142,8 @@ class _Builder:
     tags: list[str] = field(default_factory=list)
     fault: tuple[int, Fault] | None = None
     volumes: list[Volume] = field(default_factory=list)
+    system_metadata: list[tuple[str, str | None]] = field(default_factory=list)
+    service: tuple[int, dt.datetime | None] | None = None
 
     def build(self) -> Details:
         return Details(
@@ -235,6 +153,8 @@ class _Builder:
             tuple(self.tags),
             self.fault[1] if self.fault else None,
             tuple(self.volumes),
+            tuple(self.system_metadata),
+            self.service,
         )
 
 
@@ -266,6 +186,13 @@ def collect(
     for uuid, volume_id, delete in rows.get("volumes", ()):
         if (b := out.get(str(uuid))) is not None and volume_id:
             b.volumes.append(Volume(str(volume_id), bool(delete)))
+    for uuid, flags, seen in rows.get("service", ()):
+        # Nova takes the first of the host's nova-compute rows (here: the lowest id).
+        if (b := out.get(str(uuid))) is not None and b.service is None:
+            b.service = (int(str(flags)), seen if isinstance(seen, dt.datetime) else None)
+    for uuid, key, value in rows.get("sysmeta", ()):
+        if (b := out.get(str(uuid))) is not None and key is not None:
+            b.system_metadata.append((str(key), _opt_str(value)))
     return {uuid: b.build() for uuid, b in out.items()}
 
 

@@ -4,7 +4,8 @@
 
     CellsError
     ├── InvalidQuery            the database rejected the client's own query   → 400
-    ├── CellMisconfigured       a cell's schema or grants do not match        → 500, logged
+    ├── CellMisconfigured       a cell's schema or grants do not match        → the cell is
+    │                                                                       unavailable, loudly
     ├── MarkerNotFound          no visible instance has the marker's uuid      → 400
     ├── MarkerUnavailable       the marker's cell cannot answer               → 503
     ├── ApiDatabaseUnavailable  the API database failed or missed its deadline → 503
@@ -44,12 +45,19 @@ class InvalidQuery(CellsError, ValueError):
 
 
 class CellMisconfigured(CellsError, RuntimeError):
-    """A cell's schema or permissions do not match what cellgate reads (a 500, logged)."""
+    """A cell's schema or permissions do not match what cellgate reads.
 
-    def __init__(self, cell: str, message: str) -> None:
+    Raised by a :class:`~cells.session.CellSession`; a :class:`~cells.client.CellClient`
+    turns it into an outcome (:class:`~cells.fanout.CellFailed` with its ``schema_fault``):
+    the cell is left out of the answer, as an unreachable one is, without its breaker.
+    ``reason`` is one of :data:`~cells.faults.SCHEMA_REASONS`.
+    """
+
+    def __init__(self, cell: str, message: str, reason: str = "schema") -> None:
         super().__init__(f"cell {cell}: {message}")
         self.cell = cell
         self.message = message
+        self.reason = reason
 
 
 class MarkerNotFound(CellsError, LookupError):

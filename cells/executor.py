@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
@@ -39,6 +40,7 @@ from cells.order import Row, SqlValue
 __all__ = ["Executor", "Link", "Query", "SqlAlchemyExecutor", "SqliteExecutor"]
 
 log = logging.getLogger(__name__)
+_SEEN_AT = "cellgate_seen_at"  # monotonic time a pooled connection was first handed out
 
 Query = Select[Any] | CompoundSelect[Any]
 """A Core statement an executor can prepare."""
@@ -49,7 +51,7 @@ class Executor(Protocol):
 
     @property
     def engine(self) -> AsyncEngine:
-        """The pool (for tools that read the database outside the client, and drills)."""
+        """The pool (for tools that read the database outside the client)."""
         ...
 
     @property
@@ -63,6 +65,12 @@ class Executor(Protocol):
 
     async def connect(self) -> object:
         """A connection from the pool."""
+        ...
+
+    def distrust_idle(self) -> None:
+        """The database lost a connection (refused, reset, closed): the pool's idle ones
+        from before are likely gone too (a restarted server), so :meth:`connect` drops them
+        instead of handing them out."""
         ...
 
     async def fetch(
@@ -106,6 +114,7 @@ class SqlAlchemyExecutor:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._distrust_before = float("-inf")
 
     @property
     def engine(self) -> AsyncEngine:
@@ -117,16 +126,28 @@ class SqlAlchemyExecutor:
         return build()
 
     async def connect(self) -> object:
-        """A pooled connection, with the driver's connection under it."""
-        conn = await self._engine.connect()
-        try:
-            driver = (await conn.get_raw_connection()).driver_connection
-            if driver is None:
-                raise ConnectionError("the pool handed out a closed connection")
-        except BaseException:
-            await asyncio.shield(self._drop(conn, None))
-            raise
-        return Link(conn, driver)
+        """A pooled connection, with the driver's connection under it; one first seen
+        before :meth:`distrust_idle` is dropped and the next one taken. Without that, a
+        restarted server's dead connections fail one call each, and each failure opens the
+        cell's breaker for another cool-down: minutes of recovery instead of one call."""
+        while True:
+            conn = await self._engine.connect()
+            try:
+                driver = (await conn.get_raw_connection()).driver_connection
+                if driver is None:
+                    raise ConnectionError("the pool handed out a closed connection")
+            except BaseException:
+                await asyncio.shield(self._drop(conn, None))
+                raise
+            # The pool's record of this driver connection: stamped when first handed out.
+            seen = conn.info.setdefault(_SEEN_AT, time.monotonic())
+            if seen >= self._distrust_before:
+                return Link(conn, driver)
+            await asyncio.shield(self._drop(conn, driver))
+
+    def distrust_idle(self) -> None:
+        """Drop, at their next checkout, the connections handed out before now."""
+        self._distrust_before = time.monotonic()
 
     async def fetch(
         self, conn: object, prepared: object, values: Mapping[str, object]

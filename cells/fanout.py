@@ -4,7 +4,8 @@ A cell call (:class:`~cells.client.CellClient`) returns :class:`CellRows`,
 :class:`CellFailed`, :class:`CellTimedOut`, :class:`CellSlow` or :class:`CellSkipped` — or,
 for detail reads and show, :class:`CellDetails` and :class:`CellServer` — and the caller
 ``match``es on them. A cell that cannot answer is an outcome, never an error; what is an
-error (the client's query, a misconfigured cell) is a :class:`~cells.errors.CellsError`.
+error (the client's query) is a :class:`~cells.errors.CellsError`; a misconfigured cell is a
+:class:`CellFailed` with a ``schema_fault``.
 The deadline and probe that decide between them live in :mod:`cells.session`.
 """
 
@@ -31,6 +32,7 @@ __all__ = [
     "DetailsOutcome",
     "DownOutcome",
     "ServerOutcome",
+    "first_error",
     "run_all",
 ]
 
@@ -48,10 +50,14 @@ class CellRows:
 
 @dataclass(frozen=True, slots=True)
 class CellFailed:
-    """The cell answered with an error of its own, or could not be reached."""
+    """The cell answered with an error of its own, or could not be reached; or its schema
+    or grants do not match what cellgate reads: then ``schema_fault`` says why (one of
+    :data:`~cells.faults.SCHEMA_REASONS`), and the breaker is left alone (a misconfigured
+    cell answers at once, and is served again as soon as it is repaired)."""
 
     error: str
     elapsed_ms: float
+    schema_fault: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +119,7 @@ async def run_all(calls: Sequence[Awaitable[T]]) -> list[T]:
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(_as_coroutine(call)) for call in calls]
     except BaseExceptionGroup as failed:
-        raise _first(failed) from None
+        raise first_error(failed) from None
     return [task.result() for task in tasks]
 
 
@@ -121,8 +127,10 @@ async def _as_coroutine(call: Awaitable[T]) -> T:
     return await call
 
 
-def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The error to report: a configuration error beats a client error beats the rest."""
+def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error to report from a task group's failures, unwrapped (the error handlers
+    know the errors, not a group of them): a configuration error beats a client error
+    beats the rest."""
     leaves: list[BaseException] = []
     stack: list[BaseException] = [group]
     while stack:

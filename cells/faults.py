@@ -10,9 +10,11 @@
     SLOW           SQLSTATE 57014 (statement_timeout), SQLite            the probe decides:
                    SQLITE_INTERRUPT (our deadline interrupted it)        alive → slow query,
                                                                          dead → the breaker
-    CONFIG         SQLSTATE 42 (undefined table or column, permission),  500 computeFault,
-                   SQLite "no such table/column"                         logged, never the
-                                                                         breaker
+    CONFIG         SQLSTATE 42 (undefined table or column, permission),  the cell is left
+                   SQLite "no such table/column"                         out, loudly (a
+                                                                         metric with the
+                                                                         reason), never
+                                                                         the breaker
     CELL           connection refused/reset/lost (08, 57P0x, OSError),   the cell's breaker
                    authentication (28), resources (53), anything else
                    the database raised
@@ -55,6 +57,7 @@ from cells.errors import CellMisconfigured, InvalidQuery
 __all__ = [
     "DATABASE_ERRORS",
     "MYSQL_BLAME",
+    "SCHEMA_REASONS",
     "Blame",
     "CellMisconfigured",
     "Fault",
@@ -89,10 +92,26 @@ class Blame(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """A classified failure: who is to blame and the database's first message line."""
+    """A classified failure: who is to blame and the database's first message line; for
+    :attr:`Blame.CONFIG`, ``reason`` is one of :data:`SCHEMA_REASONS`."""
 
     blame: Blame
     message: str
+    reason: str = ""
+
+
+SCHEMA_REASONS = ("missing_table", "missing_column", "permission", "schema")
+"""Why a cell's schema fault happened (a bounded metric label): a table or column cellgate
+reads is missing, a grant is, or something else of the schema (a function, syntax)."""
+
+_PG_REASONS = {"42P01": "missing_table", "42703": "missing_column", "42501": "permission"}
+_MYSQL_REASONS = {
+    1146: "missing_table",
+    1054: "missing_column",
+    1142: "permission",
+    1143: "permission",
+}
+_SQLITE_REASONS = (("no such table", "missing_table"), ("no such column", "missing_column"))
 
 
 _BY_SQLSTATE_CLASS = {
@@ -161,18 +180,25 @@ def blame(exc: Exception) -> Fault:
     """Classify an exception raised by a cell call (SQLAlchemy-wrapped or raw driver)."""
     driver = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
     message = _first_line(driver)
-    if isinstance(driver, sqlite3.Error):
-        return Fault(_sqlite(driver), message)
     # aiosqlite and SQLAlchemy's adapters may wrap the sqlite3 error once more.
-    if isinstance(driver.__cause__, sqlite3.Error):
-        return Fault(_sqlite(driver.__cause__), _first_line(driver.__cause__))
+    lite = driver if isinstance(driver, sqlite3.Error) else driver.__cause__
+    if isinstance(lite, sqlite3.Error):
+        text = _first_line(lite)
+        kind = _sqlite(lite)
+        lowered = text.lower()
+        reason = next((r for t, r in _SQLITE_REASONS if t in lowered), "schema")
+        return Fault(kind, text, reason if kind is Blame.CONFIG else "")
     number = mysql_code(driver)
     if number is not None:
         text = str(driver.args[1]).splitlines()[0] if len(driver.args) > 1 else ""
-        return Fault(MYSQL_BLAME.get(number, Blame.CELL), f"({number}) {text}".rstrip())
+        kind = MYSQL_BLAME.get(number, Blame.CELL)
+        reason = _MYSQL_REASONS.get(number, "schema") if kind is Blame.CONFIG else ""
+        return Fault(kind, f"({number}) {text}".rstrip(), reason)
     code = _sqlstate(driver)
     if code is not None:
         if code == _QUERY_CANCELED:
             return Fault(Blame.SLOW, message)
-        return Fault(_BY_SQLSTATE_CLASS.get(code[:2], Blame.CELL), message)
+        kind = _BY_SQLSTATE_CLASS.get(code[:2], Blame.CELL)
+        reason = _PG_REASONS.get(code, "schema") if kind is Blame.CONFIG else ""
+        return Fault(kind, message, reason)
     return Fault(Blame.CELL, message)

@@ -31,6 +31,7 @@ from sqlalchemy import ColumnElement, String, Table, and_, bindparam, exists, no
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from cells.ipmatch import IpMatch
 from cells.schema import instances, tags
 from cells.sqltypes import exactly, text_of
 
@@ -56,6 +57,10 @@ class InstanceFilters:
     # (column, pattern): unanchored regular expressions, as Nova treats non-exact filters
     # (``name`` → ``display_name``, ``hostname``, ``key_name``, ``availability_zone``...).
     regex: tuple[tuple[str, str], ...] = ()
+    # Nova's ``ip``/``ip6``: regexes matched against the info cache's fixed IPs
+    # (:mod:`cells.ipmatch`); either may match.
+    ip: str | None = None
+    ip6: str | None = None
     tags: frozenset[str] = frozenset()
     tags_any: frozenset[str] = frozenset()
     not_tags: frozenset[str] = frozenset()
@@ -66,6 +71,9 @@ class InstanceFilters:
     deleted: bool | None = False
     # With deleted=False, also show vm_state "soft-delete" rows (status=SOFT_DELETED asks so).
     include_soft_deleted: bool = False
+    # Nova's admin-only soft_deleted filter (None: not given): with deleted=True, False
+    # leaves vm_state "soft-delete" rows out; with deleted=False, True lets them in.
+    soft_deleted: bool | None = None
 
     @property
     def matches_nothing(self) -> bool:
@@ -138,15 +146,20 @@ def where_clauses(filters: InstanceFilters, table: Table = instances) -> list[Co
         else:
             out.append(c.task_state.in_(named))
     out.extend(_matches(c[column], pattern) for column, pattern in filters.regex)
+    if filters.ip is not None or filters.ip6 is not None:
+        out.append(IpMatch(c.uuid, filters.ip, filters.ip6))
     if filters.changes_since is not None:
         out.append(c.updated_at >= filters.changes_since)
     if filters.changes_before is not None:
         out.append(c.updated_at <= filters.changes_before)
     if filters.deleted is True:
-        out.append(or_(c.deleted != 0, c.vm_state == SOFT_DELETED))
+        if filters.soft_deleted is False:
+            out.append(c.deleted != 0)
+        else:
+            out.append(or_(c.deleted != 0, c.vm_state == SOFT_DELETED))
     elif filters.deleted is False:
         out.append(c.deleted == 0)
-        if not filters.include_soft_deleted:
+        if not (filters.include_soft_deleted or filters.soft_deleted):
             out.append(or_(c.vm_state != SOFT_DELETED, c.vm_state.is_(None)))
     out.extend(_has_tag(table, tag) for tag in sorted(filters.tags))
     if filters.tags_any:

@@ -41,9 +41,9 @@ Param = ColumnElement[object]
 def sort_expression(key: SortKey, columns: object) -> ColumnElement[object]:
     """The expression ``key`` sorts and compares on: the column, or for a string its
     code-point form (:func:`~cells.sqltypes.code_point`)."""
-    column: ColumnElement[object] = columns[key.name]  # type: ignore[index]
+    column: ColumnElement[object] = columns[key.name]  # type: ignore[index]  # a table's or a subquery's column collection, by name
     if key.kind == "str":
-        return code_point(column)  # type: ignore[return-value]
+        return code_point(column)  # type: ignore[return-value]  # ColumnElement is invariant: the text form passes as an object column
     return column
 
 
@@ -51,7 +51,7 @@ def _bind_type(key: SortKey, columns: object) -> TypeEngine[Any]:
     # A string key compares as text: never bind it as the column's ENUM or INET type.
     if key.kind == "str":
         return String()
-    return columns[key.name].type  # type: ignore[index,no-any-return]
+    return columns[key.name].type  # type: ignore[index,no-any-return]  # the column collection as above, so its .type is Any
 
 
 def order_by(spec: SortSpec, columns: object) -> list[UnaryExpression[object]]:

@@ -4,7 +4,7 @@
 heap with each non-empty buffer's head. :meth:`Merge.take` pops rows in global order and
 stops *before* it could emit a wrong row: when a cell that is not exhausted has drained its
 buffer, its next row (still in the database) might be the smallest, so the caller must
-:meth:`~Merge.feed` that cell first. The driver (:mod:`cells.lister`) does the fetching.
+:meth:`~Merge.feed` that cell first. The driver (:mod:`cells.listing`) does the fetching.
 
 Rows are compared only by precomputed key tuples (see :func:`cells.order.key_function`);
 the cell index breaks exact ties so rows themselves are never compared.
@@ -102,6 +102,11 @@ class Merge:
                 if not buffer.exhausted:
                     return Taken(out, cell)
         return Taken(out, None)
+
+    @property
+    def buffered(self) -> bool:
+        """Whether any fetched row is still waiting to be taken."""
+        return bool(self._heap)
 
     @property
     def has_more(self) -> bool:

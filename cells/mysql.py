@@ -32,9 +32,15 @@ __all__ = [
 ]
 
 
+EXPENSIVE_SUBQUERY_LIMIT = 2**62
+
+
 class MySqlExecutor(SqlAlchemyExecutor):
     """asyncmy through SQLAlchemy's ``execute``. At the deadline nothing more is needed:
-    the server's own statement limit ends the query (see the module docstring)."""
+    the server's own statement limit ends the query (see the module docstring). Keyset
+    queries carry a bound on their first key (:meth:`cells.plan.QueryPlan.select`)."""
+
+    bounds_first_key = True
 
     def _terminate(self, driver: object) -> None:
         """Close the socket now (asyncmy's ``close`` is synchronous: no ``COM_QUIT``)."""
@@ -55,7 +61,13 @@ def mysql_connect_args(url: str, connect_timeout_s: float) -> dict[str, object]:
 def statement_limit_sql(server_version: str, timeout_s: float) -> str:
     """The ``SET SESSION`` that bounds every statement by ``timeout_s`` on this server."""
     if "mariadb" in server_version.lower():
-        return f"SET SESSION max_statement_time = {max(timeout_s, 0.001):.3f}"
+        # Uncorrelated subqueries evaluated while optimizing, however many rows the
+        # optimizer guesses they read: the keyset bound's (a LIMIT 1 on an index) then
+        # becomes an index range (cells.plan).
+        return (
+            f"SET SESSION max_statement_time = {max(timeout_s, 0.001):.3f}, "
+            f"expensive_subquery_limit = {EXPENSIVE_SUBQUERY_LIMIT}"
+        )
     return f"SET SESSION max_execution_time = {max(1, round(timeout_s * 1000))}"
 
 
@@ -63,9 +75,9 @@ def mysql_session_setup(engine: AsyncEngine, timeout_s: float) -> None:
     """Run :func:`statement_limit_sql` on every new connection of ``engine``."""
 
     def on_connect(dbapi_connection: object, _record: object) -> None:
-        driver = dbapi_connection.driver_connection  # type: ignore[attr-defined]
+        driver = dbapi_connection.driver_connection  # type: ignore[attr-defined]  # the DBAPI connection of SQLAlchemy's connect event, untyped there
         statement = statement_limit_sql(str(driver.get_server_info()), timeout_s)
-        cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+        cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]  # the DBAPI connection, as above
         try:
             cursor.execute(statement)
         finally:

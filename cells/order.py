@@ -121,13 +121,13 @@ def _micros(value: dt.datetime) -> int:
 def _descending(kind: KeyKind) -> Callable[[SqlValue], object]:
     match kind:
         case "int":
-            return lambda v: -v  # type: ignore[operator]
+            return lambda v: -v  # type: ignore[operator]  # non-NULL ints only (the kind, and NULLs, decided by the caller)
         case "bool":
             return lambda v: not v
         case "datetime":
-            return lambda v: -_micros(v)  # type: ignore[arg-type]
+            return lambda v: -_micros(v)  # type: ignore[arg-type]  # non-NULL datetimes only (as above)
         case "str":
-            return lambda v: v.encode().translate(_INVERT) + _DESC_TERMINATOR  # type: ignore[union-attr]
+            return lambda v: v.encode().translate(_INVERT) + _DESC_TERMINATOR  # type: ignore[union-attr]  # non-NULL strs only (as above)
 
 
 def _identity(value: SqlValue) -> object:

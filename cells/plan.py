@@ -26,6 +26,7 @@ from sqlalchemy import (
     UnaryExpression,
     and_,
     bindparam,
+    or_,
     select,
     union_all,
 )
@@ -73,13 +74,14 @@ class QueryPlan:
         return order_by(self.spec, instances.c)
 
     def select(
-        self, position: Position, n: int, *, named: bool = False
+        self, position: Position, n: int, *, named: bool = False, bounded: bool = False
     ) -> Select[tuple[object, ...]]:
-        """The statement for ``n`` rows after ``position`` (named binds for compiling)."""
+        """The statement for ``n`` rows after ``position`` (named binds for compiling;
+        ``bounded``: see :meth:`_first_key_bound`)."""
         c = instances.c
         limit: int | BindParameter[int] = bindparam("lim", value=n) if named else n
         if position is None:
-            return self._branch(None, limit)
+            return self._branch(None, limit, bounded)
         binds = position_binds(self.spec, c, position) if named else None
         split = self._split(position, binds)
         if split is None:
@@ -89,11 +91,58 @@ class QueryPlan:
         return select(*page.c).order_by(*order_by(self.spec, page.c)).limit(limit)
 
     def _branch(
-        self, after: ColumnElement[bool] | None, limit: int | BindParameter[int]
+        self,
+        after: ColumnElement[bool] | None,
+        limit: int | BindParameter[int],
+        bounded: bool = False,
     ) -> Select[tuple[object, ...]]:
         conditions = [*self.conditions, *([after] if after is not None else [])]
+        if bounded:
+            conditions += self._first_key_bound(conditions, limit)
         statement = select(*self.columns).where(*conditions).order_by(*self.ordering)
         return statement.limit(limit)
+
+    def _first_key_bound(
+        self, conditions: list[ColumnElement[bool]], limit: int | BindParameter[int]
+    ) -> list[ColumnElement[bool]]:
+        """For MySQL-family cells (no incremental sort): the page's rows all lie within the
+        first ``limit + 1`` rows' values of the first key, a bound that makes the index on
+        that key a short range instead of a sort of every row after the position.
+
+        MySQL sorts ``ORDER BY created_at DESC, CAST(uuid AS BINARY)`` by reading every
+        row the range gives and sorting them all (PostgreSQL sorts each group of equal
+        ``created_at`` as the index hands them over). The ``(limit + 1)``-th value of the
+        first key alone, in its own order, is read from the index by a subquery; the rows
+        of the page all come at or before it. ``OR (...) IS NULL``: fewer rows than that
+        are left, no bound. Only for a first key that is not a string (its index order is
+        the listing's) and not nullable, followed by other keys. MariaDB evaluates the
+        subquery while optimizing (``expensive_subquery_limit``, set per session by
+        :mod:`cells.mysql`), so the bound becomes an index range.
+
+        First pages only. After a position, MariaDB 10.11 reads the subquery through
+        Nova's ``(deleted, created_at)`` index as a ``ref`` on ``deleted`` from its newest
+        end (it does not seek to the position when the filters need the row, as
+        ``vm_state``'s does), so the bound would cost as many rows as the position's depth:
+        no better than the sort of every row after the position it replaces.
+        """
+        first = self.spec.keys[0]
+        if len(self.spec.keys) < 2 or first.nullable or first.kind == "str":
+            return []
+        column = instances.c[first.name]
+        nth = (
+            select(column)
+            .where(*conditions)
+            .order_by(*order_by(SortSpec(self.spec.keys[:1]), instances.c))
+            .limit(1)
+            .offset(limit)
+            .correlate(None)
+            .scalar_subquery()
+        )
+        if first.direction is Direction.DESC:
+            return [or_(column >= nth, nth.is_(None))]
+        # A NULL the column should not hold (``sort_not_null``) sorts first ascending on
+        # MySQL: keep it (one range with the bound, NULL being the index's lowest value).
+        return [or_(column <= nth, column.is_(None), nth.is_(None))]
 
     def _split(
         self, position: tuple[SqlValue, ...], binds: list[Param] | None
@@ -131,8 +180,9 @@ class QueryPlan:
         """``executor``'s prepared statement for ``n`` rows after ``position``, and the
         values of its binds."""
         pattern = None if position is None else tuple(v is None for v in position)
+        bounded = bool(getattr(executor, "bounds_first_key", False))
         prepared = executor.prepare(
-            (self._key, pattern), lambda: self.select(position, n, named=True)
+            (self._key, pattern), lambda: self.select(position, n, named=True, bounded=bounded)
         )
         values: dict[str, object] = {f"k{i}": value for i, value in enumerate(position or ())}
         values["lim"] = n

@@ -13,11 +13,11 @@ the API database's lookups.
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import cast
 
+from cachetools import LRUCache
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -56,7 +56,7 @@ def compile_for_asyncpg(statement: ClauseElement, dialect: Dialect | None = None
     """``statement`` as asyncpg SQL (``$1``… placeholders, expanding IN lists rendered), for
     ``dialect`` (an engine's asyncpg dialect; default a fresh one)."""
     compiled = statement.compile(
-        dialect=dialect or asyncpg_dialect(),  # type: ignore[no-untyped-call]
+        dialect=dialect or asyncpg_dialect(),  # type: ignore[no-untyped-call]  # SQLAlchemy's asyncpg dialect constructor is unannotated
         compile_kwargs={"render_postcompile": True},
     )
     assert isinstance(compiled, SQLCompiler)
@@ -64,30 +64,30 @@ def compile_for_asyncpg(statement: ClauseElement, dialect: Dialect | None = None
 
 
 class CompileCache:
-    """A bounded LRU of compiled statements per query shape (one event loop: no lock)."""
+    """A bounded LRU of compiled statements per query shape (cachetools' ``LRUCache``; one
+    event loop uses it, so no lock, cachetools' caches being not thread-safe)."""
 
     def __init__(self, size: int = SQL_CACHE_SIZE, max_binds: int = SQL_CACHE_MAX_BINDS) -> None:
-        self.size = size
         self.max_binds = max_binds
-        self._entries: OrderedDict[Hashable, RawSql] = OrderedDict()
+        self._entries: LRUCache[Hashable, RawSql] = LRUCache(size)
+
+    @property
+    def size(self) -> int:
+        """The most entries kept."""
+        return int(self._entries.maxsize)
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def get(self, key: Hashable) -> RawSql | None:
         """The entry for ``key``, now the most recently used; ``None`` when absent."""
-        entry = self._entries.get(key)
-        if entry is not None:
-            self._entries.move_to_end(key)
-        return entry
+        return self._entries.get(key)
 
     def put(self, key: Hashable, entry: RawSql) -> None:
         """Keep ``entry`` (unless it has too many binds), evicting the least recently used."""
         if len(entry.names) > self.max_binds:
             return
         self._entries[key] = entry
-        while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
 
     def clear(self) -> None:
         """Forget every entry."""
@@ -126,16 +126,16 @@ class AsyncpgExecutor(SqlAlchemyExecutor):
         """The records of ``prepared`` run on asyncpg, as dicts."""
         raw = cast(RawSql, prepared)
         driver = cast(Link, conn).driver
-        records = await driver.fetch(raw.sql, *raw.args(values))  # type: ignore[attr-defined]
+        records = await driver.fetch(raw.sql, *raw.args(values))  # type: ignore[attr-defined]  # asyncpg's connection (asyncpg has no type hints)
         return [dict(record) for record in records]
 
     def at_deadline(
         self, conn: object, deadline: float, timeout_s: float
     ) -> asyncio.TimerHandle | None:
         """Abort the transport shortly after the deadline."""
-        terminate = cast(Callable[[], None], cast(Link, conn).driver.terminate)  # type: ignore[attr-defined]
+        terminate = cast(Callable[[], None], cast(Link, conn).driver.terminate)  # type: ignore[attr-defined]  # asyncpg's connection (asyncpg has no type hints)
         grace = min(_ABORT_GRACE_S, 0.05 * timeout_s)
         return asyncio.get_running_loop().call_at(deadline + grace, terminate)
 
     def _terminate(self, driver: object) -> None:
-        driver.terminate()  # type: ignore[attr-defined]
+        driver.terminate()  # type: ignore[attr-defined]  # asyncpg's connection (asyncpg has no type hints)

@@ -21,6 +21,9 @@ One deviation in meaning, not in schema: ``instances.created_at`` is nullable in
 models, but Nova always writes it (oslo.db's ``TimestampMixin`` default), so the sort
 order treats it as NOT NULL (``info["sort_not_null"]``), which lets Nova's
 ``(deleted, created_at)`` index serve the default order.
+
+Over the house size on purpose: one table per Nova model, in one module, so it reads side
+by side with Nova's models and ``scripts/nova_conformance`` checks one place.
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ from cells.sqltypes import IPAddress
 
 __all__ = [
     "CELL0_UUID",
+    "aggregate_hosts",
+    "aggregate_metadata",
+    "aggregates",
     "api_metadata",
     "block_device_mapping",
     "cell_mappings",
@@ -62,8 +68,10 @@ __all__ = [
     "instance_info_caches",
     "instance_mappings",
     "instance_metadata",
+    "instance_system_metadata",
     "instances",
     "request_specs",
+    "services",
     "tags",
 ]
 
@@ -158,6 +166,44 @@ request_specs = Table(
     UniqueConstraint("instance_uuid", name="uniq_request_specs0instance_uuid"),
     **_MYSQL,
 )
+
+aggregates = Table(
+    "aggregates",
+    api_metadata,
+    *_timestamps(),
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("uuid", String(36)),
+    Column("name", String(255)),
+    Index("aggregate_uuid_idx", "uuid"),
+    UniqueConstraint("name", name="uniq_aggregate0name"),
+    **_MYSQL,
+)
+
+aggregate_hosts = Table(
+    "aggregate_hosts",
+    api_metadata,
+    *_timestamps(),
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("host", String(255)),
+    Column("aggregate_id", Integer, ForeignKey("aggregates.id"), nullable=False),
+    UniqueConstraint("host", "aggregate_id", name="uniq_aggregate_hosts0host0aggregate_id"),
+    **_MYSQL,
+)
+
+aggregate_metadata = Table(
+    "aggregate_metadata",
+    api_metadata,
+    *_timestamps(),
+    Column("id", Integer, primary_key=True),
+    Column("aggregate_id", Integer, ForeignKey("aggregates.id"), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("value", String(255), nullable=False),
+    Index("aggregate_metadata_key_idx", "key"),
+    UniqueConstraint("aggregate_id", "key", name="uniq_aggregate_metadata0aggregate_id0key"),
+    **_MYSQL,
+)
+"""Host aggregates: a hosted server's ``OS-EXT-AZ:availability_zone`` is its host's
+aggregate's ``availability_zone`` metadata (``cells.apidb.ApiDatabase.host_zones``)."""
 
 instance_groups = Table(
     "instance_groups",
@@ -301,6 +347,43 @@ instance_metadata = Table(
     *_timestamps(),
     *_soft_delete(),
     Index("instance_metadata_instance_uuid_idx", "instance_uuid"),
+    **_MYSQL,
+)
+
+services = Table(
+    "services",
+    cell_metadata,
+    *_timestamps(),
+    Column("deleted_at", DateTime),
+    Column("id", Integer, primary_key=True, nullable=False),
+    Column("host", _S),
+    Column("binary", _S),
+    Column("topic", _S),
+    Column("report_count", Integer, nullable=False),
+    Column("disabled", Boolean),
+    Column("deleted", Integer),
+    Column("disabled_reason", _S),
+    Column("last_seen_up", DateTime),
+    Column("forced_down", Boolean),
+    Column("version", Integer),
+    Column("uuid", String(36)),
+    Index("services_uuid_idx", "uuid", unique=True),
+    UniqueConstraint("host", "topic", "deleted", name="uniq_services0host0topic0deleted"),
+    UniqueConstraint("host", "binary", "deleted", name="uniq_services0host0binary0deleted"),
+    **_MYSQL,
+)
+"""The cell's services: ``host_status`` (2.16) reads the ``nova-compute`` rows."""
+
+instance_system_metadata = Table(
+    "instance_system_metadata",
+    cell_metadata,
+    Column("id", Integer, primary_key=True, nullable=False),
+    _instance_uuid(nullable=False),
+    Column("key", _S, nullable=False),
+    Column("value", _S),
+    *_timestamps(),
+    *_soft_delete(),
+    Index("instance_uuid", "instance_uuid"),
     **_MYSQL,
 )
 

@@ -3,8 +3,9 @@
 A call runs prepared statements (:mod:`cells.executor`) and returns a typed outcome
 (:mod:`cells.fanout`). Who is to blame for a failure is decided by
 :func:`cells.faults.blame`: the client's fault raises :class:`~cells.errors.InvalidQuery`
-(a 400), a configuration fault :class:`~cells.errors.CellMisconfigured` (a 500); a fault of
-the database's own is :class:`~cells.fanout.CellFailed`.
+(a 400), a configuration fault :class:`~cells.errors.CellMisconfigured` (which the cell's
+client turns into an unavailable cell); a fault of the database's own is
+:class:`~cells.fanout.CellFailed`.
 
 **A slow query is not a dead cell.** When a call runs past most of its deadline, a probe
 (``SELECT 1`` on another connection, ending with the deadline) starts; if the deadline
@@ -122,10 +123,11 @@ class CellSession:
                 case Blame.CLIENT:
                     raise InvalidQuery(fault.message) from exc
                 case Blame.CONFIG:
-                    raise CellMisconfigured(self.label, fault.message) from exc
+                    raise CellMisconfigured(self.label, fault.message, fault.reason) from exc
                 case Blame.SLOW:  # statement_timeout: the cell answered, so it is alive
                     return self._slow(started)
                 case Blame.CELL:
+                    self.executor.distrust_idle()  # lost: the pooled ones likely are too
                     return self._failed(fault.message, type(exc).__name__, started)
         finally:
             for timer in timers:

@@ -36,6 +36,7 @@ from cells.fanout import (
     CellTimedOut,
     DownOutcome,
 )
+from cells.microversion import Version
 from cells.novajson import RequestSpecInfo, decode_request_spec
 from cells.order import Row
 from cells.registry import Cell, InstanceMapping
@@ -104,12 +105,13 @@ async def find_instance(
     clients: Mapping[int, CellClient],
     uuid: str,
     project_id: str | None,
-    version: tuple[int, int],
+    version: Version,
 ) -> ShowOutcome:
     """Find ``uuid`` for a caller scoped to ``project_id`` (``None``: an admin).
 
-    Raises :class:`~cells.errors.CellMisconfigured` for a cell whose schema does not match
-    (a 500, never the breaker), and :class:`~cells.errors.ApiDatabaseUnavailable`.
+    A cell whose schema does not match is :class:`CellDown` (its outcome a
+    :class:`~cells.fanout.CellFailed` with a ``schema_fault``); raises
+    :class:`~cells.errors.ApiDatabaseUnavailable`.
     """
     mapping = await api.mapping(uuid)
     if mapping is None:

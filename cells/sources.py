@@ -1,6 +1,6 @@
 """Merge inputs behind one small protocol: a cell's instances, or a down cell's stubs.
 
-The lister (:mod:`cells.lister`) only ever asks a :class:`Source` for ``n`` rows after a
+The lister (:mod:`cells.listing`) only ever asks a :class:`Source` for ``n`` rows after a
 position, in the request's order, and gets a typed outcome back; what sits behind it — a
 cell's client (:class:`~cells.client.CellClient`: breaker, deadline, driver), the API
 database's mappings, or an in-memory list in a unit test — is the source's business.

@@ -26,7 +26,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Enum, String, UnaryExpression, bindparam, cast
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    DateTime,
+    Enum,
+    Integer,
+    String,
+    UnaryExpression,
+    bindparam,
+    cast,
+)
 from sqlalchemy.dialects.postgresql import INET
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import CompileError
@@ -62,6 +72,50 @@ def _host_text_pg(element: _HostText, compiler: SQLCompiler, **kw: object) -> st
     return f"host({compiler.process(element.inner, **kw)})"
 
 
+class _MysqlText(ColumnElement[str]):
+    """A number, boolean or timestamp column as MySQL's text of it (what Nova's ``REGEXP``
+    filters see there): ``42``, ``1``/``0``, ``2024-05-01 12:00:05`` (DATETIME, whole
+    seconds), rendered alike on every backend."""
+
+    inherit_cache = True
+    _traverse_internals = [  # noqa: RUF012
+        ("inner", InternalTraversal.dp_clauseelement),
+        ("kind", InternalTraversal.dp_string),
+    ]
+
+    def __init__(self, inner: ColumnElement[object], kind: str) -> None:
+        self.inner = inner
+        self.kind = kind
+        self.type = String()
+
+
+@compiles(_MysqlText)
+def _mysql_text(element: _MysqlText, compiler: SQLCompiler, **kw: object) -> str:
+    inner = compiler.process(element.inner, **kw)
+    match element.kind:
+        case "bool":
+            return f"(CASE WHEN {inner} THEN '1' WHEN NOT {inner} THEN '0' END)"
+        case "datetime":  # SQLite holds 'YYYY-MM-DD HH:MM:SS.ffffff' text
+            return f"substr({inner}, 1, 19)"
+    return f"CAST({inner} AS TEXT)"
+
+
+@compiles(_MysqlText, "postgresql")
+def _mysql_text_pg(element: _MysqlText, compiler: SQLCompiler, **kw: object) -> str:
+    inner = compiler.process(element.inner, **kw)
+    match element.kind:
+        case "bool":
+            return f"(CASE WHEN {inner} THEN '1' WHEN NOT {inner} THEN '0' END)"
+        case "datetime":
+            return f"to_char({inner}, 'YYYY-MM-DD HH24:MI:SS')"
+    return f"CAST({inner} AS TEXT)"
+
+
+@compiles(_MysqlText, "mysql")
+def _mysql_text_mysql(element: _MysqlText, compiler: SQLCompiler, **kw: object) -> str:
+    return f"CAST({compiler.process(element.inner, **kw)} AS CHAR)"
+
+
 class IPAddress(TypeDecorator[str]):
     """Nova's ``IPAddress`` column type: ``INET`` on PostgreSQL, ``VARCHAR(39)`` elsewhere.
 
@@ -79,7 +133,7 @@ class IPAddress(TypeDecorator[str]):
 
     def column_expression(self, colexpr: ColumnElement[str]) -> ColumnElement[str]:
         """Select the address as text, whatever the backend's column type."""
-        return _HostText(colexpr)  # type: ignore[arg-type]
+        return _HostText(colexpr)  # type: ignore[arg-type]  # ColumnElement is invariant: a str column passes as an object one
 
 
 class _CodePoint(ColumnElement[str]):
@@ -141,7 +195,7 @@ def _nulls_on_mysql(element: UnaryExpression[Any], compiler: SQLCompiler, **kw: 
             return compiler.process(inner, **kw)
         raise CompileError("MySQL cannot place NULLs this way without rewriting the ORDER BY")
     visit = getattr(compiler, f"visit_{element.__visit_name__}")
-    return visit(element, **kw)  # type: ignore[no-any-return]
+    return visit(element, **kw)  # type: ignore[no-any-return]  # the compiler's visit_* method, looked up by name, is Any
 
 
 def code_point(column: ColumnElement[object]) -> ColumnElement[str]:
@@ -163,12 +217,21 @@ def code_point(column: ColumnElement[object]) -> ColumnElement[str]:
 def text_of(column: ColumnElement[object]) -> ColumnElement[str]:
     """``column`` as text in the database's own collation (for regular expressions, whose
     character classes follow the collation): ``host(col)`` for ``INET``, a cast for an
-    ``ENUM``, the column itself otherwise."""
+    ``ENUM``, MySQL's text of a number, boolean or timestamp on every backend (Nova's
+    ``REGEXP`` filters on ``launch_index``, ``progress``, ``auto_disk_config``,
+    ``launched_at``... work on MySQL only: PostgreSQL has no ``~`` for them), the column
+    itself otherwise."""
     if isinstance(column.type, IPAddress):
         return _HostText(column)
     if isinstance(column.type, Enum):
         return cast(column, String)
-    return column  # type: ignore[return-value]
+    if isinstance(column.type, Boolean):
+        return _MysqlText(column, "bool")
+    if isinstance(column.type, DateTime):
+        return _MysqlText(column, "datetime")
+    if isinstance(column.type, Integer):
+        return _MysqlText(column, "int")
+    return column  # type: ignore[return-value]  # the other columns are text already; ColumnElement is invariant
 
 
 class _Exactly(ColumnElement[bool]):
@@ -185,7 +248,7 @@ class _Exactly(ColumnElement[bool]):
         self.value = value
         # Not Boolean: on MySQL (no native booleans) SQLAlchemy would compare a Boolean
         # expression with 1, which no index serves.
-        self.type = NullType()  # type: ignore[assignment]
+        self.type = NullType()  # type: ignore[assignment]  # a bool expression typed NullType on purpose (comment above)
 
 
 @compiles(_Exactly)

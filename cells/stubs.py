@@ -10,8 +10,12 @@ scope; otherwise the caller falls back to Nova's behaviour (no stubs).
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, func, literal, or_, select
+from sqlalchemy import ColumnElement, DateTime, Select, cast, false, func, literal, or_, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import FunctionElement
 
 from cells.filters import InstanceFilters
 from cells.keyset import after_position, order_by
@@ -19,11 +23,39 @@ from cells.order import SortSpec, SqlValue
 from cells.schema import instance_mappings
 from cells.sqltypes import exactly
 
-__all__ = ["STUB_FLAG", "mapping_columns", "stub_statement", "stubs_possible"]
+__all__ = ["StubRow", "mapping_columns", "stub_statement", "stubs_possible"]
 
-STUB_FLAG = "_stub"
 _HONOURABLE_KEYS = frozenset({"created_at", "uuid"})
 _EPOCH = dt.datetime(1970, 1, 1)
+
+
+class _Epoch(FunctionElement[dt.datetime]):
+    """1970-01-01 00:00:00 as a ``DATETIME``, the stand-in for a NULL ``created_at``."""
+
+    type = DateTime()
+    inherit_cache = True
+
+
+@compiles(_Epoch)
+def _epoch(element: _Epoch, compiler: SQLCompiler, **kw: Any) -> str:
+    # A bound datetime: SQLite stores DATETIME as text (a CAST would make it the number
+    # 1970), PostgreSQL infers the type from the COALESCE.
+    return compiler.process(literal(_EPOCH, DateTime()), **kw)
+
+
+@compiles(_Epoch, "mysql")
+def _epoch_mysql(element: _Epoch, compiler: SQLCompiler, **kw: Any) -> str:
+    # The MySQL drivers send a datetime as a string literal, and COALESCE(DATETIME, string)
+    # is a string there: the stubs' created_at would come back as text.
+    return compiler.process(cast(literal(_EPOCH, DateTime()), DateTime()), **kw)
+
+
+class StubRow(dict[str, SqlValue]):
+    """A down cell's instance as its mapping knows it (``uuid``, ``project_id``,
+    ``created_at``): merged and paged like any row, shown as a stub. Its type, not a
+    column, says so: no instance column can be mistaken for the mark."""
+
+    __slots__ = ()
 
 
 def stubs_possible(spec: SortSpec, filters: InstanceFilters) -> bool:
@@ -39,7 +71,7 @@ def mapping_columns() -> dict[str, ColumnElement[object]]:
     return {
         "uuid": im.instance_uuid,
         # NULL would break the NOT NULL ordering of created_at; Nova always sets it.
-        "created_at": func.coalesce(im.created_at, _EPOCH),
+        "created_at": func.coalesce(im.created_at, _Epoch()),
     }
 
 
@@ -66,7 +98,6 @@ def stub_statement(
             cols["uuid"].label("uuid"),
             im.project_id.label("project_id"),
             cols["created_at"].label("created_at"),
-            literal(True).label(STUB_FLAG),
         )
         .where(*conditions)
         .order_by(*order_by(spec, cols))

@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cells import Drills
 from gateway.console import install_console
+from gateway.demo import routes as drill_routes
+from gateway.demo import start_drills
 from gateway.errors import FaultBarrier, UriTooLong, fault_response, install_error_handlers
 from gateway.gctune import tuned_gc
 from gateway.lifespan import build_state
@@ -19,7 +20,6 @@ from gateway.openapi import install_openapi
 from gateway.params import MAX_URL_BYTES
 from gateway.routes import meta, servers
 from gateway.settings import Settings
-from gateway.state import AppState
 from gateway.versions import VersionHeadersMiddleware
 
 __all__ = ["HeadAsGet", "UrlLengthLimit", "create_app"]
@@ -28,14 +28,15 @@ __all__ = ["HeadAsGet", "UrlLengthLimit", "create_app"]
 def create_app(settings: Settings, *, demo: bool = False) -> FastAPI:
     """A gateway serving ``settings``; resources live in the lifespan, not in globals.
 
-    ``demo`` (``cellgate demo`` only) lets the console run outage drills on the cells.
+    ``demo`` (``cellgate demo`` only) lets the console run outage drills on the cells
+    (:mod:`gateway.demo`); without it the app holds no drill state at all.
     """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with build_state(settings) as state:
             if demo:
-                state.drills = _drills(state)
+                app.state.drills = start_drills(state)
             app.state.cellgate = state
             with tuned_gc(settings.gc_gen0_threshold):
                 yield
@@ -60,17 +61,11 @@ def create_app(settings: Settings, *, demo: bool = False) -> FastAPI:
     app.include_router(meta.router)
     app.include_router(servers.router)
     if settings.console:
-        install_console(app, drills=demo)
+        install_console(app, demo=demo)
+        if demo:
+            app.include_router(drill_routes.router)
     install_openapi(app)
     return app
-
-
-def _drills(state: AppState) -> Drills:
-    """Drills on every cell; a slow cell answers in half its deadline (at most 1 s)."""
-    drills = Drills(slow_s=min(1.0, state.settings.cell_timeout_s / 2))
-    for client in state.clients.values():
-        client.install_drills(drills)
-    return drills
 
 
 class HeadAsGet:

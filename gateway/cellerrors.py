@@ -7,12 +7,14 @@ MarkerNotFound           400 ``marker [X] not found``
 InvalidQuery             400 ``Invalid filter value: ...``
 MarkerUnavailable        503 naming the marker's cell, with ``Retry-After``
 ApiDatabaseUnavailable   503 ``The API database is not responding.``
-CellMisconfigured        500 ``computeFault`` (details only in the log, and a metric)
+CellMisconfigured        500 ``computeFault`` (details only in the log, and a metric);
+                         only where no cell client stood between (a cell client turns
+                         it into an unavailable cell)
 the request's budget     503 ``The <what> did not complete within N s.``
 =======================  ==========================================================
 
 A cell that is down, hung or slow is an outcome, not an error: what a page or a show makes
-of it is :mod:`gateway.listing`'s and :mod:`gateway.showing`'s business.
+of it is :mod:`gateway.listing`'s and :mod:`gateway.show`'s business.
 """
 
 from __future__ import annotations
@@ -48,9 +50,9 @@ def http_error(exc: CellsError | TimeoutError, state: AppState, what: str) -> Ga
             return cells_unavailable([cell], state)
         case InvalidQuery():
             return BadRequest(f"Invalid filter value: {exc}")
-        case CellMisconfigured(cell=cell, message=message):
+        case CellMisconfigured(cell=cell, message=message, reason=reason):
             log.error("configuration error in cell %s: %s", cell, message)
-            state.metrics.config_errors.labels(cell).inc()
+            state.metrics.config_errors.labels(cell, reason).inc()
             return CellConfigurationError()
         case ApiDatabaseUnavailable():
             log.warning("API database failed: %s", exc)

@@ -10,6 +10,10 @@ database lacks one cellgate reads (the lifespan's schema check; see
 
 Serving is :mod:`gateway.server` (one process) and :mod:`gateway.workers` (``serve
 --workers N``).
+
+Over the house size on purpose: one argparse parser per command with its help text, and
+each command's few lines of wiring (serving is :mod:`gateway.server`, the doctor
+:mod:`gateway.doctor`, seeding :mod:`cells.seeding`).
 """
 
 from __future__ import annotations
@@ -26,9 +30,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from cells.indexes import DEFAULT_STRING_KEYS, listing_orders
+from cells.doctor.indexes import DEFAULT_STRING_KEYS, listing_orders
 from cells.schema import api_metadata, cell_metadata
-from cells.seed import SeedCell, SeedPlan, seed
+from cells.seeding import SeedCell, SeedPlan, seed
 from gateway.doctor import run_cells, run_doctor
 from gateway.logs import configure_logging
 from gateway.novaconf import NovaConfigError

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from gateway.auth import Principal, auth_token, authenticate, www_authenticate
 from gateway.errors import BadRequest, NotAcceptable, Unauthorized
+from gateway.params import Version
 from gateway.settings import Settings
 from gateway.state import AppState
 from gateway.versions import VersionNotAcceptable, negotiate
@@ -40,7 +41,7 @@ async def _caller(request: Request) -> Principal:
         raise
 
 
-async def _microversion(request: Request) -> tuple[int, int]:
+async def _microversion(request: Request) -> Version:
     try:
         return negotiate(request.headers)
     except VersionNotAcceptable as exc:
@@ -57,4 +58,4 @@ def base_url(request: Request) -> str:
 
 State = Annotated[AppState, Depends(_state)]
 Caller = Annotated[Principal, Depends(_caller)]
-Microversion = Annotated[tuple[int, int], Depends(_microversion)]
+Microversion = Annotated[Version, Depends(_microversion)]

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import orjson
 
 from cells.doctor import DatabaseReport, Diagnosis, diagnose
-from cells.indexes import ListingOrder, Serving, mysql_note
+from cells.doctor.indexes import ListingOrder, Serving, mysql_note
 from cells.registry import Cell
 from gateway.settings import Settings
 

@@ -94,7 +94,7 @@ Validation = KeystoneToken | InvalidToken
 def parse_token(body: object) -> KeystoneToken:
     """The ``token`` of a ``GET /v3/auth/tokens`` answer; :class:`ValueError` if malformed."""
     try:
-        token = body["token"]  # type: ignore[index]
+        token = body["token"]  # type: ignore[index]  # JSON of any shape: a malformed body raises, made a ValueError below
         user_id = token["user"]["id"]
         project = token.get("project")
         project_id = project["id"] if project is not None else None
@@ -199,6 +199,11 @@ class KeystoneValidator:
         self._flight: SingleFlight[Validation] = SingleFlight()
         self.breaker = Breaker(settings.breaker_failures, settings.breaker_cooldown_s)
         self._pool = ThreadPoolExecutor(_THREADS, thread_name_prefix="keystone")
+
+    @property
+    def session(self) -> ks_session.Session:
+        """The service user's session (its catalog finds Neutron: :mod:`gateway.neutron`)."""
+        return self._session
 
     def close(self) -> None:
         """Stop the threads (a call still running is abandoned) and drop connections."""

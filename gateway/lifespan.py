@@ -9,12 +9,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from cache import SingleFlight, create_store
-from cells import ApiDatabase, Cell, CellClient, EngineOptions
+from cache import REDIS_FAILURES_TO_OPEN, RedisStore, SingleFlight, create_store
+from cells import ApiDatabase, Breaker, Cell, CellClient, EngineOptions
 from cells.schemacheck import check_schemas
 from gateway.metrics import Metrics
+from gateway.neutron import neutron_for
 from gateway.policy import Policy, policy_for
+from gateway.readahead import ReadAheads
 from gateway.settings import Settings
+from gateway.sharedbreakers import SharedBreakers
 from gateway.state import AppState, ProjectCells
 
 if TYPE_CHECKING:
@@ -60,6 +63,31 @@ def _token_validator(settings: Settings, policy: Policy) -> KeystoneValidator | 
     return KeystoneValidator(settings, policy)
 
 
+def _share_breakers(
+    settings: Settings, store: object, clients: list[CellClient], metrics: Metrics
+) -> asyncio.Task[None] | None:
+    """The loop sharing what the cells' breakers find out with the other processes (with
+    Redis only: without it each process stays on its own)."""
+    if not isinstance(store, RedisStore) or settings.breaker_share_interval_s <= 0:
+        return None
+    sharing = SharedBreakers(
+        store,
+        clients,
+        settings.redis_prefix,
+        settings.breaker_share_interval_s,
+        on_share=lambda label, direction: metrics.breaker_shares.labels(label, direction).inc(),
+    )
+    return asyncio.create_task(sharing.run(), name="cellgate-shared-breakers")
+
+
+def _redis_breaker(settings: Settings, metrics: Metrics) -> Breaker:
+    """The breaker in front of Redis (the cells' type: ``cache/`` is given it, see
+    :mod:`cache.store`), its every move exported as ``cellgate_redis_breaker_state``."""
+    breaker = Breaker(REDIS_FAILURES_TO_OPEN, settings.redis_cooldown_s)
+    breaker.on_event = lambda: metrics.redis.breaker(breaker.state)
+    return breaker
+
+
 @asynccontextmanager
 async def build_state(settings: Settings) -> AsyncIterator[AppState]:
     """Open the API DB's client and one client per cell, check their tables and columns
@@ -78,6 +106,7 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
         connection.get_secret_value() if connection is not None else None,
     )
     clients: dict[int, CellClient] = {}
+    shared = settings.redis_url is not None and settings.breaker_share_interval_s > 0
     try:
         cells = await _static_cells(settings, api) if settings.cells else await api.load_cells()
         for cell in cells:
@@ -87,6 +116,7 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
                 timeout_s,
                 breaker_failures=settings.breaker_failures,
                 breaker_cooldown_s=settings.breaker_cooldown_s,
+                breaker_spread=settings.breaker_cooldown_spread if shared else 0.0,
             )
         log.info("serving %d cells: %s", len(cells), ", ".join(c.label for c in cells))
         reachable = await asyncio.gather(*(c.warm() for c in clients.values()))
@@ -99,7 +129,7 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
             cluster=settings.redis_cluster,
             op_timeout_s=settings.redis_timeout_s,
             connect_timeout_s=settings.redis_connect_timeout_s,
-            cooldown_s=settings.redis_cooldown_s,
+            breaker=_redis_breaker(settings, metrics),
             max_memory_entries=settings.memory_store_entries,
             max_memory_bytes=settings.memory_store_max_bytes,
             hooks=metrics.redis,
@@ -107,6 +137,15 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
         policy = policy_for(settings)
         tokens = _token_validator(settings, policy)
         project_cells = ProjectCells(settings.project_cells_ttl_s)
+        read_aheads = ReadAheads(
+            settings.read_ahead_max,
+            settings.cell_timeout_s,
+            lambda result: metrics.read_ahead.labels(result).inc(),
+            settings.frontier_max_rows,
+            settings.frontier_fresh_s,
+        )
+        sharing = _share_breakers(settings, store, list(clients.values()), metrics)
+        neutron = neutron_for(settings, None if tokens is None else tokens.session)
         try:
             yield AppState(
                 settings=settings,
@@ -118,9 +157,17 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
                 flight=SingleFlight(),
                 metrics=metrics,
                 tokens=tokens,
+                neutron=neutron,
                 policy=policy,
+                read_aheads=read_aheads,
             )
         finally:
+            await read_aheads.close()
+            if sharing is not None:
+                sharing.cancel()
+                await asyncio.gather(sharing, return_exceptions=True)
+            if neutron is not None:
+                await neutron.aclose()
             await project_cells.close()
             await store.close()
             if tokens is not None:

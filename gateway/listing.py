@@ -11,32 +11,32 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import DateTime
-
-from cache import fingerprint, frontier_key
 from cells import (
     Cell,
     CellClient,
-    CellCursor,
     CellsError,
     ListQuery,
     ListResult,
     Row,
     SortSpec,
-    decode_frontier,
-    encode_frontier,
+    first_error,
     list_instances,
     resolve_marker,
+    walk_fingerprint,
 )
 from cells.details import VIEW_COLUMNS, Details
-from cells.filters import InstanceFilters
-from cells.schema import instances
-from cells.stubs import stubs_possible
+from cells.novajson import RequestSpecInfo
+from cells.stubs import StubRow, stubs_possible
 from gateway.auth import Principal
 from gateway.cellerrors import cells_unavailable, http_error
+from gateway.details import fetch_page_details, page_security_groups
 from gateway.errors import BadRequest
-from gateway.pagedetails import fetch_page_details
+from gateway.frontiers import cached_frontier, read_ahead_next, save_frontier
+from gateway.ipfilters import ip_filters_by_neutron
+from gateway.neutron import Groups
+from gateway.params import Version
 from gateway.request import ListRequest
+from gateway.requestspecs import page_specs
 from gateway.state import AppState, ProjectCells
 
 __all__ = ["Page", "list_page"]
@@ -46,15 +46,18 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class Page:
-    """One page of instances and what the response must say about it."""
+    """One page of instances (the cells' :class:`~cells.ListResult`) and what the
+    response must say about it."""
 
-    rows: list[Row]
-    has_more: bool
-    unavailable: list[Cell] = field(default_factory=list)
+    listing: ListResult  # the rows in order, whether more exist, the cells left out
     queried: list[Cell] = field(default_factory=list)
-    slow: list[Cell] = field(default_factory=list)  # of the unavailable: alive, too slow
-    stubbed: list[Cell] = field(default_factory=list)  # of the unavailable: shown as stubs
     details: dict[str, Details] = field(default_factory=dict)  # detail view: per uuid
+    security_groups: Groups | None = None  # detail view, from Neutron when configured
+    neutron_unavailable: bool = False  # Neutron failed: security_groups left out
+    # The next marker when it is not the last row shown (that row's cell was left out).
+    last_uuid: str | None = None
+    specs: dict[str, RequestSpecInfo] = field(default_factory=dict)  # detail from 2.96
+    zones: dict[str, str] = field(default_factory=dict)  # detail: host -> zone shown
 
 
 async def _cells_to_ask(
@@ -78,69 +81,10 @@ async def _cells_to_ask(
     return enabled, {c.cell.id: counts.get(c.cell.id, 0) / total for c in enabled}
 
 
-_ALL_COLUMNS = VIEW_COLUMNS
-_DATETIME_COLUMNS = frozenset(c.name for c in instances.columns if isinstance(c.type, DateTime))
-
-
 def _columns(spec: SortSpec, detail: bool) -> tuple[str, ...]:
     if detail:
-        return _ALL_COLUMNS
+        return VIEW_COLUMNS
     return tuple(dict.fromkeys(("uuid", "display_name", *spec.names)))
-
-
-def _filter_parts(filters: InstanceFilters) -> dict[str, object]:
-    parts: dict[str, object] = {}
-    for f in dataclasses.fields(filters):
-        value = getattr(filters, f.name)
-        if isinstance(value, frozenset):
-            value = sorted(value, key=repr)
-        elif isinstance(value, tuple):
-            value = [list(v) if isinstance(v, tuple) else v for v in value]
-        parts[f.name] = value
-    return parts
-
-
-def walk_fingerprint(
-    filters: InstanceFilters, spec: SortSpec, clients: list[CellClient], columns: tuple[str, ...]
-) -> str:
-    """What makes two pages part of the same walk: scope and filters (``project_id`` is
-    the scope), order, cell set and column set. Never shared across projects."""
-    return fingerprint(
-        {
-            "filters": _filter_parts(filters),
-            "sort": [[k.name, k.direction.value] for k in spec.keys],
-            "cells": sorted(c.cell.id for c in clients),
-            "columns": list(columns),
-        }
-    )
-
-
-async def _cached_frontier(
-    state: AppState,
-    walk: str,
-    marker: str,
-    columns: tuple[str, ...],
-    clients: list[CellClient],
-) -> dict[int, CellCursor] | None:
-    key = frontier_key(state.settings.redis_prefix, walk, marker)
-    blob = await state.store.get(key, state.settings.frontier_ttl_s)
-    frontier = decode_frontier(blob, columns) if blob is not None else None
-    if frontier is not None and set(frontier) != {c.cell.id for c in clients}:
-        frontier = None  # saved for another cell set: a miss
-    state.metrics.frontier.labels("hit" if frontier else "miss").inc()
-    return frontier
-
-
-async def _save_frontier(
-    state: AppState,
-    walk: str,
-    last: Row,
-    saved: dict[int, CellCursor],
-    columns: tuple[str, ...],
-) -> None:
-    key = frontier_key(state.settings.redis_prefix, walk, str(last["uuid"]))
-    blob = encode_frontier(saved, columns, _DATETIME_COLUMNS)
-    await state.store.set(key, blob, state.settings.frontier_ttl_s)
 
 
 async def list_page(
@@ -149,41 +93,48 @@ async def list_page(
     request: ListRequest,
     *,
     detail: bool,
-    version: tuple[int, int] = (2, 1),
+    version: Version = (2, 1),
+    nova_stubs: bool = False,
 ) -> Page:
     """Fetch the page ``request`` asks for; raises 4xx/5xx :mod:`gateway.errors`.
+    ``nova_stubs``: Nova would answer this request with stubs for down cells
+    (:func:`gateway.celldown.nova_shows_stubs`), so a strict configuration does too.
 
     Everything, the API database's lookups included, runs inside ``request_budget_s``.
     Whose fault a failure is was decided by :mod:`cells.faults`: the client's is a 400 for
-    this request only, a cell's is an outcome (partial page, or 503), a configuration
-    error is a 500 that never touches a breaker, the API database's a 503
+    this request only, a cell's is an outcome (partial page, or 503) — a misconfigured
+    cell's too, without its breaker — and the API database's a 503
     (:mod:`gateway.cellerrors`).
     """
     if request.limit == 0 or request.empty:
-        return Page([], False)
+        return Page(ListResult([], False))
     try:
         async with asyncio.timeout(state.settings.request_budget_s):
             page = await _list(state, principal, request, detail, version)
     except (CellsError, TimeoutError) as exc:
         raise http_error(exc, state, "listing") from None
 
-    if page.slow and request.filters.regex:
+    ips = [name for name in ("ip", "ip6") if getattr(request.filters, name) is not None]
+    if page.listing.slow and (request.filters.regex or ips):
         # The cells are alive; this request's own expression was too costly for them.
-        names = ", ".join(sorted({column for column, _ in request.filters.regex}))
+        names = ", ".join(sorted({column for column, _ in request.filters.regex} | set(ips)))
         raise BadRequest(
             f"The filter {names} could not be evaluated within "
             f"{state.settings.cell_timeout_s:g} s in cell(s) "
-            f"{', '.join(c.label for c in page.slow)}; use a simpler expression."
+            f"{', '.join(c.label for c in page.listing.slow)}; use a simpler expression."
         )
-    if page.unavailable:
-        covered = {c.id for c in page.stubbed}
-        if not state.settings.list_records_by_skipping_down_cells:
-            raise cells_unavailable(page.unavailable, state)
-        missing = [c for c in page.unavailable if c.id not in covered]
-        if missing and len(page.unavailable) == len(page.queried):
+    if page.listing.unavailable:
+        covered = {c.id for c in page.listing.stubbed}
+        missing = [c for c in page.listing.unavailable if c.id not in covered]
+        if not state.settings.list_records_by_skipping_down_cells and (missing or not nova_stubs):
+            # Nova fails such a listing, except where it answers with stubs (gateway.celldown).
+            raise cells_unavailable(page.listing.unavailable, state)
+        if missing and len(page.listing.unavailable) == len(page.queried):
             # Nothing to show: every asked cell is down and no stubs stand in for them all.
-            raise cells_unavailable(page.unavailable, state)
-        log.warning("partial listing: %s unavailable", ", ".join(c.label for c in page.unavailable))
+            raise cells_unavailable(page.listing.unavailable, state)
+        log.warning(
+            "partial listing: %s unavailable", ", ".join(c.label for c in page.listing.unavailable)
+        )
     return page
 
 
@@ -192,21 +143,24 @@ async def _list(
     principal: Principal,
     request: ListRequest,
     detail: bool,
-    version: tuple[int, int],
+    version: Version,
 ) -> Page:
     filters = request.filters
     if request.flavorid is not None:
         type_ids = await state.api.flavor_ids(request.flavorid)
         if not type_ids:
-            return Page([], False)  # Nova: an unknown flavor lists nothing
+            return Page(ListResult([], False))  # Nova: an unknown flavor lists nothing
         filters = dataclasses.replace(filters, instance_type_ids=type_ids)
+    filters = await ip_filters_by_neutron(state, filters)
+    if filters.matches_nothing:
+        return Page(ListResult([], False))  # Nova: no port has such an address
     spec = SortSpec.build(request.sort)
     clients, shares = await _cells_to_ask(state, filters.project_id)
     columns = _columns(spec, detail)
-    walk = walk_fingerprint(filters, spec, clients, columns)
+    walk = walk_fingerprint(filters, spec, [c.cell.id for c in clients], columns)
     resume = None
     if request.marker is not None:
-        resume = await _cached_frontier(state, walk, request.marker, columns, clients)
+        resume = await cached_frontier(state, walk, request.marker, columns, clients)
     after = None
     if request.marker is not None and resume is None:
         # all_tenants (granted by the policy, maybe to a non-admin) finds any project's marker.
@@ -231,18 +185,55 @@ async def _list(
         state.head_shares.learn(learned, {c: n for c, n in supplied.items() if c is not None})
     _observe(state, result)
     if result.has_more and result.frontier is not None and result.rows:
-        await _save_frontier(state, walk, result.rows[-1], result.frontier, columns)
-    page = Page(
-        result.rows,
-        result.has_more,
-        result.unavailable,
-        [c.cell for c in clients],
-        result.slow,
-        result.stubbed,
-    )
+        await save_frontier(state, walk, result.rows[-1], result.frontier, columns)
+        if request.marker is not None and state.read_aheads.max_in_flight > 0:
+            # The walk went on past its first page: read its next page ahead.
+            read_ahead_next(state, clients, query, result, shares, walk, keep)
+    page = Page(result, [c.cell for c in clients])
     if detail:  # late materialization: side data for this page's rows only
-        page.details = await fetch_page_details(state, result.rows, result.cell_of, version)
+        # Neutron and the API database beside the cells' side tables; a failing cell
+        # cancels the others' calls.
+        default = state.settings.default_availability_zone
+        try:
+            async with asyncio.TaskGroup() as group:
+                side = group.create_task(
+                    fetch_page_details(state, result.rows, result.cell_of, version)
+                )
+                groups = group.create_task(page_security_groups(state, result.rows))
+                specs = group.create_task(page_specs(state, result.rows, version, principal))
+                zones = group.create_task(
+                    state.host_zones.for_rows(state.api, result.rows, default)
+                )
+        except BaseExceptionGroup as failed:
+            # The error itself (a cell that fails its side data: 503), not a group of it,
+            # which no error handler knows (a 500).
+            raise first_error(failed) from None
+        page.details = side.result().details
+        page.security_groups, page.neutron_unavailable = groups.result()
+        page.specs, page.zones = specs.result(), zones.result()
+        if side.result().misconfigured:
+            _leave_out(page, side.result().misconfigured, result.cell_of, version)
     return page
+
+
+def _leave_out(page: Page, cells: list[Cell], cell_of: dict[str, int], version: Version) -> None:
+    """Leave out the rows of ``cells`` (misconfigured side tables) as a down cell's: stubs
+    from 2.69, dropped below; the next marker stays the last row merged, so the walk goes
+    on exactly where it would have."""
+    ids = {c.id for c in cells}
+    page.listing.unavailable += [c for c in cells if c not in page.listing.unavailable]
+    if page.listing.rows:
+        page.last_uuid = str(page.listing.rows[-1]["uuid"])
+    kept: list[Row] = []
+    for row in page.listing.rows:
+        if cell_of.get(str(row["uuid"])) not in ids:
+            kept.append(row)
+        elif version >= (2, 69):
+            kept.append(StubRow(row))
+    page.listing.rows = kept
+    page.listing.stubbed += [
+        c for c in cells if version >= (2, 69) and c not in page.listing.stubbed
+    ]
 
 
 def _observe(state: AppState, result: ListResult) -> None:

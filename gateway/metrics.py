@@ -29,7 +29,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cache import BreakerPhase, CallResult, StoreOp
+from cache import CallResult, StoreOp
 from cells import BreakerState, CellClient, ListResult
 
 __all__ = ["HttpMetricsMiddleware", "ListOutcome", "Metrics", "RedisMetrics"]
@@ -37,15 +37,16 @@ __all__ = ["HttpMetricsMiddleware", "ListOutcome", "Metrics", "RedisMetrics"]
 # The outcome label of ``cellgate_list_requests_total``.
 ListOutcome = Literal["complete", "partial", "client_error", "unavailable", "error"]
 
-_BREAKER_LEVELS: dict[BreakerPhase, int] = {"closed": 0, "half-open": 1, "open": 2}
-_CELL_BREAKER_LEVELS = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+# The exported value of a breaker's state, the cells' and Redis' alike (dashboards read it).
+_BREAKER_LEVELS = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 _SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 _HTTP_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
 @dataclass(frozen=True, slots=True)
 class RedisMetrics:
-    """The :class:`cache.StoreHooks` the Redis store reports to."""
+    """The :class:`cache.StoreHooks` the Redis store reports to, and the gauge of its
+    breaker (told by the breaker: :meth:`breaker`)."""
 
     calls: Counter
     breaker_state: Gauge
@@ -53,8 +54,9 @@ class RedisMetrics:
     def call(self, op: StoreOp, result: CallResult) -> None:
         self.calls.labels(op, result).inc()
 
-    def breaker(self, phase: BreakerPhase) -> None:
-        self.breaker_state.set(_BREAKER_LEVELS[phase])
+    def breaker(self, state: BreakerState) -> None:
+        """The Redis breaker moved to ``state``."""
+        self.breaker_state.set(_BREAKER_LEVELS[state])
 
 
 def _multiprocess_dir() -> Path | None:
@@ -135,6 +137,13 @@ class Metrics:
         self.frontier = Counter(
             "cellgate_frontier_lookups", "Cached merge frontier lookups", ["result"], registry=r
         )
+        self.read_ahead = Counter(
+            "cellgate_read_ahead",
+            "Frontier read-aheads: started, kept (asked again), saved, awaited (by the next "
+            "page), cancelled, failed",
+            ["result"],
+            registry=r,
+        )
         self.page_cache = Counter(
             "cellgate_page_cache", "Rendered page cache and coalescing", ["result"], registry=r
         )
@@ -145,10 +154,19 @@ class Metrics:
             registry=r,
             multiprocess_mode="livemax",
         )
+        self.breaker_shares = Counter(
+            "cellgate_cell_breaker_shares",
+            "Cell breaker openings shared through Redis: sent (found here), received "
+            "(a peer's, opening this process's breaker)",
+            ["cell", "direction"],
+            registry=r,
+        )
         self.config_errors = Counter(
             "cellgate_cell_config_errors",
-            "Cell calls that failed on the cell's schema or permissions (500s, not outages)",
-            ["cell"],
+            "Cell calls that failed on the cell's schema or permissions (the cell left out "
+            "of the answer, its breaker untouched), by reason: missing_table, "
+            "missing_column, permission, schema",
+            ["cell", "reason"],
             registry=r,
         )
         self.cells_unavailable = Gauge(
@@ -166,6 +184,8 @@ class Metrics:
             self.cell_queries.labels(label).inc(stats.queries)
             self.rows_fetched.labels(label).inc(stats.rows_fetched)
             self.cell_outcomes.labels(label, stats.outcome).inc()
+            if stats.schema_fault is not None:
+                self.config_errors.labels(label, stats.schema_fault).inc()
             if stats.queries:
                 self.cell_latency.labels(label).observe(stats.elapsed_ms / 1000)
         self.rows_returned.inc(len(result.rows))
@@ -175,7 +195,7 @@ class Metrics:
         """Set ``cellgate_cell_breaker_state`` from the cells' breakers (only the changes:
         under workers a write goes to a shared file)."""
         for client in clients:
-            label, level = client.cell.label, _CELL_BREAKER_LEVELS[client.breaker_state]
+            label, level = client.cell.label, _BREAKER_LEVELS[client.breaker_state]
             if self._breaker_levels.get(label) != level:
                 self.breaker_state.labels(label).set(level)
                 self._breaker_levels[label] = level
@@ -186,7 +206,7 @@ class Metrics:
         if self.multiprocess_dir is None:
             return generate_latest(self.registry)
         registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=str(self.multiprocess_dir))  # type: ignore[no-untyped-call]
+        MultiProcessCollector(registry, path=str(self.multiprocess_dir))  # type: ignore[no-untyped-call]  # prometheus_client.multiprocess is unannotated
         return generate_latest(registry)
 
     def sample(self, name: str, **labels: str) -> float:

@@ -14,6 +14,9 @@ exceptions that follow what nova-api itself would do:
 
 :class:`NovaConfigSource` hands the values to :class:`~gateway.settings.Settings` below
 ``CELLGATE_*`` variables and the TOML file, which win.
+
+Over the house size on purpose: one option of ``nova.conf`` per block, each with the rule
+that maps it, so the README's table and this module read in the same order.
 """
 
 from __future__ import annotations
@@ -186,9 +189,19 @@ OPTIONS: tuple[NovaOption, ...] = (
         "The zone shown for a server on a host whose instance row names none "
         "(`CELLGATE_DEFAULT_AVAILABILITY_ZONE`).",
     ),
+    NovaOption(
+        "DEFAULT",
+        cfg.IntOpt("service_down_time", min=1),
+        "service_down_time_s",
+        "Seconds after which a nova-compute service not seen up makes `host_status` "
+        "`UNKNOWN` (`CELLGATE_SERVICE_DOWN_TIME_S`).",
+    ),
     *(
         NovaOption(
-            "neutron", opt, f"neutron.{opt.name}", "Kept for a Neutron client (`CELLGATE_NEUTRON`)."
+            "neutron",
+            opt,
+            f"neutron.{opt.name}",
+            "Where security_groups come from (`CELLGATE_NEUTRON`).",
         )
         for opt in (
             _str("auth_type"),

@@ -18,51 +18,23 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from cells.order import Direction
-from gateway.errors import GatewayError, fault_name
+from gateway.errors import fault_name
+from gateway.openapiquery import listing_description, query_parameters
+from gateway.openapischemas import REF, STRING, Json, format_version, schemas
 from gateway.params import (
-    ADMIN_SORT_KEYS,
-    BOOLEAN_PARAMS,
-    FALSE_VALUES,
-    IGNORED_SORT_KEYS,
-    KNOWN_PARAMS,
-    MAX_PARAM_REPEATS,
-    MAX_REGEX_LENGTH,
-    MAX_SORT_KEYS,
-    MAX_TAG_LENGTH,
-    MAX_TAGS,
     MAX_URL_BYTES,
-    PAGING_PARAMS,
-    POWER_STATE_RANGE,
-    REGEX_FILTERS,
-    REPEATABLE_PARAMS,
-    SORT_KEYS_SINCE,
-    STRICT_QUERY_SINCE,
-    TAG_FILTERS,
-    TIMESTAMP_PARAMS,
-    TRUE_VALUES,
-    UNSUPPORTED_FILTERS,
-    USER_FILTERS,
-    VALID_SORT_KEYS,
-    Version,
 )
-from gateway.states import UNKNOWN_STATUS, shown_statuses
 from gateway.versions import MAX_VERSION, MIN_VERSION, is_compute_path
 
-__all__ = ["SECURITY_SCHEME", "install_openapi", "openapi_document", "query_parameters"]
-
-Json = dict[str, object]
+__all__ = ["SECURITY_SCHEME", "install_openapi", "openapi_document"]
 
 SECURITY_SCHEME = "keystoneToken"
 _LIST_PATH = re.compile(r"/v2\.1(/\{[^}/]+\})?/servers(/detail)?")
 _SHOW_PATH = re.compile(r"/v2\.1(/\{[^}/]+\})?/servers/\{[^}/]+\}")
-_REF = "#/components/schemas/"
 _PATH_PARAMETERS = {
     "project_id": "The caller's own project (Nova's project URL form); any other is a 400."
 }
 _SERVER_ID = "A server's id (a uuid, any case); any other is a 404."
-_STRING: Json = {"type": "string"}
-_NULLABLE_STRING: Json = {"type": ["string", "null"]}
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -73,7 +45,7 @@ def install_openapi(app: FastAPI) -> None:
             app.openapi_schema = openapi_document(app)
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to replace its schema generator
 
 
 def openapi_document(app: FastAPI) -> Json:
@@ -87,7 +59,7 @@ def openapi_document(app: FastAPI) -> Json:
         for operation in item.values():
             _complete(path, operation)
     document["components"] = {
-        "schemas": _schemas(),
+        "schemas": schemas(),
         "parameters": {str(p["name"]): p for p in [*_version_headers(), *query_parameters()]},
         "headers": _headers(),
         "securitySchemes": {
@@ -119,11 +91,13 @@ def _complete(path: str, operation: Json) -> None:
         if listing:
             parameters += [_ref("parameters", p["name"]) for p in query_parameters()]
             body = "ServerDetailList" if listing.group(2) else "ServerList"
-            operation["description"] = _listing_description()
+            operation["description"] = listing_description()
             ok = _json(body, "Servers, in order; `servers_links` names the next page.")
         else:
             ok = _json("ServerShow", "The server, as in the detail list.")
-        ok["headers"] = {"X-Cells-Unavailable": _ref("headers", "X-Cells-Unavailable")}
+        ok["headers"] = {
+            name: _ref("headers", name) for name in ("X-Cells-Unavailable", "X-Neutron-Unavailable")
+        }
         responses = {"200": ok, **{str(s): _fault(s) for s in sorted(statuses)}}
         operation.update(security=[{SECURITY_SCHEME: []}], parameters=parameters)
     else:
@@ -171,7 +145,7 @@ def _ref(kind: str, name: object) -> Json:
 
 
 def _json(schema: str, description: str, media: str = "application/json") -> Json:
-    return {"description": description, "content": {media: {"schema": {"$ref": _REF + schema}}}}
+    return {"description": description, "content": {media: {"schema": {"$ref": REF + schema}}}}
 
 
 def _fault(status: int) -> Json:
@@ -215,7 +189,11 @@ def _headers() -> Json:
         },
         "X-Cells-Unavailable": {
             "description": "Cells that did not answer: their servers are missing or stubs.",
-            "schema": _STRING,
+            "schema": STRING,
+        },
+        "X-Neutron-Unavailable": {
+            "description": "Neutron did not answer: what was left out (security_groups).",
+            "schema": STRING,
         },
     }
 
@@ -231,7 +209,9 @@ def _required(pattern: str, description: str) -> Json:
 def _version_headers() -> list[Json]:
     versions = [f"{MIN_VERSION[0]}.{minor}" for minor in range(MIN_VERSION[1], MAX_VERSION[1] + 1)]
     assert MIN_VERSION[0] == MAX_VERSION[0]  # one major version: the range is its minors
-    described = f"A compute microversion; none means {_format(MIN_VERSION)}, out of range is a 406."
+    described = (
+        f"A compute microversion; none means {format_version(MIN_VERSION)}, out of range is a 406."
+    )
     return [
         {
             "name": "OpenStack-API-Version",
@@ -246,217 +226,3 @@ def _version_headers() -> list[Json]:
             "schema": {"type": "string", "enum": [*versions, "latest"]},
         },
     ]
-
-
-def _listing_description() -> str:
-    return (
-        f"From {_format(STRICT_QUERY_SINCE)} a query parameter not listed here is a 400; "
-        "before, it is ignored. Filters Nova has that this gateway refuses (400): "
-        f"{', '.join(sorted(UNSUPPORTED_FILTERS))}."
-    )
-
-
-def query_parameters() -> list[Json]:
-    """Every query parameter of the listing, from :mod:`gateway.params` (the filters Nova
-    has that the gateway refuses, ``UNSUPPORTED_FILTERS``, are named in the operation)."""
-    return [_query_parameter(name) for name in sorted(KNOWN_PARAMS - UNSUPPORTED_FILTERS)]
-
-
-def _query_parameter(name: str) -> Json:
-    item, meaning = _value(name)
-    parameter: Json = {"name": name, "in": "query", "description": f"{meaning} {_who(name)}"}
-    if name in REPEATABLE_PARAMS:
-        bound = MAX_SORT_KEYS if name in ("sort_key", "sort_dir") else MAX_PARAM_REPEATS
-        parameter.update(
-            style="form",
-            explode=True,
-            schema={"type": "array", "items": item, "maxItems": bound},
-        )
-    else:
-        parameter["schema"] = item
-    return parameter
-
-
-def _value(name: str) -> tuple[Json, str]:
-    """The schema of one value of ``name``, and what it means."""
-    if name == "limit":
-        return {"type": "integer", "minimum": 0}, (
-            "Page size; larger values are clamped to max_limit (1000 by default), 0 gives "
-            "an empty list. Repeats are all validated, the last one counts."
-        )
-    if name == "marker":
-        return _STRING, "The id of the last server of the previous page."
-    if name == "sort_key":
-        keys = VALID_SORT_KEYS.union(*(names for _, names in SORT_KEYS_SINCE))
-        since = "; ".join(f"{', '.join(sorted(n))} from {_format(v)}" for v, n in SORT_KEYS_SINCE)
-        return {"type": "string", "enum": sorted(keys)}, (
-            f"At most {MAX_SORT_KEYS}; `uuid asc` always ends the order. {since}; "
-            f"{', '.join(sorted(ADMIN_SORT_KEYS))} are admin-only (403). Before "
-            f"{_format(STRICT_QUERY_SINCE)} these are accepted and ignored: "
-            f"{', '.join(sorted(IGNORED_SORT_KEYS))}."
-        )
-    if name == "sort_dir":
-        return {"type": "string", "enum": [d.value for d in Direction]}, (
-            "One per sort_key, in order; a key without one sorts desc."
-        )
-    if name == "status":
-        return {"type": "string", "enum": shown_statuses()}, (
-            "Nova's server status, case-insensitive. An unknown one is a 400 from 2.38, "
-            "an empty list before."
-        )
-    if name == "power_state":
-        low, high = POWER_STATE_RANGE
-        return {"type": "integer", "minimum": low, "maximum": high}, "Nova's power state."
-    if name in BOOLEAN_PARAMS:
-        spellings = sorted(TRUE_VALUES | FALSE_VALUES)
-        if name == "all_tenants":
-            spellings.insert(0, "")  # the bare `all_tenants` means true
-        return {"type": "string", "enum": spellings}, "A boolean, case-insensitive."
-    if name in TIMESTAMP_PARAMS:
-        return {"type": "string", "format": "date-time"}, "ISO 8601; no zone means UTC."
-    if name in REGEX_FILTERS:
-        return {"type": "string", "format": "regex", "maxLength": MAX_REGEX_LENGTH}, (
-            f"An unanchored regular expression on {REGEX_FILTERS[name]}."
-        )
-    if name in TAG_FILTERS:
-        return _STRING, (
-            f"Comma-separated tags: at most {MAX_TAGS}, each at most {MAX_TAG_LENGTH} characters."
-        )
-    if name in ("project_id", "tenant_id"):
-        return _STRING, "With all_tenants, one project's servers (project_id wins)."
-    return _STRING, "Any of the values, exactly." if name in REPEATABLE_PARAMS else "Exact match."
-
-
-def _who(name: str) -> str:
-    if name == "all_tenants":
-        return "Admin only (403 for others); project_id or tenant_id then picks one."
-    if name in PAGING_PARAMS:
-        return "Anyone."
-    for since, names in USER_FILTERS:
-        if name in names:
-            if since == MIN_VERSION:
-                return "Anyone."
-            return f"Non-admins from {_format(since)} (ignored for them before)."
-    return "Admin only (ignored for non-admins)."
-
-
-def _format(version: Version) -> str:
-    return f"{version[0]}.{version[1]}"
-
-
-def _schemas() -> Json:
-    link: Json = {
-        "type": "object",
-        "required": ["rel", "href"],
-        "properties": {"rel": _STRING, "href": _STRING},
-    }
-    links: Json = {"type": "array", "items": {"$ref": _REF + "Link"}}
-    status: Json = {"type": "string", "enum": [*shown_statuses(), UNKNOWN_STATUS]}
-    summary: Json = {
-        "type": "object",
-        "required": ["id", "links"],
-        "properties": {"id": _STRING, "name": _NULLABLE_STRING, "links": links, "status": status},
-    }
-    detail: Json = {
-        "type": "object",
-        "required": ["id", "links", "status"],
-        "properties": {
-            "id": _STRING,
-            "name": _NULLABLE_STRING,
-            "status": status,
-            "links": links,
-            "tenant_id": _STRING,
-            "user_id": _STRING,
-            "created": _NULLABLE_STRING,
-            "updated": _NULLABLE_STRING,
-            "hostId": _STRING,
-            "metadata": {"type": "object", "additionalProperties": _STRING},
-            "addresses": {"type": "object"},
-            "flavor": {"type": "object"},
-            "image": {"type": ["object", "string"]},
-            "accessIPv4": _STRING,
-            "accessIPv6": _STRING,
-            "progress": {"type": "integer"},
-            "locked": {"type": "boolean"},
-            "tags": {"type": "array", "items": _STRING},
-            "description": _NULLABLE_STRING,
-            "fault": {"type": "object"},
-            "OS-EXT-STS:vm_state": _NULLABLE_STRING,
-            "OS-EXT-STS:task_state": _NULLABLE_STRING,
-            "OS-EXT-STS:power_state": {"type": ["integer", "null"]},
-            "OS-EXT-AZ:availability_zone": _STRING,
-            "security_groups": {"type": "array", "items": {"type": "object"}},
-        },
-    }
-    version: Json = {
-        "type": "object",
-        "required": ["id", "status", "version", "min_version", "updated", "links"],
-        "properties": {
-            "id": _STRING,
-            "status": _STRING,
-            "version": {"const": _format(MAX_VERSION)},
-            "min_version": {"const": _format(MIN_VERSION)},
-            "updated": _STRING,
-            "links": links,
-        },
-    }
-    return {
-        "Link": link,
-        "ServerSummary": summary,
-        "ServerDetail": detail,
-        "ServerList": _page("ServerSummary"),
-        "ServerDetailList": _page("ServerDetail"),
-        "ServerShow": _object({"server": {"$ref": _REF + "ServerDetail"}}),
-        "VersionSummary": version,
-        "Versions": _object(
-            {"versions": {"type": "array", "items": {"$ref": _REF + "VersionSummary"}}}
-        ),
-        "Version": _object({"version": {"$ref": _REF + "VersionSummary"}}, closed=False),
-        "Health": {
-            "type": "object",
-            "required": ["status"],
-            "properties": {
-                "status": {"enum": ["pass", "warn", "fail"]},
-                "checks": {"type": "object"},
-            },
-        },
-        **{f"Fault{status}": _fault_schema(status) for status in _fault_statuses()},
-    }
-
-
-def _page(item: str) -> Json:
-    return _object(
-        {
-            "servers": {"type": "array", "items": {"$ref": _REF + item}},
-            "servers_links": {"type": "array", "items": {"$ref": _REF + "Link"}},
-        },
-        required=["servers"],
-    )
-
-
-def _object(properties: Json, *, required: list[str] | None = None, closed: bool = True) -> Json:
-    schema: Json = {
-        "type": "object",
-        "required": required if required is not None else list(properties),
-        "properties": properties,
-    }
-    if closed:  # Nova's response schemas allow no other key
-        schema["additionalProperties"] = False
-    return schema
-
-
-def _fault_statuses() -> list[int]:
-    """Every status a :class:`GatewayError` can carry."""
-    found = {GatewayError.status}
-    pending = [GatewayError]
-    while pending:
-        for sub in pending.pop().__subclasses__():
-            found.add(sub.status)
-            pending.append(sub)
-    return sorted(found)
-
-
-def _fault_schema(status: int) -> Json:
-    name = fault_name(status)
-    body = _object({"code": {"const": status}, "message": _STRING})
-    return _object({name: body})

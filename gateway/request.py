@@ -6,21 +6,25 @@ Nova's rules, kept because clients rely on them: ``limit`` default and maximum
 callers without ``allow_all_filters`` silently lose the filters their microversion does not
 allow; from 2.75 an unknown parameter is a 400. Who may do what is the policy's
 (:class:`~gateway.policy.ListGrants`): the listing itself and ``all_tenants`` (403 naming
-the rule), every filter; "admin" is ``context_is_admin``. Improvements: directions are
-padded with ``desc`` one for one (Nova misaligns them) and ``uuid asc`` always ends the
-order.
+the rule), every filter; "admin" is ``context_is_admin``. The order follows Nova's
+padding rule exactly (:mod:`gateway.sortparams`), ``uuid`` always among the keys.
 
 A single-valued parameter given more than once is read from its last value, as Nova does,
-but every value is validated: ``limit=x&limit=2`` is a 400, not a page of two. Costly input
-is bounded (:mod:`gateway.params`: tags per filter and their length, regex length, sort
-keys, values of one parameter) with a 400 before any cell is asked.
+but every value is validated: ``limit=x&limit=2`` is a 400, not a page of two. That holds
+for the exact filters too: ``uuid=a&uuid=b`` filters by ``b`` alone, as do ``vm_state``,
+``task_state`` and ``power_state`` (Nova's ``power_state`` is a regular expression on an
+integer column, which PostgreSQL refuses; cellgate matches the last value exactly). Only
+``status`` (and the sort parameters) count every value, and a status replaces any
+``vm_state``/``task_state`` given beside it, and of two spellings of one filter the
+later one counts (:func:`_shadowed`). Every ``format: regex`` value of Nova's query
+schema must be a non-empty, valid regular expression (a 400 before the policy drops the
+filters a caller may not use, as Nova's schema validation runs first). Costly input is
+bounded (:mod:`gateway.params`: tags per filter and their length, regex length, sort keys,
+values of one parameter) with a 400 before any cell is asked.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import re
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -28,37 +32,27 @@ from typing import TypeVar
 
 from cells.filters import SOFT_DELETED, InstanceFilters
 from cells.order import Direction
+from gateway import queryvalues
 from gateway.auth import Principal
 from gateway.errors import BadRequest, Forbidden
 from gateway.params import (
-    ADMIN_SORT_KEYS,
-    FALSE_VALUES,
-    IGNORED_SORT_KEYS,
     JOINED_TABLES,
     KNOWN_PARAMS,
     MAX_PARAM_REPEATS,
-    MAX_REGEX_LENGTH,
-    MAX_SORT_KEYS,
-    MAX_TAG_LENGTH,
-    MAX_TAGS,
     PAGING_PARAMS,
-    POWER_STATE_RANGE,
+    PARAMS_SINCE,
     REGEX_FILTERS,
-    SORT_KEYS_SINCE,
+    REGEX_PARAMS_SINCE,
     STRICT_QUERY_SINCE,
     TAG_FILTERS,
-    TRUE_VALUES,
-    UNSUPPORTED_FILTERS,
     USER_FILTERS,
-    VALID_SORT_KEYS,
     Version,
 )
 from gateway.policy import ListGrants
-from gateway.states import states_for_statuses
+from gateway.statuses import states_for_statuses
 
-__all__ = ["ListRequest", "parse_list_request"]
+__all__ = ["ListRequest", "applied_query", "parse_list_request"]
 
-_DIGITS = re.compile(r"^[0-9]+$")
 T = TypeVar("T")
 
 
@@ -80,44 +74,34 @@ def _last(values: dict[str, list[str]], name: str) -> str | None:
     return found[-1] if found else None
 
 
-def _bool(name: str, value: str, *, strict: bool) -> bool:
-    lowered = value.strip().lower()
-    if lowered in TRUE_VALUES:
-        return True
-    if lowered in FALSE_VALUES or not strict:
-        return False
-    raise BadRequest(
-        f"Invalid input for query parameters {name}. Value: {value}. "
-        "Unrecognized value, acceptable values are: 0, 1, f, false, n, no, off, on, t, "
-        "true, y, yes"
-    )
+def _last_set(values: dict[str, list[str]], name: str) -> frozenset[str] | None:
+    """The last value of ``name`` as a one-value set (``None`` when not given)."""
+    last = _last(values, name)
+    return None if last is None else frozenset({last})
 
 
-def _timestamp(name: str, value: str) -> dt.datetime:
-    try:
-        parsed = dt.datetime.fromisoformat(value.strip().replace(" ", "+"))
-        if parsed.tzinfo is not None:
-            parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
-    except (ValueError, OverflowError):  # year 1 at +14:00 has no UTC datetime
-        raise BadRequest(f"Invalid filter field: {name}.") from None
-    return parsed
+_ALIASES = (("name", "display_name"), ("image", "image_ref"), ("tenant_id", "project_id"))
 
 
-def _regex(name: str, value: str) -> str:
-    if len(value) > MAX_REGEX_LENGTH:
-        raise BadRequest(
-            f"Invalid filter field: {name}. The regular expression has {len(value)} "
-            f"characters; at most {MAX_REGEX_LENGTH} are allowed."
-        )
-    try:
-        # re's FutureWarnings ("Possible nested set" for "[[") say nothing about validity;
-        # under -W error (the tests) they would turn a 400 into a 500.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            re.compile(value)
-    except re.error:
-        raise BadRequest(f"Invalid filter field: {name}. Not a valid regular expression.") from None
-    return value
+def _shadowed(values: dict[str, list[str]]) -> frozenset[str]:
+    """The aliases Nova's filters overwrite. ``search_opts`` keeps the query's order of
+    first appearance and each alias it meets overwrites the one filter (``name`` and
+    ``display_name`` the ``display_name`` regex, ``image`` and ``image_ref`` the image,
+    ``tenant_id`` and ``project_id`` the project): of a pair given together, the name that
+    first appears earlier is lost. ``description`` is lost beside ``display_description``
+    (Nova drops ``description`` altogether: its database has no such column)."""
+    lost: set[str] = set()
+    for pair in _ALIASES:
+        given = [name for name in values if name in pair]
+        lost.update(given[:-1])
+    if "display_description" in values:
+        lost.add("description")
+    return frozenset(lost)
+
+
+def _alias(values: dict[str, list[str]], shadowed: frozenset[str], *names: str) -> str | None:
+    """The last value of whichever of ``names`` is given and not ``shadowed``."""
+    return next((_last(values, n) for n in names if n in values and n not in shadowed), None)
 
 
 def _each(values: dict[str, list[str]], name: str, check: Callable[[str], T]) -> T | None:
@@ -128,75 +112,23 @@ def _each(values: dict[str, list[str]], name: str, check: Callable[[str], T]) ->
     return result
 
 
-def _limit(value: str, max_limit: int) -> int:
-    if not _DIGITS.match(value):
-        raise BadRequest(
-            f"Invalid input for query parameters limit. Value: {value}. "
-            f"'{value}' does not match '^[0-9]*$'"
-        )
-    digits = value.strip().lstrip("0")
-    if len(digits) > len(str(max_limit)):  # int() refuses more than 4300 digits
-        return max_limit
-    return min(int(digits or "0"), max_limit)
+_NEWER_PARAMS = frozenset().union(*(names for _, names in PARAMS_SINCE))
 
 
-def _sort(
-    keys: list[str], dirs: list[str], version: Version, admin: bool
-) -> tuple[tuple[str, Direction], ...]:
-    if len(keys) > MAX_SORT_KEYS:
-        raise BadRequest(
-            f"Invalid input for query parameters sort_key: {len(keys)} sort keys; "
-            f"at most {MAX_SORT_KEYS} are allowed."
-        )
-    keys = [k.strip() for k in keys] or ["created_at"]
-    dirs = [d.strip() for d in dirs] or ["desc"]
-    valid = VALID_SORT_KEYS | _since(SORT_KEYS_SINCE, version)
-    for d in dirs:
-        if d not in ("asc", "desc"):
-            raise BadRequest(
-                "Invalid input received: Unknown sort direction, must be 'desc' or 'asc'"
-            )
-    if len(dirs) > len(keys):
-        raise BadRequest("Invalid input received: Sort direction size exceeds sort key size")
-    pairs: list[tuple[str, Direction]] = []
-    for i, key in enumerate(keys):
-        if key in valid:
-            if key in ADMIN_SORT_KEYS and not admin:
-                raise Forbidden(f"Only administrators can sort servers by {key}")
-            pairs.append((key, Direction(dirs[i] if i < len(dirs) else "desc")))
-        elif key in IGNORED_SORT_KEYS and version < STRICT_QUERY_SINCE:
-            continue
-        else:
-            allowed = ", ".join(f"'{k}'" for k in sorted(valid))
-            raise BadRequest(
-                f"Invalid input for query parameters sort_key. Value: {key}. "
-                f"'{key}' is not one of [{allowed}]"
-            )
-    return tuple(pairs) or (("created_at", Direction.DESC),)
+def applied_query(items: Sequence[tuple[str, str]], version: Version) -> list[tuple[str, str]]:
+    """The query as Nova's schema validation leaves it for ``version``.
 
-
-def _since(table: tuple[tuple[Version, frozenset[str]], ...], version: Version) -> frozenset[str]:
-    """The names ``table`` makes available at ``version``."""
-    allowed: set[str] = set()
-    for since, names in table:
-        if version >= since:
-            allowed |= names
-    return frozenset(allowed)
-
-
-def _tags(name: str, value: str) -> frozenset[str]:
-    tags = [tag.strip() for tag in value.split(",") if tag.strip()]
-    if len(tags) > MAX_TAGS:
-        raise BadRequest(
-            f"Invalid input for query parameters {name}: {len(tags)} tags; "
-            f"at most {MAX_TAGS} are allowed."
-        )
-    if any(len(tag) > MAX_TAG_LENGTH for tag in tags):
-        raise BadRequest(
-            f"Invalid input for query parameters {name}: a tag is longer than "
-            f"{MAX_TAG_LENGTH} characters."
-        )
-    return frozenset(tags)
+    Below 2.75 Nova's schema strips what it does not know at that microversion (unknown
+    names, and ``tags``... before 2.26, ``changes-before`` before 2.66, ``locked`` before
+    2.73), keeping ``_``-prefixed names and joined tables (a 400 later): such a parameter
+    neither filters nor appears in the next link. From 2.75 unknown names are a 400.
+    """
+    if version >= STRICT_QUERY_SINCE:
+        return list(items)
+    known = (
+        (KNOWN_PARAMS - _NEWER_PARAMS) | queryvalues.since(PARAMS_SINCE, version) | JOINED_TABLES
+    )
+    return [(k, v) for k, v in items if k in known or k.startswith("_")]
 
 
 def parse_list_request(
@@ -219,45 +151,58 @@ def parse_list_request(
             )
 
     for name in values:
-        if name.startswith("_") or name in JOINED_TABLES:
-            raise BadRequest(f"Invalid filter field: {name}.")
-        if version >= STRICT_QUERY_SINCE and name not in KNOWN_PARAMS:
+        internal = name.startswith("_") or name in JOINED_TABLES
+        if version >= STRICT_QUERY_SINCE and name not in KNOWN_PARAMS and not internal:
             raise BadRequest(
                 "Invalid input for query parameters. Additional properties are not "
                 f"allowed ('{name}' was unexpected)"
             )
+    regex_params = queryvalues.since(REGEX_PARAMS_SINCE, version)
+    for name, found in values.items():
+        if name in regex_params:
+            for value in found:
+                queryvalues.regex_format(name, value)
     if not grants.allowed:
         raise Forbidden(f"Policy doesn't allow {grants.rule} to be performed.")
     if not grants.all_filters:
-        allowed = _since(USER_FILTERS, version) | PAGING_PARAMS
+        allowed = queryvalues.since(USER_FILTERS, version) | PAGING_PARAMS
         values = {k: v for k, v in values.items() if k in allowed}
+    # After the policy's cut, as Nova: a member's "_x" or "metadata" is dropped, not a 400.
+    for name in values:
+        if name.startswith("_") or name in JOINED_TABLES:
+            raise BadRequest(f"Invalid filter field: {name}.")
     for name, found in values.items():
         # PostgreSQL text cannot hold NUL: no row can match, and the API DB would fail.
         if name in KNOWN_PARAMS and any("\x00" in value for value in found):
             raise BadRequest(f"Invalid input for query parameters {name}: NUL character.")
 
-    limit = _each(values, "limit", lambda v: _limit(v, max_limit))
+    limit = _each(values, "limit", lambda v: queryvalues.limit(v, max_limit))
     if limit is None:
         limit = max_limit
     marker = _last(values, "marker")
-    sort = _sort(values.get("sort_key", []), values.get("sort_dir", []), version, grants.admin)
-
-    for name in values:
-        if name in UNSUPPORTED_FILTERS:
-            raise BadRequest(f"Filter {name} is not supported by this gateway.")
+    sort = queryvalues.sort_keys(
+        values.get("sort_key", []), values.get("sort_dir", []), version, grants.admin
+    )
 
     all_tenants = bool(
-        _each(values, "all_tenants", lambda v: v == "" or _bool("all_tenants", v, strict=True))
+        _each(
+            values,
+            "all_tenants",
+            lambda v: v == "" or queryvalues.boolean("all_tenants", v, strict=True),
+        )
     )
     if all_tenants and not grants.all_tenants:
         raise Forbidden(f"Policy doesn't allow {grants.all_tenants_rule} to be performed.")
+    shadowed = _shadowed(values)
     if all_tenants:
-        project_id = _last(values, "project_id") or _last(values, "tenant_id")
+        project_id = _alias(values, shadowed, "project_id", "tenant_id")
     else:
         project_id = principal.project_id
 
-    vm_states: set[str] | None = None
-    task_states: frozenset[str | None] | None = None
+    # Nova reads one value of vm_state and task_state (the last); a status replaces both
+    # with the lists it maps to (task_state only when no status is a vm_state's default).
+    vm_states = _last_set(values, "vm_state")
+    task_states: frozenset[str | None] | None = _last_set(values, "task_state")
     include_soft_deleted = False
     empty = False
     statuses = values.get("status")
@@ -267,61 +212,60 @@ def parse_list_request(
             if version >= (2, 38):
                 raise BadRequest("Invalid status value")
             empty = True
-        vm_states = set(found_vm)
+        vm_states = found_vm
         if found_task is not None:
             task_states = frozenset(found_task)
         include_soft_deleted = SOFT_DELETED in vm_states
-    if "vm_state" in values:
-        requested = set(values["vm_state"])
-        vm_states = requested if vm_states is None else vm_states & requested
-    if "task_state" in values:
-        task_states = frozenset(values["task_state"])
 
     deleted: bool | None = False
     if "deleted" in values:
-        deleted = _bool("deleted", values["deleted"][-1], strict=False)
+        deleted = queryvalues.boolean("deleted", values["deleted"][-1], strict=False)
     elif "changes-since" in values or "changes-before" in values:
         deleted = None
-    if vm_states == {"deleted"}:
+    # Only a status asks for deleted servers: Nova compares its list with ['deleted'], and a
+    # vm_state=deleted (a string) never equals it.
+    if statuses and vm_states == frozenset({"deleted"}):
         if not grants.admin:
             raise Forbidden("Only administrators may list deleted instances")
         deleted = True
 
-    changes_since = _each(values, "changes-since", partial(_timestamp, "changes-since"))
-    changes_before = _each(values, "changes-before", partial(_timestamp, "changes-before"))
+    changes_since = _each(values, "changes-since", partial(queryvalues.timestamp, "changes-since"))
+    changes_before = _each(
+        values, "changes-before", partial(queryvalues.timestamp, "changes-before")
+    )
     if changes_since and changes_before and changes_before < changes_since:
         raise BadRequest("The value of changes-since must be less than or equal to changes-before.")
 
-    locked = _each(values, "locked", lambda v: _bool("locked", v, strict=True))
+    locked = _each(values, "locked", lambda v: queryvalues.boolean("locked", v, strict=True))
 
-    power_states = None
-    if "power_state" in values:
-        try:
-            power_states = frozenset(int(v) for v in values["power_state"])
-        except ValueError:
-            raise BadRequest("Invalid filter field: power_state.") from None
-        low, high = POWER_STATE_RANGE
-        if any(not low <= state <= high for state in power_states):
-            raise BadRequest("Invalid filter field: power_state.")
+    # Every value validated; the last one filters (exactly: see the module docstring).
+    power_state = _each(values, "power_state", queryvalues.power_state)
+    power_states = None if power_state is None else frozenset({power_state})
 
     regex = tuple(
         (column, pattern)
         for name, column in REGEX_FILTERS.items()
-        if (pattern := _each(values, name, partial(_regex, name))) is not None
+        if (pattern := _each(values, name, partial(queryvalues.regex, name))) is not None
+        and name not in shadowed
     )
-    tags = {name: _each(values, name, partial(_tags, name)) or frozenset() for name in TAG_FILTERS}
-    image = _last(values, "image") or _last(values, "image_ref")
+    tags = {
+        name: _each(values, name, partial(queryvalues.tags, name)) or frozenset()
+        for name in TAG_FILTERS
+    }
+    image = _alias(values, shadowed, "image", "image_ref")
     filters = InstanceFilters(
         project_id=project_id,
         user_id=_last(values, "user_id"),
         image_ref=image,
         host=_last(values, "host"),
         locked=locked,
-        vm_states=frozenset(vm_states) if vm_states is not None else None,
+        vm_states=vm_states,
         task_states=task_states,
         power_states=power_states,
-        uuids=frozenset(values["uuid"]) if "uuid" in values else None,
+        uuids=_last_set(values, "uuid"),
         regex=regex,
+        ip=_each(values, "ip", partial(queryvalues.regex, "ip")),
+        ip6=_each(values, "ip6", partial(queryvalues.regex, "ip6")),
         tags=tags["tags"],
         tags_any=tags["tags-any"],
         not_tags=tags["not-tags"],
@@ -330,6 +274,8 @@ def parse_list_request(
         changes_before=changes_before,
         deleted=deleted,
         include_soft_deleted=include_soft_deleted,
+        # Nova passes the raw string on: any non-empty value is true ("false" too).
+        soft_deleted=None if "soft_deleted" not in values else values["soft_deleted"][-1] != "",
     )
     return ListRequest(
         limit=limit,

@@ -2,6 +2,9 @@
 
 Nothing else in the code base reads the environment: :class:`Settings` is built once (by the
 CLI or a test) and passed to :func:`gateway.app.create_app`.
+
+Over the house size on purpose: one field per option with its documentation, as one
+``Settings`` class (STYLE: one Settings).
 """
 
 from __future__ import annotations
@@ -38,8 +41,8 @@ class StaticCell(BaseModel):
 
 
 class NeutronSettings(BaseModel):
-    """How to reach Neutron (``nova.conf``'s ``[neutron]``): kept for the fields that need
-    it (security groups, ports); nothing calls Neutron yet."""
+    """How to reach Neutron (``nova.conf``'s ``[neutron]``): ``security_groups``
+    (:mod:`gateway.neutron`: ``endpoint_override``, and password credentials for a token)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -86,11 +89,29 @@ class Settings(BaseSettings):
     redis_connect_timeout_s: float = Field(0.05, gt=0, description="Connect deadline for Redis.")
     redis_cooldown_s: float = Field(5.0, ge=0, description="Breaker pause after Redis fails.")
     frontier_ttl_s: float = Field(300.0, gt=0, description="Sliding TTL of a cached frontier.")
+    frontier_fresh_s: float = Field(
+        5.0,
+        gt=0,
+        description="How long after its rows were fetched a cached frontier is resumed "
+        "from; older, the marker is resolved afresh, so a page never hides an instance "
+        "created more than this long ago.",
+    )
     frontier_max_rows: int = Field(
         4000, ge=0, description="Unreturned rows kept in a frontier, over all cells."
     )
+    read_ahead_max: int = Field(
+        64,
+        ge=0,
+        description="Frontier read-aheads in flight per worker (a walk's next page refilled "
+        "in the background once it asked for a second page); 0 disables them.",
+    )
     page_cache_ttl_s: float = Field(
         2.0, ge=0, description="TTL of identical-request page cache; 0 disables it."
+    )
+    coalesce_listings: bool = Field(
+        True,
+        description="Identical listings in flight share one fan-out; false: each runs its "
+        "own (benchmarks of distinct requests).",
     )
     memory_store_entries: int = Field(10_000, ge=1, description="Bound of the in-process store.")
     memory_store_max_bytes: int = Field(
@@ -176,8 +197,14 @@ class Settings(BaseSettings):
         description="The zone shown for a server on a host when its row names none "
         "(Nova's [DEFAULT] default_availability_zone).",
     )
+    service_down_time_s: float = Field(
+        60.0,
+        gt=0,
+        description="A nova-compute service not seen up for longer is UNKNOWN in host_status "
+        "(Nova's [DEFAULT] service_down_time).",
+    )
     neutron: NeutronSettings | None = Field(
-        None, description="How to reach Neutron (nova.conf's [neutron]); not used yet."
+        None, description="How to reach Neutron (nova.conf's [neutron]) for security_groups."
     )
     per_project_cells: bool = Field(
         True,
@@ -208,6 +235,30 @@ class Settings(BaseSettings):
         5.0,
         ge=0,
         description="How long an open breaker skips its cell (or Keystone) before one probe.",
+    )
+    breaker_share_interval_s: float = Field(
+        0.25,
+        ge=0,
+        description="With Redis: how often each process reads what its peers' breakers "
+        "found out about the cells (its own news is sent at once; 0: each on its own).",
+    )
+    breaker_cooldown_spread: float = Field(
+        0.5,
+        ge=0,
+        description="While breakers are shared: each opening's cool-down is drawn from "
+        "[cooldown, cooldown x (1 + spread)], so peers do not all probe at once.",
+    )
+    neutron_url: str | None = Field(
+        None,
+        description="Neutron's URL, over neutron.endpoint_override: security_groups from its "
+        "ports. Without either, a Keystone service user's catalog names it; without one, "
+        'every server shows [{"name": "default"}].',
+    )
+    neutron_from_catalog: bool = Field(
+        True, description="Without a Neutron URL, ask a Keystone service user's catalog for one."
+    )
+    neutron_timeout_s: float = Field(
+        3.0, gt=0, description="Deadline for a page's Neutron calls (ports, security groups)."
     )
     cell_pool_size: int = Field(5, ge=1, description="Connections kept per cell.")
     cell_pool_max_overflow: int = Field(5, ge=0, description="Extra connections per cell.")
@@ -298,7 +349,7 @@ def load_settings(
     """Settings from explicit overrides, the environment, ``config_file`` (TOML) and
     ``nova_config`` (``nova.conf`` files, :mod:`gateway.novaconf`), in that precedence."""
     if config_file is None and not nova_config:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**overrides)  # type: ignore[arg-type]  # **object overrides: pydantic validates each field at run time
     if config_file is not None and not config_file.is_file():
         raise FileNotFoundError(f"configuration file not found: {config_file}")
     nova = read_nova_config(nova_config) if nova_config else {}
@@ -318,4 +369,4 @@ def load_settings(
             toml = TomlConfigSettingsSource(settings_cls)
             return (init_settings, env_settings, toml, NovaConfigSource(settings_cls, nova))
 
-    return FileSettings(**overrides)  # type: ignore[arg-type]
+    return FileSettings(**overrides)  # type: ignore[arg-type]  # **object overrides: pydantic validates each field at run time

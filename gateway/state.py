@@ -5,19 +5,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from cachetools import FIFOCache
+
 from cache import SingleFlight, Store
-from cells import ApiDatabase, Cell, CellClient, Drills
+from cells import ApiDatabase, Cell, CellClient, HeadShares
 from gateway.auth import TokenValidator
 from gateway.metrics import Metrics
+from gateway.neutron import Neutron
 from gateway.policy import Policy
+from gateway.readahead import ReadAheads
 from gateway.settings import Settings
+from gateway.zones import HostZones
 
-__all__ = ["AppState", "HeadShares", "ProjectCells"]
+__all__ = ["AppState", "ProjectCells"]
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +36,23 @@ class ProjectCells:
     every ``ttl_s``). ``ALL`` is only used to size first batches (every cell is asked
     anyway), so a stale ``ALL`` entry is still answered while one refresh runs behind
     it; a project's entry also decides which cells are asked, so it is never served stale.
+
+    The entries are a cachetools ``FIFOCache`` (reads do not renew an entry: the one
+    written longest ago goes first) holding each entry's expiry beside its counts, not a
+    ``TTLCache``: that drops an entry when it expires, and a stale ``ALL`` is still
+    answered. One event loop uses it (cachetools' caches are not thread-safe).
     """
 
     ALL: ClassVar[str] = "\x00all"
 
     ttl_s: float
     max_entries: int = 10_000
-    _entries: OrderedDict[str, tuple[float, dict[int, int]]] = field(default_factory=OrderedDict)
+    _entries: FIFOCache[str, tuple[float, dict[int, int]]] = field(init=False)
     _flight: SingleFlight[dict[int, int]] = field(default_factory=SingleFlight)
     _refreshing: set[asyncio.Task[dict[int, int]]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._entries = FIFOCache(self.max_entries)
 
     def get(self, project_id: str) -> dict[int, int] | None:
         """The cached counts per cell id, or ``None`` when absent or stale."""
@@ -50,11 +62,9 @@ class ProjectCells:
         return entry[1]
 
     def put(self, project_id: str, counts: dict[int, int]) -> None:
-        """Remember ``counts`` for ``ttl_s``; evict the oldest entry past the bound."""
+        """Remember ``counts`` for ``ttl_s``; past the bound, the entry written longest ago
+        goes."""
         self._entries[project_id] = (time.monotonic() + self.ttl_s, counts)
-        self._entries.move_to_end(project_id)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
 
     async def counts(
         self, scope: str, load: Callable[[], Awaitable[dict[int, int]]]
@@ -95,51 +105,6 @@ class ProjectCells:
 
 
 @dataclass(slots=True)
-class HeadShares:
-    """What part of a walk's first page each cell supplied last time, per walk (an LRU).
-
-    The instances-per-cell counts say how the *whole* listing divides between cells, but
-    its head may not: newest-first, the cell the scheduler fills now holds most of the
-    first page (measured: one cell with 50% of the rows gave 77% of an admin's first
-    100). A first batch sized by the counts then misses and the page waits for a second,
-    sequential query. The next first page of the same walk sizes each cell's batch by a
-    blend of what it supplied last time and the counts (:meth:`blend`); a wrong estimate
-    only costs that refill, never a row. Pages after a marker with no cached frontier
-    learn under their own key (the walk's fingerprint plus ``@``): deep in a listing the
-    cells mix as they do there, not as at its head (measured: the page at row 470,469 of
-    8 cells read 219 rows in 10 queries with count-based batches).
-    """
-
-    LEARNED: ClassVar[float] = 0.75  # weight of the last first page vs the counts
-
-    max_entries: int = 4096
-    _entries: OrderedDict[str, dict[int, float]] = field(default_factory=OrderedDict)
-
-    def blend(
-        self, walk: str, counted: dict[int, float] | None, cells: list[int]
-    ) -> dict[int, float] | None:
-        """Each cell's expected share of a first page of ``walk`` (``None``: equal)."""
-        learned = self._entries.get(walk)
-        if learned is None:
-            return counted
-        self._entries.move_to_end(walk)
-        even = 1 / max(1, len(cells))
-        prior = counted or {}
-        w = self.LEARNED
-        return {c: w * learned.get(c, 0.0) + (1 - w) * prior.get(c, even) for c in cells}
-
-    def learn(self, walk: str, supplied: dict[int, int]) -> None:
-        """Remember each cell's part of a complete first page of ``walk``."""
-        total = sum(supplied.values())
-        if total == 0:
-            return
-        self._entries[walk] = {cell: n / total for cell, n in supplied.items()}
-        self._entries.move_to_end(walk)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
-
-
-@dataclass(slots=True)
 class AppState:
     """The gateway's resources: settings, the API DB's client, the cells and their clients."""
 
@@ -152,6 +117,8 @@ class AppState:
     flight: SingleFlight[tuple[bytes, dict[str, str]]]
     metrics: Metrics
     tokens: TokenValidator | None = None  # auth_mode=keystone
-    drills: Drills | None = None  # cellgate demo's outage drills (the console's buttons)
+    neutron: Neutron | None = None  # security_groups (gateway.neutron)
     head_shares: HeadShares = field(default_factory=HeadShares)
     policy: Policy = field(default_factory=Policy)  # Nova's defaults unless configured
+    read_aheads: ReadAheads = field(default_factory=lambda: ReadAheads(0))  # none unless set
+    host_zones: HostZones = field(default_factory=HostZones)  # hosted servers' zones

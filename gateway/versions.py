@@ -24,6 +24,8 @@ import microversion_parse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.params import Version
+
 __all__ = [
     "MAX_VERSION",
     "MIN_VERSION",
@@ -37,8 +39,8 @@ __all__ = [
     "versions_document",
 ]
 
-MIN_VERSION: Final[tuple[int, int]] = (2, 1)
-MAX_VERSION: Final[tuple[int, int]] = (2, 90)
+MIN_VERSION: Final[Version] = (2, 1)
+MAX_VERSION: Final[Version] = (2, 104)
 
 _UPDATED: Final = "2013-07-23T11:33:21Z"
 # Nova accepts only canonical numbers: "2.01" and "02.1" are malformed, not 2.1.
@@ -49,7 +51,7 @@ _LEGACY_HEADER: Final = "x-openstack-nova-api-version"
 class VersionNotAcceptable(Exception):
     """A well-formed microversion outside [:data:`MIN_VERSION`, :data:`MAX_VERSION`] (406)."""
 
-    def __init__(self, version: tuple[int, int]) -> None:
+    def __init__(self, version: Version) -> None:
         self.version = version
         self.requested = _format(version)
         super().__init__(
@@ -58,7 +60,7 @@ class VersionNotAcceptable(Exception):
         )
 
 
-def negotiate(headers: Mapping[str, str]) -> tuple[int, int]:
+def negotiate(headers: Mapping[str, str]) -> Version:
     """The microversion a request asks for.
 
     Raises :class:`ValueError` for a malformed value (400) and
@@ -83,7 +85,7 @@ def negotiate(headers: Mapping[str, str]) -> tuple[int, int]:
     return version
 
 
-def echoed_version(headers: Mapping[str, str]) -> tuple[int, int]:
+def echoed_version(headers: Mapping[str, str]) -> Version:
     """The microversion a response to these request headers names, whatever its status."""
     try:
         return negotiate(headers)
@@ -98,7 +100,7 @@ def is_compute_path(path: str) -> bool:
     return path == "/v2.1" or path.startswith("/v2.1/")
 
 
-def version_headers(version: tuple[int, int]) -> dict[str, str]:
+def version_headers(version: Version) -> dict[str, str]:
     """Response headers echoing the negotiated microversion in both spellings."""
     text = _format(version)
     return {
@@ -176,5 +178,5 @@ def _malformed(requested: str) -> ValueError:
     )
 
 
-def _format(version: tuple[int, int]) -> str:
+def _format(version: Version) -> str:
     return f"{version[0]}.{version[1]}"

@@ -1,42 +1,46 @@
 """Nova's v2.1 server representations, built from narrow ``instances`` rows and the
-side data of :mod:`cells.details` (rendered by :mod:`gateway.sideviews`).
+side data of :mod:`cells.details` (rendered by :mod:`gateway.detailviews`).
 
 A row is a mapping keyed by the column names of :data:`cells.schema.instances`. The detail
 view follows Nova's ``GET /servers/detail`` field by field for the negotiated microversion
-(2.1 to 2.90). Where Nova reads another service that the gateway does not have, the field
-keeps its key with a fixed value so clients that index it still work:
+(2.1 to 2.104; the fields of 2.73 and later from the request spec and system metadata
+are :mod:`gateway.specfields`'). Where Nova reads another service that the gateway does
+not have, the field keeps its key with a fixed value so clients that index it still work:
 
-* ``security_groups`` is always ``[{"name": "default"}]`` (no Neutron);
-* ``host_status`` (2.16) is ``""`` without a host and ``"UNKNOWN"`` with one (no service
-  records to tell ``UP`` from ``DOWN``);
-* ``OS-EXT-SRV-ATTR:user_data`` (2.3), ``trusted_image_certificates`` (2.63) and
-  ``locked_reason`` (2.73) are ``None``;
+* ``security_groups`` is ``[{"name": "default"}]`` when no Neutron is configured (with one,
+  it is Nova's: :mod:`gateway.neutron`, passed in ``ViewContext.security_groups``);
+* ``OS-EXT-SRV-ATTR:user_data`` (2.3) and ``trusted_image_certificates`` (2.63) are
+  ``None``;
 
 Which policy-guarded fields appear is :class:`~gateway.policy.ViewGrants`' to say (Nova's
 ``os-extended-server-attributes``, ``servers:show:host_status`` and ``:unknown-only``,
 ``servers:show:flavor-extra-specs``; a 500 fault's details for ``context_is_admin``).
 * ``updated`` falls back to ``created`` when ``updated_at`` is NULL (Nova prints the time
   of the request, which would make identical pages differ);
-* ``OS-EXT-AZ:availability_zone`` is the instance's own zone; Nova shows a hosted server in
-  its host's aggregate zone, which the row names once scheduled, so only a hosted row
-  naming none differs: it shows ``default_availability_zone`` (Nova's, for a host in no
-  zone).
+* ``OS-EXT-AZ:availability_zone`` of a hosted server is its host's zone
+  (:mod:`gateway.zones`, given in :attr:`ViewContext.host_zones`).
+
+Over the house size on purpose: Nova's server representation, one function per view
+(summary, detail, the stubs, the next link) sharing private helpers for links, images and
+times; the side tables' fields are :mod:`gateway.detailviews`.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
 from urllib.parse import urlencode, urlsplit
 
 from cells.details import Details
 from cells.novajson import RequestSpecInfo
-from gateway import sideviews
+from gateway import detailviews
+from gateway.params import Version
 from gateway.policy import ViewGrants
-from gateway.states import UNKNOWN_STATUS, status_from_state
+from gateway.specfields import add_recent_fields
+from gateway.statuses import UNKNOWN_STATUS, status_from_state
 
 __all__ = [
     "ViewContext",
@@ -71,9 +75,14 @@ class ViewContext:
 
     base_url: str
     project_in_url: str | None
-    version: tuple[int, int]
+    version: Version
     grants: ViewGrants
     default_availability_zone: str = "nova"
+    # Per uuid from Neutron; None: no Neutron configured (every server shows "default").
+    security_groups: Mapping[str, Sequence[Mapping[str, str]]] | None = None
+    service_down_time_s: float = 60.0
+    # A hosted server's zone per host (gateway.zones); a host not in it: the default zone.
+    host_zones: Mapping[str, str] = field(default_factory=dict)
 
 
 def server_summary(row: Row, ctx: ViewContext) -> dict[str, object]:
@@ -85,10 +94,19 @@ def server_summary(row: Row, ctx: ViewContext) -> dict[str, object]:
 _NO_DETAILS = Details()
 
 
-def server_detail(row: Row, ctx: ViewContext, details: Details | None = None) -> dict[str, object]:
-    """``GET /servers/detail`` item for ``ctx.version``, as Nova shows it.
+def server_detail(
+    row: Row,
+    ctx: ViewContext,
+    details: Details | None = None,
+    spec: RequestSpecInfo | None = None,
+    *,
+    show: bool = False,
+) -> dict[str, object]:
+    """``GET /servers/detail`` item for ``ctx.version``, as Nova shows it (``show``: the
+    ``GET /servers/{id}`` body's, which differs in :mod:`gateway.specfields`).
 
-    ``details`` is the instance's side data (:meth:`cells.client.CellClient.details`).
+    ``details`` is the instance's side data (:meth:`cells.client.CellClient.details`),
+    ``spec`` its request spec (read from 2.96).
     """
     side = details or _NO_DETAILS
     uuid = str(row["uuid"])
@@ -105,7 +123,7 @@ def server_detail(row: Row, ctx: ViewContext, details: Details | None = None) ->
         "metadata": dict(side.metadata),
         "hostId": _host_id(row),
         "image": _image(row, ctx),
-        "flavor": sideviews.flavor(
+        "flavor": detailviews.flavor(
             side,
             ctx.version,
             lambda kind, i: _bookmark(ctx, kind, i),
@@ -113,32 +131,37 @@ def server_detail(row: Row, ctx: ViewContext, details: Details | None = None) ->
         ),
         "created": created,
         "updated": _isotime(row.get("updated_at")) or created,
-        "addresses": sideviews.addresses(side),
+        "addresses": detailviews.addresses(side),
         "accessIPv4": "" if access_v4 is None else str(access_v4),
         "accessIPv6": "" if access_v6 is None else str(access_v6),
         "links": _links(ctx, uuid),
         "OS-DCF:diskConfig": "AUTO" if row.get("auto_disk_config") else "MANUAL",
     }
-    fault = sideviews.fault(side, status, ctx.grants.fault_details)
+    fault = detailviews.fault(side, status, ctx.grants.fault_details)
     if fault is not None:
         server["fault"] = fault
     if status in _PROGRESS_STATUSES:
+        # Nova: instance.get("progress", 0), and the column is always loaded: NULL is null.
         progress = row.get("progress")
-        server["progress"] = progress if isinstance(progress, int) else 0
+        server["progress"] = progress if isinstance(progress, int) else None
     server["OS-EXT-AZ:availability_zone"] = _availability_zone(row, ctx)
     server["config_drive"] = row.get("config_drive")
     server["key_name"] = row.get("key_name")
     server["OS-SRV-USG:launched_at"] = _usage_time(row.get("launched_at"))
     server["OS-SRV-USG:terminated_at"] = _usage_time(row.get("terminated_at"))
-    server["security_groups"] = [{"name": "default"}]
+    if ctx.security_groups is None:
+        server["security_groups"] = [{"name": "default"}]
+    elif groups := ctx.security_groups.get(uuid):  # Nova: no port, no group, no key
+        server["security_groups"] = [dict(g) for g in groups]
     if ctx.grants.extended_attributes:
         server.update(_extended_attributes(row, ctx.version))
     server["OS-EXT-STS:task_state"] = row.get("task_state")
     server["OS-EXT-STS:vm_state"] = row.get("vm_state")
     server["OS-EXT-STS:power_state"] = row.get("power_state")
-    server["os-extended-volumes:volumes_attached"] = sideviews.volumes_attached(side, ctx.version)
+    server["os-extended-volumes:volumes_attached"] = detailviews.volumes_attached(side, ctx.version)
     if ctx.version >= (2, 16):
-        host_status = "UNKNOWN" if row.get("host") else ""
+        now = datetime.now(UTC).replace(tzinfo=None)  # the columns hold naive UTC
+        host_status = detailviews.host_status(row.get("host"), side, now, ctx.service_down_time_s)
         shown = ctx.grants.host_status
         if shown == "all" or (shown == "unknown-only" and host_status == "UNKNOWN"):
             server["host_status"] = host_status
@@ -146,8 +169,6 @@ def server_detail(row: Row, ctx: ViewContext, details: Details | None = None) ->
         # Nova derives `locked` from `locked_by`; the `locked` filter reads the `locked`
         # column. Either being set means the instance is locked.
         server["locked"] = bool(row.get("locked")) or bool(row.get("locked_by"))
-    if ctx.version >= (2, 73):
-        server["locked_reason"] = None
     if ctx.version >= (2, 19):
         server["description"] = row.get("display_description")
     if ctx.version >= (2, 26):
@@ -156,15 +177,17 @@ def server_detail(row: Row, ctx: ViewContext, details: Details | None = None) ->
         server["trusted_image_certificates"] = None
     if ctx.version >= (2, 90) and not ctx.grants.extended_attributes:
         server["OS-EXT-SRV-ATTR:hostname"] = row.get("hostname")
+    add_recent_fields(server, side, spec, ctx.version, show=show)
     return server
 
 
 def _availability_zone(row: Row, ctx: ViewContext) -> str:
-    """The instance's zone; on a host, when its row names none, the default zone (Nova
-    shows a hosted server in its host's zone, the default one for a host in no zone)."""
+    """Nova's rule: a hosted server is in its host's zone (its aggregate's, else the
+    default zone); a server on no host shows its row's zone, or ``""``."""
+    host = row.get("host")
+    if host:
+        return ctx.host_zones.get(str(host)) or ctx.default_availability_zone
     zone = row.get("availability_zone")
-    if not zone and row.get("host"):
-        return ctx.default_availability_zone
     return str(zone or "")
 
 
@@ -205,8 +228,9 @@ def stub_show(
     stubs do).
     """
     stub = stub_detail(uuid, project_id, created_at or _EPOCH, ctx)
+    # No 2.98 image properties: they are the cell's (Nova's down-cell schema has none).
     stub["image"] = _image({"image_ref": spec.image_id}, ctx)
-    stub["flavor"] = sideviews.flavor(
+    stub["flavor"] = detailviews.flavor(
         Details(flavor=spec.flavor),
         ctx.version,
         lambda kind, i: _bookmark(ctx, kind, i),
@@ -282,7 +306,7 @@ def _image(row: Row, ctx: ViewContext) -> dict[str, object] | str:
     return {"id": image_id, "links": _bookmark(ctx, "images", image_id)}
 
 
-def _extended_attributes(row: Row, version: tuple[int, int]) -> dict[str, object]:
+def _extended_attributes(row: Row, version: Version) -> dict[str, object]:
     """The admin-only ``OS-EXT-SRV-ATTR:*`` fields."""
     instance_id = row.get("id")
     attributes: dict[str, object] = {

@@ -170,7 +170,7 @@ class Supervisor(Multiprocess):
         self.failed = any(p.exitcode == STARTUP_FAILURE for p in self.processes)
         pids = {p.pid for p in self.processes if p.pid is not None}
         for pid in self._pids - pids:
-            mark_process_dead(pid, str(self.run_dir.metrics))  # type: ignore[no-untyped-call]
+            mark_process_dead(pid, str(self.run_dir.metrics))  # type: ignore[no-untyped-call]  # prometheus_client.multiprocess is unannotated
         self._pids = pids
         if not self.started and self.run_dir.ready(pids):
             self.started = True

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from cells.doctor import diagnose
-from cells.indexes import listing_orders
+from cells.doctor.indexes import listing_orders
 
 __all__ = ["copy_with_doctor_indexes"]
 

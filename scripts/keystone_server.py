@@ -53,8 +53,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+import gunicornproc
 from keystone_catalog import REGION, provision
-from venvs import LOCKS, ensure_venv
+from venvs import LOCKS, ensure_venv, venv_dir
 
 __all__ = ["PACKAGES", "Keystone", "main", "venv_path"]
 
@@ -66,10 +67,7 @@ READY_TIMEOUT_S = 60.0
 
 def venv_path(env: Mapping[str, str]) -> Path:
     """Where the Keystone venv lives (see the module docstring)."""
-    if explicit := env.get("CELLGATE_KEYSTONE_VENV"):
-        return Path(explicit)
-    cache = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "cellgate" / "keystone-venv"
+    return venv_dir(env, "CELLGATE_KEYSTONE_VENV", "keystone-venv")
 
 
 def _keystone_conf(work: Path) -> str:
@@ -156,46 +154,7 @@ class Keystone:
 
     def serve(self) -> subprocess.Popen[bytes]:
         """gunicorn in its own session (its workers die with it); wait until it answers."""
-        with open(self.work / "gunicorn.log", "ab") as log:
-            proc = subprocess.Popen(
-                [str(self.venv / "bin" / "gunicorn")],
-                cwd=self.work,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            self._ready(proc)
-        except BaseException:
-            _stop(proc)
-            raise
-        return proc
-
-    def _ready(self, proc: subprocess.Popen[bytes]) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while proc.poll() is None:
-            try:
-                with urllib.request.urlopen(self.url, timeout=1.0):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"Keystone did not answer at {self.url}") from None
-                time.sleep(0.2)
-        raise RuntimeError(f"gunicorn exited with {proc.returncode}; see {self.work}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def _exit(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(0)
+        return gunicornproc.serve(self.venv, self.work, self.url, "Keystone", READY_TIMEOUT_S)
 
 
 class _Outage:
@@ -220,7 +179,7 @@ def _supervise(keystone: Keystone, proc: subprocess.Popen[bytes]) -> int:
                 print(f"keystone: gunicorn exited with {running.returncode}", file=sys.stderr)
                 return 1
             if running is not None and not outage.up:
-                _stop(running)
+                gunicornproc.stop(running)
                 running = None
                 print("keystone: stopped (SIGUSR1)", file=sys.stderr, flush=True)
             elif running is None and outage.up:
@@ -229,13 +188,12 @@ def _supervise(keystone: Keystone, proc: subprocess.Popen[bytes]) -> int:
             time.sleep(0.1)
     finally:
         if running is not None:
-            _stop(running)
+            gunicornproc.stop(running)
 
 
 def _serve(args: argparse.Namespace, venv: Path) -> int:
     # SIGTERM unwinds like SIGINT, so the finally clauses stop gunicorn and clean up.
-    signal.signal(signal.SIGTERM, _exit)
-    signal.signal(signal.SIGINT, _exit)
+    gunicornproc.exit_on_signals()
     with tempfile.TemporaryDirectory(prefix="cellgate-keystone-") as tmp:
         work = Path(args.work_dir or tmp).resolve()
         work.mkdir(parents=True, exist_ok=True)
@@ -246,11 +204,11 @@ def _serve(args: argparse.Namespace, venv: Path) -> int:
         try:
             created = provision(keystone.url, args.password, args.compute_url)
         except urllib.error.HTTPError as exc:
-            _stop(proc)
+            gunicornproc.stop(proc)
             print(f"keystone: {exc.url}: {exc.code} {exc.read()[:500]!r}", file=sys.stderr)
             return 1
         except BaseException:
-            _stop(proc)
+            gunicornproc.stop(proc)
             raise
         info = {"auth_url": keystone.url, "region": REGION, "password": args.password}
         print(json.dumps({**info, **created, "work_dir": str(work)}), flush=True)
@@ -269,17 +227,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     override = os.environ.get("CELLGATE_KEYSTONE_PACKAGES", "").split()
     venv = venv_path(os.environ)
-    try:
+
+    def install() -> Path:
         if override:
             ensure_venv(venv, override, label="keystone")
         else:
             ensure_venv(venv, PACKAGES, constraints=LOCK, label="keystone")
-    except subprocess.CalledProcessError as exc:
-        print(f"keystone: cannot build {venv}: {exc}", file=sys.stderr)
-        return 1
-    if args.command == "install":
-        return 0
-    return _serve(args, venv)
+        return venv
+
+    return gunicornproc.install_then_serve(
+        "keystone", args.command, install, lambda built: _serve(args, built)
+    )
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ First pages carry a distinct ``bench_nonce`` parameter (ignored by the API at th
 microversion; kept in ``servers_links``) so the gateway's page cache and coalescing do not
 answer concurrent identical requests from one fan-out: the soak measures the real work.
 A response that is not a 200, or that names unavailable cells (``X-Cells-Unavailable``),
-counts as a failure. ``scripts/locustfile.py`` stays the bench's smaller cross-check.
+counts as a failure (a 503 says whether it carried ``Retry-After``).
+``scripts/locustfile.py`` stays the bench's smaller cross-check.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import itertools
 import os
 import random
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
@@ -82,6 +84,14 @@ def next_href(body: Body | None) -> str | None:
     return None
 
 
+def _status_failure(status: int, headers: Mapping[str, str]) -> str:
+    """The failure a non-200 is recorded as; a 503 says whether it carried ``Retry-After``
+    (the chaos run's honest refusal, ``python3 -m cgbench.chaos``, must)."""
+    if status == 503:
+        return f"status 503 ({'with' if headers.get('Retry-After') else 'without'} Retry-After)"
+    return f"status {status}"
+
+
 class SoakUser(FastHttpUser):
     wait_time = constant(0)
 
@@ -97,7 +107,7 @@ class SoakUser(FastHttpUser):
         label = f"{name} [{scope.label}]"
         with self.client.get(path, headers=headers, name=label, catch_response=True) as response:
             if response.status_code != 200:
-                response.failure(f"status {response.status_code}")
+                response.failure(_status_failure(response.status_code, response.headers))
                 return None
             if response.headers.get("X-Cells-Unavailable"):
                 response.failure(f"cells unavailable: {response.headers['X-Cells-Unavailable']}")

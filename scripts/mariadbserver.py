@@ -3,9 +3,10 @@
 
 ``scripts/devstack --backend mariadb``, ``scripts/outage`` and the integration tests use
 this module (stdlib only; what it shares with ``scripts/pgserver.py`` is in
-``scripts/serverproc.py``). As root, ``mariadb-install-db`` runs as the ``mysql`` user
-(``runuser``) and ``mariadbd`` gets ``--user=mysql`` (it drops root itself: a ``runuser``
-parent would stop itself when its frozen child stops, and stay stopped).
+``scripts/serverproc.py`` and ``scripts/servercli.py``). As root, ``mariadb-install-db``
+runs as the ``mysql`` user (``runuser``) and ``mariadbd`` gets ``--user=mysql`` (it drops
+root itself: a ``runuser`` parent would stop itself when its frozen child stops, and stay
+stopped).
 
 - ``scripts/mariadbinstall.py`` (re-exported here): the binaries, the options
   (:data:`DEFAULTS`) and the :class:`Template` data directory every server copies.
@@ -55,7 +56,8 @@ from mariadbinstall import (
     own_dir,
 )
 from mariadbwire import GreetingError, greeting
-from serverproc import FreezeRecord, ServerError, alive, cmdline, kill_and_wait
+from servercli import PrivateServer, ServerCli
+from serverproc import alive, cmdline, kill_and_wait
 
 __all__ = [
     "DEFAULTS",
@@ -78,7 +80,7 @@ _DATABASE_NAME = re.compile(r"[A-Za-z0-9_]{1,64}\Z")
 
 
 @dataclass(frozen=True)
-class MariaDBServer:
+class MariaDBServer(PrivateServer):
     """One private server: ``datadir`` served on 127.0.0.1:``port`` and on a socket in
     ``sockdir``, logging to ``logfile``, with :data:`DEFAULTS` and ``options`` on top."""
 
@@ -88,6 +90,7 @@ class MariaDBServer:
     logfile: Path
     options: Mapping[str, str] = field(default_factory=dict)
     binaries: Binaries = field(default_factory=find_binaries)
+    error = MariaDBError
 
     def __post_init__(self) -> None:
         # The pid is told apart by its --datadir: one spelling everywhere.
@@ -109,10 +112,6 @@ class MariaDBServer:
     @property
     def pid_file(self) -> Path:
         return self.datadir.with_name(self.datadir.name + ".pid")
-
-    @property
-    def frozen_file(self) -> Path:
-        return self.datadir.with_name(self.datadir.name + ".frozen")
 
     def argv(self, *, euid: int | None = None) -> list[str]:
         """The server's command line (``--user`` only as root)."""
@@ -152,30 +151,13 @@ class MariaDBServer:
         ports = [w.removeprefix("--port=") for w in cmdline(pid) if w.startswith("--port=")]
         return int(ports[-1]) if ports else None
 
-    @property
-    def running(self) -> bool:
-        return self.pid is not None
-
-    @property
-    def frozen_pids(self) -> list[int]:
-        return FreezeRecord(self.frozen_file).pids
-
-    @property
-    def frozen(self) -> bool:
-        return FreezeRecord(self.frozen_file).frozen
-
     def start(self, timeout_s: float = TIMEOUT_S) -> bool:
         """Start ``mariadbd`` detached and wait until it greets; False when it already runs
         on :attr:`port` (MariaDBError on another port)."""
-        if (running_port := self.running_port) is not None:
-            if running_port != self.port:
-                raise MariaDBError(f"{self.datadir} already runs on port {running_port}")
-            return False
-        if not 0 < self.port < 65536:
-            raise MariaDBError(f"port {self.port} out of range")
         if len(os.fsencode(self.socket)) > MAX_SOCKET_PATH:
             raise MariaDBError(f"socket path too long (max {MAX_SOCKET_PATH}): {self.socket}")
-        self.thaw()  # pids recorded by a freeze that outlived its server
+        if not self.needs_start():
+            return False
         offset = self.logfile.stat().st_size if self.logfile.exists() else 0
         # setsid -f: the server is nobody's child here (no zombie, no Popen to reap).
         done = subprocess.run(
@@ -227,24 +209,6 @@ class MariaDBServer:
             kill_and_wait(pid, signal.SIGTERM, timeout_s)
         return True
 
-    def freeze(self) -> list[int]:
-        """SIGSTOP the server (one process: every thread stops); the stopped pids."""
-        if self.frozen:
-            return self.frozen_pids
-        pid = self.pid
-        if pid is None:
-            raise MariaDBError(f"{self.datadir} is not running")
-        return FreezeRecord(self.frozen_file).freeze(pid)
-
-    def thaw(self) -> bool:
-        """SIGCONT what :meth:`freeze` stopped; False when nothing was frozen."""
-        return FreezeRecord(self.frozen_file).thaw()
-
-    def restore(self) -> None:
-        """Back to normal whatever happened: thawed and running."""
-        self.thaw()
-        self.start()
-
     def create_databases(self, names: Sequence[str], timeout_s: float = 30.0) -> None:
         """``CREATE DATABASE IF NOT EXISTS`` each name, in the server's defaults."""
         for name in names:
@@ -266,97 +230,38 @@ class MariaDBServer:
             raise MariaDBError(f"{sql}: no answer within {timeout_s:g} s") from exc
 
 
-def _status_line(server: MariaDBServer) -> str:
-    pid = server.pid
-    if pid is None:
-        return "stopped - - -"
-    frozen = ",".join(str(p) for p in server.frozen_pids)
-    return f"{'frozen' if frozen else 'running'} {server.running_port} {pid} {frozen or '-'}"
+def _database_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--database", dest="databases", action="append", default=[],
+                        metavar="NAME", help="start: create it if missing")  # fmt: skip
 
 
-def _setting(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not OPTION_NAME.match(name):
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    return name, value
+def _create_databases(server: MariaDBServer, args: argparse.Namespace) -> None:
+    server.create_databases(args.databases)
 
 
-def _parser() -> argparse.ArgumentParser:
-    binaries = argparse.ArgumentParser(add_help=False)
-    binaries.add_argument("--bindir", type=Path, help="MariaDB binaries (default: found)")
-    settings = argparse.ArgumentParser(add_help=False)
-    settings.add_argument("-c", dest="settings", type=_setting, action="append", default=[],
-                          metavar="NAME=VALUE", help="a server option (repeatable)")  # fmt: skip
-    parser = argparse.ArgumentParser(
-        prog="mariadbserver.py", description=(__doc__ or "").split("\n")[0]
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("bindir", parents=[binaries], help="print mariadbd's directory")
-    template = commands.add_parser("template", parents=[binaries, settings], help="install once")
-    template.add_argument("template", type=Path)
-    template.add_argument("datadirs", type=Path, nargs="*", help="copies to make if missing")
-    for name in ("start", "stop", "status", "freeze", "thaw"):
-        server = commands.add_parser(name, parents=[binaries, settings])
-        server.add_argument("datadir", type=Path)
-        server.add_argument("--port", type=int, default=0, help="required by start")
-        server.add_argument("--sockdir", type=Path, help="default: beside the data directory")
-        server.add_argument("--log", type=Path, help="default: DATADIR.log")
-        server.add_argument("--mode", choices=get_args(StopMode), default="fast")
-        server.add_argument("--database", dest="databases", action="append", default=[],
-                            metavar="NAME", help="start: create it if missing")  # fmt: skip
-    return parser
-
-
-def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    given = {"CELLGATE_MARIADB_BIN": str(args.bindir)} if args.bindir else None
-    binaries = find_binaries(given)
-    if args.command == "bindir":
-        print(binaries.server.parent)
-        return 0
-    settings = dict(args.settings)
-    if args.command == "template":
-        template = Template(args.template, settings, binaries)
-        template.ensure()
-        for copy in args.datadirs:
-            if template.copy_to(copy):
-                print(copy)
-        return 0
-    datadir: Path = args.datadir
-    if args.command == "start" and not args.port:
-        parser.error("start needs --port")
-    server = MariaDBServer(
-        datadir,
-        args.port,
-        args.sockdir or datadir.parent,
-        args.log or datadir.with_name(datadir.name + ".log"),
-        settings,
-        binaries,
-    )
-    match args.command:
-        case "start":
-            done = server.start()
-            server.create_databases(args.databases)
-        case "stop":
-            done = server.stop(args.mode)
-        case "freeze":
-            done = not server.frozen
-            server.freeze()
-        case "thaw":
-            done = server.thaw()
-        case _:
-            done = server.running
-    if args.command in ("start", "status", "freeze"):
-        print(_status_line(server))
-    return 0 if done else 3
+CLI = ServerCli(
+    prog="mariadbserver.py",
+    doc=__doc__ or "",
+    bin_env="CELLGATE_MARIADB_BIN",
+    find=find_binaries,
+    bindir_of=lambda binaries: binaries.server.parent,
+    template=Template,
+    server=MariaDBServer,
+    setting_name=OPTION_NAME,
+    stop_modes=get_args(StopMode),
+    helps={
+        "binaries": "MariaDB binaries (default: found)",
+        "bindir": "print mariadbd's directory",
+        "template": "install once",
+        "setting": "a server option (repeatable)",
+    },
+    server_arguments=_database_argument,
+    after_start=_create_databases,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    try:
-        return _run(parser, parser.parse_args(argv))
-    except (ServerError, OSError, ValueError) as exc:
-        print(f"mariadbserver: {exc}", file=sys.stderr)
-        return 1
+    return CLI.main(argv)
 
 
 if __name__ == "__main__":

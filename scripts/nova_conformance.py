@@ -38,7 +38,7 @@ from venvs import LOCKS, ensure_venv  # noqa: E402
 
 from cells.registry import async_url  # noqa: E402
 from cells.schema import api_metadata, cell_metadata  # noqa: E402
-from cells.seed import ensure_database  # noqa: E402
+from cells.seeding import ensure_database  # noqa: E402
 
 __all__ = ["DEFAULT_NOVA", "MODEL_DEPS", "compare", "create_db", "nova_shapes", "nova_venv"]
 

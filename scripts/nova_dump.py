@@ -106,10 +106,10 @@ def postgresql_ddl(metadata: MetaData) -> list[str]:
 
 def _nova_metadata() -> dict[str, MetaData]:
     stub = types.ModuleType("nova.utils")
-    stub.get_shortened_ipv6 = lambda value: value  # type: ignore[attr-defined]
+    stub.get_shortened_ipv6 = lambda value: value  # type: ignore[attr-defined]  # a stub module given the one function Nova's models import
     sys.modules.setdefault("nova.utils", stub)
-    from nova.db.api import models as api_models  # type: ignore[import-not-found]
-    from nova.db.main import models as main_models  # type: ignore[import-not-found]
+    from nova.db.api import models as api_models  # type: ignore[import-not-found]  # nova is installed only in the Nova venv this runs in
+    from nova.db.main import models as main_models  # type: ignore[import-not-found]  # nova is installed only in the Nova venv this runs in
 
     return {"main": main_models.BASE.metadata, "api": api_models.BASE.metadata}
 

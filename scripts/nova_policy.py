@@ -31,8 +31,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from venvs import LOCKS, ensure_venv
 
 __all__ = ["PACKAGES", "evaluate", "policy_venv"]
@@ -59,7 +57,7 @@ def policy_venv() -> Path:
 
 def evaluate(request: dict[str, Any]) -> dict[str, Any]:
     """Nova's rules and decisions for ``request`` (inside the Nova venv only)."""
-    from nova import policies  # type: ignore[import-not-found]
+    from nova import policies  # type: ignore[import-not-found]  # nova is installed only in the Nova venv this runs in
     from oslo_config import cfg
     from oslo_context import context
     from oslo_policy import policy

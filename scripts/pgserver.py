@@ -3,8 +3,9 @@
 
 ``scripts/devstack``, ``scripts/outage``, the integration tests and the benchmark all use
 this module (stdlib only; what it shares with ``scripts/mariadbserver.py`` is in
-``scripts/serverproc.py``). PostgreSQL refuses to run as root, so as root every PostgreSQL
-command runs as the ``postgres`` user (``runuser``); otherwise as the caller.
+``scripts/serverproc.py`` and ``scripts/servercli.py``). PostgreSQL refuses to run as
+root, so as root every PostgreSQL command runs as the ``postgres`` user (``runuser``);
+otherwise as the caller.
 
 - :func:`find_bindir`: ``$CELLGATE_PG_BIN``, else ``pg_config --bindir``, else the newest
   ``/usr/lib/postgresql/*/bin``.
@@ -29,7 +30,6 @@ frozen or stopped, FROZEN_PIDS comma-separated, ``-`` where nothing applies.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import re
@@ -43,7 +43,8 @@ from pathlib import Path
 from typing import Literal, get_args
 
 import serverproc
-from serverproc import FreezeRecord, ServerError, alive, run_as, user_argv
+from servercli import PrivateServer, ServerCli
+from serverproc import ServerError, alive, run_as, user_argv
 
 __all__ = [
     "PG_USER",
@@ -197,9 +198,10 @@ class Template:
 
 
 @dataclass(frozen=True)
-class PgServer:
+class PgServer(PrivateServer):
     """One private server: ``datadir`` served on 127.0.0.1:``port`` and in ``sockdir``,
-    logging to ``logfile``, with ``options`` as ``-c NAME=VALUE`` on the command line."""
+    logging to ``logfile``, with ``options`` as ``-c NAME=VALUE`` on the command line.
+    Freeze, thaw, restore and the start checks are :class:`servercli.PrivateServer`'s."""
 
     datadir: Path
     port: int
@@ -207,6 +209,7 @@ class PgServer:
     logfile: Path
     options: Mapping[str, str] = field(default_factory=dict)
     bindir: Path = field(default_factory=find_bindir)
+    error = PgError
 
     @property
     def url(self) -> str:
@@ -216,10 +219,6 @@ class PgServer:
     def database_url(self, database: str) -> str:
         return f"{self.url}/{database}"
 
-    @property
-    def frozen_file(self) -> Path:
-        return self.datadir.with_name(self.datadir.name + ".frozen")
-
     def _postmaster(self) -> tuple[int, int] | None:
         try:
             found = parse_postmaster_pid((self.datadir / "postmaster.pid").read_text())
@@ -228,7 +227,7 @@ class PgServer:
         return found if found is not None and alive(found[0]) else None
 
     @property
-    def postmaster_pid(self) -> int | None:
+    def pid(self) -> int | None:
         """The live postmaster's pid (also while frozen), else None."""
         found = self._postmaster()
         return None if found is None else found[0]
@@ -239,32 +238,11 @@ class PgServer:
         found = self._postmaster()
         return None if found is None else found[1]
 
-    @property
-    def running(self) -> bool:
-        return self._postmaster() is not None
-
-    @property
-    def _freeze_record(self) -> FreezeRecord:
-        return FreezeRecord(self.frozen_file)
-
-    @property
-    def frozen_pids(self) -> list[int]:
-        return self._freeze_record.pids
-
-    @property
-    def frozen(self) -> bool:
-        return self._freeze_record.frozen
-
     def start(self, timeout_s: float = TIMEOUT_S) -> bool:
         """``pg_ctl start``, waiting until it accepts connections; False when it already
         runs on :attr:`port` (PgError on another port)."""
-        if (running_port := self.running_port) is not None:
-            if running_port != self.port:
-                raise PgError(f"{self.datadir} already runs on port {running_port}")
+        if not self.needs_start():
             return False
-        if not 0 < self.port < 65536:
-            raise PgError(f"port {self.port} out of range")
-        self.thaw()  # pids recorded by a freeze that outlived its server
         if not self.sockdir.is_dir():
             own_dir(self.sockdir)
         options = server_options(self.port, self.sockdir, self.options)
@@ -297,109 +275,28 @@ class PgServer:
         )  # fmt: skip
         return True
 
-    def freeze(self) -> list[int]:
-        """SIGSTOP the postmaster (so that it forks no more), then every descendant; the
-        stopped pids (already frozen: the recorded ones)."""
-        if self.frozen:
-            return self.frozen_pids
-        postmaster = self.postmaster_pid
-        if postmaster is None:
-            raise PgError(f"{self.datadir} is not running")
-        return self._freeze_record.freeze(postmaster)
 
-    def thaw(self) -> bool:
-        """SIGCONT every process :meth:`freeze` stopped; False when none was frozen."""
-        return self._freeze_record.thaw()
-
-    def restore(self) -> None:
-        """Back to normal whatever happened: thawed and running."""
-        self.thaw()
-        self.start()
-
-
-def _status_line(server: PgServer) -> str:
-    found = server._postmaster()
-    if found is None:
-        return "stopped - - -"
-    frozen = ",".join(str(pid) for pid in server.frozen_pids)
-    return f"{'frozen' if frozen else 'running'} {found[1]} {found[0]} {frozen or '-'}"
-
-
-def _setting(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not _SETTING_NAME.match(name):
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    return name, value
-
-
-def _parser() -> argparse.ArgumentParser:
-    binaries = argparse.ArgumentParser(add_help=False)
-    binaries.add_argument("--bindir", type=Path, help="PostgreSQL binaries (default: found)")
-    settings = argparse.ArgumentParser(add_help=False)
-    settings.add_argument("-c", dest="settings", type=_setting, action="append", default=[],
-                          metavar="NAME=VALUE", help="a server setting (repeatable)")  # fmt: skip
-    parser = argparse.ArgumentParser(prog="pgserver.py", description=(__doc__ or "").split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("bindir", parents=[binaries], help="print the binaries' directory")
-    template = commands.add_parser("template", parents=[binaries, settings], help="initdb once")
-    template.add_argument("template", type=Path)
-    template.add_argument("datadirs", type=Path, nargs="*", help="copies to make if missing")
-    for name in ("start", "stop", "status", "freeze", "thaw"):
-        server = commands.add_parser(name, parents=[binaries, settings])
-        server.add_argument("datadir", type=Path)
-        server.add_argument("--port", type=int, default=0, help="required by start")
-        server.add_argument("--sockdir", type=Path, help="default: beside the data directory")
-        server.add_argument("--log", type=Path, help="default: DATADIR.log")
-        server.add_argument("--mode", choices=get_args(StopMode), default="fast")
-    return parser
+CLI = ServerCli(
+    prog="pgserver.py",
+    doc=__doc__ or "",
+    bin_env="CELLGATE_PG_BIN",
+    find=find_bindir,
+    bindir_of=lambda bindir: bindir,
+    template=Template,
+    server=PgServer,
+    setting_name=_SETTING_NAME,
+    stop_modes=get_args(StopMode),
+    helps={
+        "binaries": "PostgreSQL binaries (default: found)",
+        "bindir": "print the binaries' directory",
+        "template": "initdb once",
+        "setting": "a server setting (repeatable)",
+    },
+)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    try:
-        given = {"CELLGATE_PG_BIN": str(args.bindir)} if args.bindir else None
-        bindir = find_bindir(given)
-        if args.command == "bindir":
-            print(bindir)
-            return 0
-        settings = dict(args.settings)
-        if args.command == "template":
-            template = Template(args.template, settings, bindir)
-            template.ensure()
-            for copy in args.datadirs:
-                if template.copy_to(copy):
-                    print(copy)
-            return 0
-        datadir: Path = args.datadir
-        if args.command == "start" and not args.port:
-            parser.error("start needs --port")
-        server = PgServer(
-            datadir,
-            args.port,
-            args.sockdir or datadir.parent,
-            args.log or datadir.with_name(datadir.name + ".log"),
-            settings,
-            bindir,
-        )
-        match args.command:
-            case "start":
-                done = server.start()
-            case "stop":
-                done = server.stop(args.mode)
-            case "freeze":
-                done = not server.frozen
-                server.freeze()
-            case "thaw":
-                done = server.thaw()
-            case _:
-                done = server.running
-        if args.command in ("start", "status", "freeze"):
-            print(_status_line(server))
-        return 0 if done else 3
-    except (PgError, OSError, ValueError) as exc:
-        print(f"pgserver: {exc}", file=sys.stderr)
-        return 1
+    return CLI.main(argv)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from serverproc import ServerError, free_port, kill_and_wait
 
 __all__ = ["SERVICE", "SentinelSet", "binaries_missing", "sentinel_set"]

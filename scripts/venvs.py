@@ -12,10 +12,10 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["LOCKS", "ensure_venv"]
+__all__ = ["LOCKS", "ensure_venv", "requirements", "venv_dir"]
 
 LOCKS = Path(__file__).resolve().parent.parent / "locks"
 """The repository's lock files (``locks/*.txt``)."""
@@ -56,3 +56,18 @@ def ensure_venv(
         elapsed = time.monotonic() - started
         print(f"{label}: installed {' '.join(packages)} in {elapsed:.0f} s", file=sys.stderr)
     return python
+
+
+def venv_dir(env: Mapping[str, str], variable: str, name: str) -> Path:
+    """Where a service's venv lives: ``$variable`` if set, else
+    ``${XDG_CACHE_HOME:-$HOME/.cache}/cellgate/<name>``."""
+    if explicit := env.get(variable):
+        return Path(explicit)
+    cache = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "cellgate" / name
+
+
+def requirements(path: Path) -> list[str]:
+    """The requirement lines of a ``locks/*.in`` file (comments and blank lines dropped)."""
+    lines = (line.partition("#")[0].strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line]

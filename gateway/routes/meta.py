@@ -76,8 +76,9 @@ async def healthz() -> Response:
 @router.get("/readyz", summary="Readiness: API DB and at least one cell reachable")
 async def readyz(state: State) -> Response:
     """``application/health+json``: the API DB must answer and at least one cell; a down
-    cell is ``warn``. A cell whose breaker is open is reported without being probed, so a
-    frozen cell never makes this endpoint slow."""
+    cell is ``warn``, and so is a misconfigured one (its last schema fault named). A cell
+    whose breaker is open is reported without being probed, so a frozen cell never makes
+    this endpoint slow."""
 
     def check(outcome: CellOutcome) -> str:
         match outcome:
@@ -102,6 +103,10 @@ async def readyz(state: State) -> Response:
     }
     live = 0
     for client, result in zip(clients, results[1:], strict=True):
+        fault = client.schema_fault
+        if result == "pass" and fault is not None:
+            # It answers SELECT 1 but not the listing's reads: not serving.
+            result = f"misconfigured: {fault}"
         ok = result == "pass"
         live += ok
         checks[f"cell:{client.cell.label}"] = [

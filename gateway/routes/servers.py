@@ -13,17 +13,20 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from cache import fingerprint, page_key
-from cells import Row
-from cells.stubs import STUB_FLAG
+from cache import page_key
+from cells import Row, fingerprint
+from cells.stubs import StubRow
 from gateway.auth import Principal
+from gateway.celldown import nova_shows_stubs
 from gateway.deps import Caller, Microversion, State, base_url
 from gateway.errors import BadRequest, GatewayError, ServiceUnavailable
 from gateway.listing import list_page
 from gateway.metrics import ListOutcome
+from gateway.neutron import LEFT_OUT_HEADER
+from gateway.params import Version
 from gateway.policy import NO_VIEW, ListGrants
-from gateway.request import parse_list_request
-from gateway.showing import show_server
+from gateway.request import applied_query, parse_list_request
+from gateway.show import show_server
 from gateway.state import AppState
 from gateway.versions import version_headers
 from gateway.views import (
@@ -52,36 +55,44 @@ async def _render(
     request: Request,
     state: AppState,
     caller: Principal,
-    version: tuple[int, int],
+    version: Version,
     items: list[tuple[str, str]],
     grants: ListGrants,
     detail: bool,
     project_id: str | None,
 ) -> tuple[bytes, dict[str, str]]:
     parsed = parse_list_request(items, caller, grants, version, state.settings.max_limit)
-    page = await list_page(state, caller, parsed, detail=detail, version=version)
+    stubs = nova_shows_stubs(items, version, grants.all_filters)
+    page = await list_page(state, caller, parsed, detail=detail, version=version, nova_stubs=stubs)
     ctx = ViewContext(
         base_url(request),
         project_id,
         version,
         grants.view,
         default_availability_zone=state.settings.default_availability_zone,
+        security_groups=page.security_groups,
+        service_down_time_s=state.settings.service_down_time_s,
+        host_zones=page.zones,
     )
 
     def render(row: Row) -> dict[str, object]:
-        if row.get(STUB_FLAG):
+        if isinstance(row, StubRow):
             return _stub(row, ctx, detail)
         if detail:
-            return server_detail(row, ctx, page.details.get(str(row["uuid"])))
+            uuid = str(row["uuid"])
+            return server_detail(row, ctx, page.details.get(uuid), page.specs.get(uuid))
         return server_summary(row, ctx)
 
-    body: dict[str, object] = {"servers": [render(row) for row in page.rows]}
-    if page.has_more and page.rows:
+    body: dict[str, object] = {"servers": [render(row) for row in page.listing.rows]}
+    last = page.last_uuid or (str(page.listing.rows[-1]["uuid"]) if page.listing.rows else None)
+    if page.listing.has_more and last is not None:
         collection = "servers/detail" if detail else "servers"
-        body["servers_links"] = [next_link(ctx, collection, items, str(page.rows[-1]["uuid"]))]
+        body["servers_links"] = [next_link(ctx, collection, items, last)]
     headers = version_headers(version)
-    if page.unavailable:
-        headers["X-Cells-Unavailable"] = ",".join(c.label for c in page.unavailable)
+    if page.listing.unavailable:
+        headers["X-Cells-Unavailable"] = ",".join(c.label for c in page.listing.unavailable)
+    if page.neutron_unavailable:
+        headers[LEFT_OUT_HEADER] = "security_groups"
     return orjson.dumps(body), headers
 
 
@@ -117,7 +128,7 @@ async def _servers(
     except Exception as exc:
         state.metrics.requests.labels(_failure(exc)).inc()
         raise
-    partial = "X-Cells-Unavailable" in response.headers
+    partial = "X-Cells-Unavailable" in response.headers or LEFT_OUT_HEADER in response.headers
     state.metrics.requests.labels("partial" if partial else "complete").inc()
     return response
 
@@ -126,12 +137,12 @@ async def _list_servers(
     request: Request,
     state: AppState,
     caller: Principal,
-    version: tuple[int, int],
+    version: Version,
     detail: bool,
     project_id: str | None,
 ) -> Response:
     _check_project(project_id, caller)
-    items = request.query_params.multi_items()
+    items = applied_query(request.query_params.multi_items(), version)
     grants = state.policy.listing(caller, detail=detail)
     # Identical requests (same scope, policy decisions, query, microversion, base URL)
     # share one fan-out while in flight, and one rendered body for page_cache_ttl_s.
@@ -145,8 +156,6 @@ async def _list_servers(
                 "query": items,
                 "version": list(version),
                 "base": base_url(request),
-                # cellgate demo: a page cached before an outage drill is not one after it.
-                "drills": state.drills.generation if state.drills is not None else 0,
             }
         ),
     )
@@ -165,11 +174,14 @@ async def _list_servers(
         body, headers = await _render(
             request, state, caller, version, items, grants, detail, project_id
         )
-        if ttl > 0 and "X-Cells-Unavailable" not in headers:
+        if ttl > 0 and "X-Cells-Unavailable" not in headers and LEFT_OUT_HEADER not in headers:
             await state.store.set(key, body, ttl)
         return body, headers
 
-    body, headers = await state.flight.do(key, compute)
+    if state.settings.coalesce_listings:
+        body, headers = await state.flight.do(key, compute)
+    else:
+        body, headers = await compute()
     state.metrics.page_cache.labels("miss" if ran else "coalesced").inc()
     return Response(body, media_type="application/json", headers=headers)
 
@@ -206,24 +218,44 @@ async def _show(
     request: Request,
     state: AppState,
     caller: Principal,
-    version: tuple[int, int],
+    version: Version,
     server_id: str,
     project_id: str | None,
 ) -> Response:
     _check_project(project_id, caller)
+    if version >= STRICT_SHOW_QUERY_SINCE:
+        _no_query(request)
     ctx = ViewContext(
         base_url(request),
         project_id,
         version,
         NO_VIEW,  # show decides on the server's project once it has found it
         default_availability_zone=state.settings.default_availability_zone,
+        service_down_time_s=state.settings.service_down_time_s,
     )
     shown = await show_server(state, caller, server_id, ctx)
     headers = version_headers(version)
     if shown.unavailable:
         headers["X-Cells-Unavailable"] = ",".join(c.label for c in shown.unavailable)
+    if shown.neutron_unavailable:
+        headers[LEFT_OUT_HEADER] = "security_groups"
     body = orjson.dumps({"server": shown.server})
     return Response(body, media_type="application/json", headers=headers)
+
+
+STRICT_SHOW_QUERY_SINCE = (2, 102)
+"""Nova's show takes no query parameter, and from 2.102 rejects any (before: ignores)."""
+
+
+def _no_query(request: Request) -> None:
+    names = sorted({name for name, _ in request.query_params.multi_items()})
+    if names:
+        listed = ", ".join(repr(name) for name in names)
+        verb = "was" if len(names) == 1 else "were"
+        raise BadRequest(
+            "Invalid input for query parameters. Additional properties are not "
+            f"allowed ({listed} {verb} unexpected)"
+        )
 
 
 @router.get("/v2.1/servers/{server_id}", summary="Show a server (the detail view)")

@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 import cgbench
-from cells.seed import drop_database
+from cells.seeding import drop_database
 from cgbench import REPO
 from cgbench.console import say
 from cgbench.datasets import prepare_data
@@ -87,6 +87,7 @@ async def cleanup_redis(redis_url: str, prefix: str) -> None:
 def _server_env(clients: int, store: FrontierStore) -> dict[str, str]:
     env = {
         "CELLGATE_PAGE_CACHE_TTL_S": "0",
+        "CELLGATE_COALESCE_LISTINGS": "false",
         "CELLGATE_LOG_LEVEL": "WARNING",
         "CELLGATE_AUTH_MODE": "noauth",
         "CELLGATE_PER_PROJECT_CELLS": "true",

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from cells.seed import SeedCell, SeedPlan, reset_database, seed
+from cells.seeding import SeedCell, SeedPlan, reset_database, seed
 from cgbench.console import say
 from cgbench.profiles import Layout, Profile
 from cgbench.results import DataInfo

@@ -7,6 +7,7 @@ more CPU per request on the 2-core development machine).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import orjson
@@ -26,12 +27,17 @@ class HttpConn:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
-    async def get(self, target: str, token: str | None = None) -> Response:
+    async def get(
+        self, target: str, token: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> Response:
+        """``GET target`` with ``X-Auth-Token: token`` and ``headers`` (e.g. a trusted
+        caller's ``X-Project-Id``/``X-Roles``)."""
         async with asyncio.timeout(HTTP_TIMEOUT_S):
             if self._writer is None:
                 self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
             assert self._reader is not None
             auth = f"X-Auth-Token: {token}\r\n" if token else ""
+            auth += "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
             self._writer.write(
                 f"GET {target} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{auth}"
                 "Accept: application/json\r\n\r\n".encode()
@@ -39,21 +45,21 @@ class HttpConn:
             head = await self._reader.readuntil(b"\r\n\r\n")
             lines = head.decode("latin-1").split("\r\n")
             status = int(lines[0].split(" ", 2)[1])
-            headers: dict[str, str] = {}
+            got: dict[str, str] = {}
             for line in lines[1:]:
                 if line:
                     name, _, value = line.partition(":")
-                    headers[name.strip().lower()] = value.strip()
-            if "content-length" in headers:
-                body = await self._reader.readexactly(int(headers["content-length"]))
-            elif headers.get("transfer-encoding", "").lower() == "chunked":
+                    got[name.strip().lower()] = value.strip()
+            if "content-length" in got:
+                body = await self._reader.readexactly(int(got["content-length"]))
+            elif got.get("transfer-encoding", "").lower() == "chunked":
                 body = await self._chunked()
             else:
                 body = await self._reader.read()
                 self.close()
-            if headers.get("connection", "").lower() == "close":
+            if got.get("connection", "").lower() == "close":
                 self.close()
-            return status, headers, body
+            return status, got, body
 
     async def _chunked(self) -> bytes:
         assert self._reader is not None

@@ -64,7 +64,7 @@ def _gateway(state: AppState, detail: bool = True) -> PageFn:
         grants = state.policy.listing(principal, detail=detail)
         req = parse_list_request(items, principal, grants, VERSION, state.settings.max_limit)
         p = await list_page(state, principal, req, detail=detail, version=VERSION)
-        return p.rows, p.has_more
+        return p.listing.rows, p.listing.has_more
 
     return page
 
@@ -94,6 +94,7 @@ def _settings(layout: Layout, api: str, store: FrontierStore, suffix: str) -> Se
     return Settings(
         api_database_url=layout.url(api),
         page_cache_ttl_s=0.0,
+        coalesce_listings=False,
         cell_pool_size=2,
         cell_pool_max_overflow=2,
         log_level="WARNING",

@@ -19,10 +19,11 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from conftest import CellSet, app_client, drop_postgres, seed_postgres
-from oracle import Snapshot, expected_uuids, load_snapshot, query_from_params, walk
 
-from cells.seeddata import EPOCH
+from cells.seeding.dataset import EPOCH
+from tests.support.apps import app_client
+from tests.support.cellsets import CellSet, drop_postgres, seed_postgres
+from tests.support.oracle import Snapshot, expected_uuids, load_snapshot, query_from_params, walk
 
 pytestmark = pytest.mark.integration
 

@@ -15,9 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import CellSet, free_port
 
 from gateway.params import MAX_URL_BYTES
+from tests.support.cellsets import CellSet
+from tests.support.liveserver import free_port
 from tests.support.serve import cli, serve_env, wait_for_banner
 
 pytestmark = pytest.mark.integration

@@ -186,7 +186,7 @@ def test_console_pages_sorts_and_shows_an_outage(
         _act(browser, 'th[data-sort="display_name"]')
         body = _api(demo_url, detail, _query("display_name", direction))
         assert _ids(browser) == _api_ids(body)
-        assert _column(browser, 1) == [s["name"] for s in body["servers"]]  # type: ignore[attr-defined]
+        assert _column(browser, 1) == [s["name"] for s in body["servers"]]  # type: ignore[attr-defined]  # the API's body is parsed JSON (object)
 
     # Filter by name (a regular expression, as Nova's name filter).
     browser.find_element(By.ID, "name").send_keys("web")

@@ -12,7 +12,8 @@ from asgi_lifespan import LifespanManager
 
 from gateway.app import create_app
 from gateway.settings import Settings
-from tests.conftest import CellSet
+from tests.support.apps import LIFESPAN_TIMEOUTS
+from tests.support.cellsets import CellSet
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +24,7 @@ USER = {"X-Auth-Token": "demo:demo"}
 @asynccontextmanager
 async def _client(settings: Settings, *, demo: bool) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, demo=demo)
-    async with LifespanManager(app) as manager:
+    async with LifespanManager(app, **LIFESPAN_TIMEOUTS) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
             yield client
@@ -54,7 +55,7 @@ async def test_console_page_and_files(sqlite_cells: CellSet) -> None:
             "demo": False,
             "token_hint": None,
             "min_version": "2.1",
-            "max_version": "2.90",
+            "max_version": "2.104",
         }
         # Not the demo: no drills, whoever asks.
         drill = await client.put("/console/drills/cell1", json={"drill": "down"}, headers=ADMIN)

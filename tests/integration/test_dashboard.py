@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CellSet, app_client
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.apps import app_client
+from tests.support.cellsets import CellSet
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +69,7 @@ async def test_every_panel_query_names_an_exported_series(
     }
     missing: dict[str, list[str]] = {}
     for panel in _panels():
-        for target in panel["targets"]:  # type: ignore[attr-defined]
+        for target in panel["targets"]:  # type: ignore[attr-defined]  # the dashboard is parsed JSON (object)
             for name in re.findall(r"\bcellgate_[a-z_]+", str(target["expr"])):
                 if name not in exported:
                     missing.setdefault(str(panel["title"]), []).append(name)

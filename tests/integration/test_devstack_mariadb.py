@@ -21,8 +21,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.dbservers import greeting, query, require_mariadb
 from tests.support.devstack import DEVSTACK, OUTAGE, REREAD_S, Stack, devstack
-from tests.support.mariadbservers import greeting, query, require_mariadb
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

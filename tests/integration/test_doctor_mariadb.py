@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from cells.doctor import DatabaseReport, Diagnosis, examine_cell, read_only_engine_for
-from cells.indexes import Serving, listing_orders
+from cells.doctor.indexes import Serving, listing_orders
 from cells.schema import cell_metadata, instances
 from cells.urls import MYSQL_DRIVER
 from gateway.doctor import render_text

@@ -20,14 +20,15 @@ from dataclasses import dataclass
 import asyncpg
 import pytest
 from asgi_lifespan import LifespanManager
-from conftest import PG_BASE, CellSet, app_client, drop_postgres, free_port, seed_postgres
 
 from cells.schemacheck import SchemaMismatch
 from gateway.app import create_app
+from tests.support.apps import LIFESPAN_TIMEOUTS, app_client
+from tests.support.cellsets import MISSING_COLUMN, CellSet, drop_postgres, seed_postgres
+from tests.support.liveserver import free_port
+from tests.support.services import PG_BASE
 
 pytestmark = pytest.mark.integration
-
-MISSING = "cell cell1: table instances lacks column display_name"
 
 
 def _env(api_url: str, **extra: str) -> dict[str, str]:
@@ -68,18 +69,6 @@ async def _cellgate(api_url: str, *args: str, **env: str) -> Run:
 @pytest.fixture(scope="module")
 async def healthy(postgres: str) -> AsyncIterator[CellSet]:
     cell_set = await seed_postgres(f"cg_doctor_{os.getpid()}", cells=2, instances=400)
-    yield cell_set
-    await drop_postgres(cell_set)
-
-
-@pytest.fixture(scope="module")
-async def broken(postgres: str) -> AsyncIterator[CellSet]:
-    cell_set = await seed_postgres(f"cg_docbad_{os.getpid()}", cells=1, instances=40)
-    conn = await asyncpg.connect(cell_set.cells[0].url)
-    try:
-        await conn.execute("ALTER TABLE instances DROP COLUMN display_name")
-    finally:
-        await conn.close()
     yield cell_set
     await drop_postgres(cell_set)
 
@@ -174,16 +163,16 @@ async def test_doctor_reports_an_unreachable_cell_without_failing(healthy: CellS
 async def test_doctor_names_the_missing_column(broken: CellSet) -> None:
     result = await _cellgate(broken.api_url, "doctor")
     assert result.returncode == 1, result.stdout
-    assert MISSING in result.stdout
+    assert MISSING_COLUMN in result.stdout
     assert "schema: PROBLEMS" in result.stdout
 
 
 async def test_startup_refuses_a_cell_without_a_column(broken: CellSet) -> None:
     app = create_app(broken.settings())
     with pytest.raises(SchemaMismatch) as caught:
-        async with LifespanManager(app):
+        async with LifespanManager(app, **LIFESPAN_TIMEOUTS):
             pass
-    assert caught.value.problems == (MISSING,)
+    assert caught.value.problems == (MISSING_COLUMN,)
 
 
 async def test_startup_check_can_be_turned_off(broken: CellSet) -> None:
@@ -194,13 +183,13 @@ async def test_startup_check_can_be_turned_off(broken: CellSet) -> None:
 async def test_serve_exits_2_naming_cell_table_and_column(broken: CellSet) -> None:
     result = await _cellgate(broken.api_url, "serve", "--port", str(free_port()))
     assert result.returncode == 2, result.stderr
-    assert MISSING in result.stderr
+    assert MISSING_COLUMN in result.stderr
     assert "CELLGATE_CHECK_SCHEMA_AT_STARTUP=false" in result.stderr
 
 
 def _nodes(plan: dict[str, object]) -> list[dict[str, object]]:
     out = [plan]
-    for child in plan.get("Plans", []):  # type: ignore[attr-defined]
+    for child in plan.get("Plans", []):  # type: ignore[attr-defined]  # EXPLAIN's JSON plan is dict[str, object]
         out += _nodes(child)
     return out
 
@@ -216,13 +205,12 @@ async def test_doctor_index_bounds_a_page_across_the_nulls(
     remaining rows straddle the NULLs (after a value descending, after a NULL ascending) is
     a bounded range of that index: the position's side is an Index Cond on ``host``, not a
     filter over every row before it (``host <= $v OR host IS NULL`` bounds no range)."""
-    from support.executors import asyncpg_executor
-
+    from cells.doctor.indexes import ListingOrder, create_statement
     from cells.filters import InstanceFilters
-    from cells.indexes import ListingOrder, create_statement
     from cells.order import Direction, SortSpec
     from cells.plan import QueryPlan
     from cells.rawsql import RawSql
+    from tests.support.executors import asyncpg_executor
 
     spec = SortSpec.build([("host", Direction(direction))])
     url = healthy.cells[1].url
@@ -263,9 +251,8 @@ def _unavailable_cells(url: str) -> str | None:
 async def test_cells_table_names_a_down_cell_and_its_open_breaker(healthy: CellSet) -> None:
     """``cellgate cells``: per cell reachable, latency, instances; with ``--gateway`` the
     breaker states of a running gateway, here after a listing opened the dead cell's."""
-    from conftest import start_live_server, stop_live_server
-
     from gateway.settings import StaticCell
+    from tests.support.liveserver import start_live_server, stop_live_server
 
     dead = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
     cells = [

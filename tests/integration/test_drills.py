@@ -19,13 +19,12 @@ from cells import (
     CellRows,
     CellSession,
     CellTimedOut,
-    Drill,
-    Drills,
     EngineOptions,
     create_engine_for,
     executor_for,
 )
-from tests.conftest import CellSet
+from gateway.demo.drills import Drill, Drills
+from tests.support.cellsets import CellSet
 
 pytestmark = pytest.mark.integration
 

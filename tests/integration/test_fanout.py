@@ -9,7 +9,6 @@ import asyncio
 import time
 
 import pytest
-from oracle import auth
 from sqlalchemy import column, func, literal, select, table, text
 
 from cells import (
@@ -27,7 +26,10 @@ from cells import (
     executor_for,
 )
 from cells.executor import Query
-from tests.conftest import CellSet, app_and_client, free_port
+from tests.support.apps import app_and_client
+from tests.support.cellsets import CellSet
+from tests.support.liveserver import free_port
+from tests.support.oracle import auth
 
 pytestmark = pytest.mark.integration
 

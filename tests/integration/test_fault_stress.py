@@ -11,10 +11,11 @@ import random
 import time
 
 import pytest
-from oracle import auth
 
 from cells import BreakerState
-from tests.conftest import CellSet, app_and_client
+from tests.support.apps import app_and_client
+from tests.support.cellsets import CellSet
+from tests.support.oracle import auth
 
 pytestmark = pytest.mark.integration
 

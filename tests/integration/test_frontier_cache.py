@@ -30,13 +30,16 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import orjson
 import pytest
-from conftest import CellSet, app_and_client, drop_postgres, free_port, seed_postgres
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from cache import RedisStore, create_store
+from cache import REDIS_FAILURES_TO_OPEN, RedisStore, create_store
+from cells import Breaker
 from gateway.settings import Settings
 from gateway.state import AppState
+from tests.support.apps import app_and_client
+from tests.support.cellsets import CellSet, drop_postgres, seed_postgres
+from tests.support.liveserver import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +68,13 @@ def _prefix() -> str:
 
 
 def _settings(seeded: CellSet, redis_url: str | None, **overrides: object) -> Settings:
-    options: dict[str, object] = {"redis_prefix": _prefix(), "page_cache_ttl_s": 0}
+    # No read-ahead: these walks account each page's own queries to that page (a read-ahead
+    # runs after its page answered; tests/integration/test_read_ahead.py covers it).
+    options: dict[str, object] = {
+        "redis_prefix": _prefix(),
+        "page_cache_ttl_s": 0,
+        "read_ahead_max": 0,
+    }
     options.update(overrides)
     return seeded.settings(redis_url=redis_url, **options)
 
@@ -370,12 +379,12 @@ def _frontier_reader(redis: Redis, prefix: str) -> Inspect:
 
     async def read(marker: str) -> dict[str, tuple[bool, list[str]]] | None:
         if not tag:
-            async for key in redis.scan_iter(match=f"{prefix}:v1:page:*", count=1000):
-                tag.append(key.decode().split(":v1:page:", 1)[1].rsplit(":", 1)[0])
+            async for key in redis.scan_iter(match=f"{prefix}:v2:frontier:*", count=1000):
+                tag.append(key.decode().split(":v2:frontier:", 1)[1].rsplit(":", 1)[0])
                 break
         if not tag:
             return None
-        blob = await redis.get(f"{prefix}:v1:page:{tag[0]}:{marker}")
+        blob = await redis.get(f"{prefix}:v2:frontier:{tag[0]}:{marker}")
         if blob is None:
             return None
         body = orjson.loads(blob)
@@ -605,7 +614,7 @@ async def test_uncacheable_redis_costs_one_timeout_per_call() -> None:
             cluster=False,
             op_timeout_s=timeout_s,
             connect_timeout_s=timeout_s,
-            cooldown_s=60,
+            breaker=Breaker(REDIS_FAILURES_TO_OPEN, 60),
             max_memory_entries=1,
         )
         assert isinstance(store, RedisStore)
@@ -701,7 +710,7 @@ async def test_a_projects_frontier_is_never_used_for_another(
         marker = first.json()["servers"][-1]["id"]
         redis = Redis.from_url(redis_url)
         try:
-            saved = [k async for k in redis.scan_iter(match=f"{prefix}:v1:page:*:{marker}")]
+            saved = [k async for k in redis.scan_iter(match=f"{prefix}:v2:frontier:*:{marker}")]
         finally:
             await redis.aclose()
         assert len(saved) == 1  # demo's frontier is there to be misused
@@ -793,3 +802,18 @@ async def test_concurrent_identical_cold_requests_cost_one_fan_out(
     assert cost.returned == limit
     assert outcomes["miss"] == 1, outcomes
     assert outcomes["hit"] + outcomes["coalesced"] == 31, outcomes
+
+
+async def test_without_coalescing_each_identical_request_runs_its_own(
+    seeded: CellSet, redis_url: str
+) -> None:
+    """``coalesce_listings=false`` (the benchmarks' distinct requests): no page cache, no
+    shared flight, so 8 identical concurrent requests cost 8 fan-outs."""
+    params = {"all_tenants": "1", "limit": "1"}
+    [alone], single, _, _ = await _cold_concurrent(_settings(seeded, redis_url), params, 1)
+    settings = _settings(seeded, redis_url, page_cache_ttl_s=0.0, coalesce_listings=False)
+    responses, cost, outcomes, _ = await _cold_concurrent(settings, params, 8)
+    assert {r.content for r in responses} == {alone.content}
+    assert cost.queries == {label: 8 * n for label, n in single.queries.items()}
+    assert outcomes["miss"] == 8, outcomes
+    assert outcomes["coalesced"] == outcomes["hit"] == 0, outcomes

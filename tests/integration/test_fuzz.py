@@ -24,7 +24,6 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import schemathesis
-from conftest import CellSet, free_port
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -33,6 +32,9 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+
+from tests.support.cellsets import CellSet
+from tests.support.liveserver import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import gc
 
 from gateway.gctune import tuned_gc
-from tests.conftest import CellSet, app_and_client
+from tests.support.apps import app_and_client
+from tests.support.cellsets import CellSet
 
 ADMIN = {"X-Auth-Token": "admin:admin"}
 

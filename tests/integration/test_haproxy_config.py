@@ -1,6 +1,7 @@
 """deploy/haproxy/cellgate.cfg is a configuration Debian's HAProxy accepts, pasted into a
 frontend beside a nova-api backend as docs/deploy.md says (``haproxy -c``). The routing
-itself through a live HAProxy needs nova-api and is not tested here yet."""
+itself, through a live HAProxy with real clients, is test_haproxy_routing's; the health
+check with a hung cell, test_haproxy_readyz's."""
 
 from __future__ import annotations
 

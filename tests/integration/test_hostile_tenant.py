@@ -16,10 +16,11 @@ from collections.abc import Sequence
 
 import httpx
 import pytest
-from oracle import auth, walk, with_query
 
 from cells import BreakerState
-from tests.conftest import CellSet, app_and_client
+from tests.support.apps import app_and_client
+from tests.support.cellsets import CellSet
+from tests.support.oracle import auth, walk, with_query
 
 pytestmark = pytest.mark.integration
 

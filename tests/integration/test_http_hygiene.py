@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from conftest import CellSet, LiveServer, app_and_client
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
@@ -21,6 +20,9 @@ from gateway.errors import ServiceUnavailable
 from gateway.params import MAX_URL_BYTES
 from gateway.routes import meta, servers
 from gateway.settings import Settings
+from tests.support.apps import app_and_client
+from tests.support.cellsets import CellSet
+from tests.support.liveserver import LiveServer
 
 pytestmark = pytest.mark.integration
 

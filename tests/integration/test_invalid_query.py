@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import CellSet, app_client
+from tests.support.apps import app_client
+from tests.support.cellsets import CellSet
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""First batches sized by what cells supplied before (gateway.state.HeadShares): a first
+"""First batches sized by what cells supplied before (cells.walk.HeadShares): a first
 page learns under the walk's key, a page after a marker with no cached frontier under the
 walk's key plus ``@``, and a page resumed from a frontier learns nothing."""
 
@@ -7,7 +7,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from gateway.state import AppState
-from tests.conftest import CellSet, app_and_client
+from tests.support.apps import app_and_client
+from tests.support.cellsets import CellSet
 
 ADMIN = {"X-Auth-Token": "admin:admin"}
 

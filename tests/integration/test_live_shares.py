@@ -1,5 +1,5 @@
 """A cell whose breaker is open supplies no row: the other cells' first batches bring its
-part of the page (cells.lister._live_shares), instead of each refilling sequentially."""
+part of the page (cells.listing._live_shares), instead of each refilling sequentially."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 from cells.breaker import Breaker
 from cells.client import CellClient
 from cells.filters import InstanceFilters
-from cells.lister import ListQuery, _live_shares, list_instances
+from cells.listing import ListQuery, _live_shares, list_instances
 from cells.order import Direction, SortSpec
 from cells.registry import Cell, EngineOptions, create_engine_for, executor_for
-from tests.conftest import CellSet
+from tests.support.cellsets import CellSet
 
 LIMIT = 60
 

@@ -9,8 +9,6 @@ import os
 from collections.abc import AsyncIterator
 
 import pytest
-from conftest import MYSQL_BASE, PG_BASE, CellSet, app_client, drop_postgres
-from oracle import expected_uuids, load_snapshot, query_from_params, walk
 from sqlalchemy import select, text
 
 from cells.errors import CellMisconfigured, InvalidQuery
@@ -18,9 +16,13 @@ from cells.executor import Query
 from cells.fanout import CellOutcome, CellRows, CellSlow, CellTimedOut
 from cells.mysql import MySqlExecutor
 from cells.registry import EngineOptions, open_executor
-from cells.seed import SeedCell, SeedPlan, reset_database, seed
+from cells.seeding import SeedCell, SeedPlan, reset_database, seed
 from cells.session import CellSession
+from tests.support.apps import app_client
+from tests.support.cellsets import CellSet, drop_postgres
 from tests.support.names import vary_names
+from tests.support.oracle import expected_uuids, load_snapshot, query_from_params, walk
+from tests.support.services import MYSQL_BASE, PG_BASE
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +61,7 @@ async def test_a_regex_mariadb_rejects_is_the_clients_400(mariadb_cells: CellSet
 
 def _session(cell_set: CellSet, timeout_s: float, **options: float) -> CellSession:
     """A session on the first cell, its engine built as the gateway builds one."""
-    executor = open_executor(cell_set.cells[0].url, EngineOptions(**options), "cell1")  # type: ignore[arg-type]
+    executor = open_executor(cell_set.cells[0].url, EngineOptions(**options), "cell1")  # type: ignore[arg-type]  # options are EngineOptions' own float fields, by name
     assert isinstance(executor, MySqlExecutor)
     return CellSession("cell1", executor, timeout_s)
 
@@ -84,7 +86,7 @@ async def test_the_server_stops_a_statement_at_the_deadline(mariadb_cells: CellS
 async def _connection_id(session: CellSession) -> int:
     outcome = await _run(session, select(text("CONNECTION_ID() AS id")))
     assert isinstance(outcome, CellRows), outcome
-    return int(outcome.rows[0]["id"])  # type: ignore[arg-type]
+    return int(outcome.rows[0]["id"])  # type: ignore[arg-type]  # a row value is SqlValue; CONNECTION_ID() is an int
 
 
 async def test_a_cancelled_statement_never_returns_its_connection(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.mariadbservers import (
+from tests.support.dbservers import (
     MariaDBServer,
     MariaDBServers,
     greeting,

@@ -10,9 +10,11 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from cells.seed import cell_uuid
+from cells.seeding import cell_uuid
 from gateway.settings import StaticCell
-from tests.conftest import CellSet, app_client, free_port
+from tests.support.apps import app_client
+from tests.support.cellsets import CellSet
+from tests.support.liveserver import free_port
 from tests.support.logs import JsonLines, captured_lines
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import CellSet, free_port
 
+from tests.support.cellsets import CellSet
+from tests.support.liveserver import free_port
 from tests.support.serve import cli, serve_env, wait_for_banner
 
 pytestmark = pytest.mark.integration

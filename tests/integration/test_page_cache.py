@@ -9,13 +9,14 @@ import time
 import uuid
 
 import pytest
-from oracle import auth
 from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from cells import async_url
 from cells.schema import instance_mappings, instances
-from tests.conftest import CellSet, app_and_client
+from tests.support.apps import app_and_client
+from tests.support.cellsets import CellSet
+from tests.support.oracle import auth
 
 pytestmark = pytest.mark.integration
 

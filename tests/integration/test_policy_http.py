@@ -11,7 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import CellSet, app_client
+
+from tests.support.apps import app_client
+from tests.support.cellsets import CellSet
 
 pytestmark = pytest.mark.integration
 

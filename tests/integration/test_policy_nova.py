@@ -9,18 +9,15 @@ import itertools
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import nova_policy
 import pytest
 
 from gateway.auth import Principal, principal
 from gateway.novapolicy import nova_defaults
 from gateway.policy import Policy
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-import nova_policy
 
 pytestmark = pytest.mark.integration
 
@@ -133,7 +130,7 @@ def test_every_decision_is_novas(nova_python: Path, tmp_path: Path, variant: str
     decisions = _nova(nova_python, {"policy_file": str(path) if path else None, "cases": cases})
     differences = [
         (case["rule"], case["roles"], case["is_admin_project"], case["target"], mine)
-        for case, mine, theirs in zip(cases, expected, decisions["decisions"], strict=True)  # type: ignore[call-overload]
+        for case, mine, theirs in zip(cases, expected, decisions["decisions"], strict=True)  # type: ignore[call-overload]  # the decisions are parsed JSON (object)
         if mine != theirs
     ]
     assert differences == []

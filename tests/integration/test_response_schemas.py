@@ -10,14 +10,15 @@ extra key anywhere (``additionalProperties: false``), a missing required key, a 
 or a malformed date, uuid or link fails.
 
 For each microversion × {admin with ``all_tenants=1``, non-admin} the seeded PostgreSQL
-cells are listed through ``/v2.1/servers`` and ``/v2.1/servers/detail``: a first page, an
-``ERROR`` page (faults), a second page (the ``servers_links`` marker) and, for the admin,
-deleted servers. The pages must include servers with a fault, with volumes attached and
-booted from volume (``image: ""``). ``GET /v2.1/servers/{id}`` of such servers validates
-against Nova's ``show`` schemas (``server_groups`` required from 2.71). At 2.69+ a cell
-whose database cannot be reached shows Nova's down-cell stubs in listings and Nova's
-down-cell view on show, which must validate too. The microversion × schema table is
-printed at the end of the module (``pytest -s``).
+cells, then MariaDB cells, are listed through ``/v2.1/servers`` and
+``/v2.1/servers/detail``: a first page, an ``ERROR`` page (faults), a second page (the
+``servers_links`` marker) and, for the admin, deleted servers. The pages must include
+servers with a fault, with volumes attached and booted from volume (``image: ""``).
+``GET /v2.1/servers/{id}`` of such servers validates against Nova's ``show`` schemas
+(``server_groups`` required from 2.71). At 2.69+ a cell whose database cannot be reached
+shows Nova's down-cell stubs in listings and Nova's down-cell view on show, which must
+validate too (the stubs read from a PostgreSQL, then a MariaDB API database). The
+microversion × schema table is printed at the end of the module (``pytest -s``).
 """
 
 from __future__ import annotations
@@ -30,11 +31,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import asyncpg
 import httpx
 import pytest
-from conftest import PG_BASE, CellSet, app_client, drop_postgres, free_port, seed_postgres
-from support.nova_schemas import (
+from sqlalchemy import make_url, update
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from cells.registry import async_url
+from cells.schema import cell_mappings
+from tests.support.apps import app_client
+from tests.support.cellsets import CellSet, drop_postgres, seed_mariadb, seed_postgres
+from tests.support.liveserver import free_port
+from tests.support.nova_schemas import (
     NOVA_VERSION,
     Binding,
     SchemaSourceUnavailable,
@@ -50,6 +58,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 MICROVERSIONS = (
     "2.1", "2.3", "2.9", "2.16", "2.19", "2.26", "2.47", "2.63", "2.69", "2.73", "2.75", "2.90",
+    "2.96", "2.98", "2.100", "2.104",
 )  # fmt: skip
 ROLES = {"admin": "admin:admin", "non-admin": "demo:demo"}
 SERVERS = "/v2.1/servers"
@@ -299,20 +308,29 @@ async def test_show_validates_against_nova_schemas(
 # --------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-async def one_cell_down(postgres: str) -> AsyncIterator[CellSet]:
+@pytest.fixture(scope="module", params=["postgres", "mariadb"])
+async def one_cell_down(request: pytest.FixtureRequest) -> AsyncIterator[CellSet]:
     """Two cells, the second's mapping pointing at a closed port: its instances are
-    listed as stubs from their instance mappings."""
-    cell_set = await seed_postgres(f"cg_schema_{os.getpid()}", cells=2, instances=120)
-    conn = await asyncpg.connect(f"{PG_BASE}/cg_schema_{os.getpid()}_api")
+    listed as stubs from their instance mappings (read from a PostgreSQL, then a MariaDB
+    API database)."""
+    request.getfixturevalue(request.param)  # the server is up (or skip / CI failure)
+    prefix = f"cg_schema_{request.param}_{os.getpid()}"
+    if request.param == "mariadb":
+        cell_set = await seed_mariadb(prefix, cells=2, instances=120)
+    else:
+        cell_set = await seed_postgres(prefix, cells=2, instances=120)
+    dead = make_url(cell_set.cells[1].url).set(port=free_port(), database="nowhere")
+    api = create_async_engine(async_url(cell_set.api_url), poolclass=NullPool)
     try:
-        dead = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
-        updated = await conn.execute(
-            "UPDATE cell_mappings SET database_connection = $1 WHERE name = 'cell2'", dead
-        )
-        assert updated == "UPDATE 1"
+        async with api.begin() as conn:
+            updated = await conn.execute(
+                update(cell_mappings)
+                .where(cell_mappings.c.name == "cell2")
+                .values(database_connection=dead.render_as_string(hide_password=False))
+            )
+            assert updated.rowcount == 1
     finally:
-        await conn.close()
+        await api.dispose()
     yield cell_set
     await drop_postgres(cell_set)
 

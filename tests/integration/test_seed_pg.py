@@ -15,7 +15,7 @@ from sqlalchemy.pool import NullPool
 
 from cells.registry import async_url
 from cells.schema import cell_mappings, instance_mappings, instances
-from cells.seed import (
+from cells.seeding import (
     SeedCell,
     SeedPlan,
     SeedSummary,

@@ -14,19 +14,18 @@ import asyncio
 import os
 import shutil
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import CellSet, app_and_client, app_client
-
-from cache import BreakerPhase, CallResult, RedisStore, StoreHooks, StoreOp
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from redissentinel import SentinelSet, binaries_missing, sentinel_set
+
+from cache import CallResult, RedisStore, StoreOp
+from cells import Breaker, BreakerState
+from tests.support.apps import app_and_client, app_client
+from tests.support.cellsets import CellSet
 
 pytestmark = pytest.mark.integration
 
@@ -58,20 +57,26 @@ def sentinels(tmp_path: Path) -> Iterator[SentinelSet]:
 
 
 class Recorder:
-    """Forwards the store's hooks and keeps what they said."""
+    """Forwards the store's hooks and its breaker's moves, and keeps what they said."""
 
-    def __init__(self, inner: StoreHooks) -> None:
-        self.inner = inner
-        self.phases: list[BreakerPhase] = []
+    def __init__(self, store: RedisStore) -> None:
+        self.inner = store.hooks
+        self.phases: list[BreakerState] = []
         self.results: list[CallResult] = []
+        breaker = store.breaker
+        assert isinstance(breaker, Breaker)
+        moved = breaker.on_event
+
+        def record() -> None:
+            self.phases.append(breaker.state)
+            if moved is not None:
+                moved()
+
+        breaker.on_event = record
 
     def call(self, op: StoreOp, result: CallResult) -> None:
         self.results.append(result)
         self.inner.call(op, result)
-
-    def breaker(self, phase: BreakerPhase) -> None:
-        self.phases.append(phase)
-        self.inner.breaker(phase)
 
 
 async def _page(client: httpx.AsyncClient, url: str) -> tuple[bytes, str | None]:
@@ -120,7 +125,7 @@ async def test_a_walk_through_a_failover(
     async with app_and_client(settings) as (app, client):
         store = app.state.cellgate.store
         assert isinstance(store, RedisStore)
-        recorder = Recorder(store.hooks)
+        recorder = Recorder(store)
         store.hooks = recorder
         old = sentinels.primary_port()
         pages: list[bytes] = []

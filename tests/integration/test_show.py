@@ -31,8 +31,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from conftest import CellSet, app_and_client, app_client, free_port
-from oracle import OracleQuery, Snapshot, expected_uuids, load_snapshot
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -44,9 +42,13 @@ from cells.schema import (
     instance_mappings,
     request_specs,
 )
-from cells.seed import SeedCell, SeedPlan, cell_uuid, seed
+from cells.seeding import SeedCell, SeedPlan, cell_uuid, seed
 from gateway.settings import Settings, StaticCell
+from tests.support.apps import app_and_client, app_client
+from tests.support.cellsets import CellSet
+from tests.support.liveserver import free_port
 from tests.support.logs import JsonLines, captured_lines
+from tests.support.oracle import OracleQuery, Snapshot, expected_uuids, load_snapshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -382,7 +384,7 @@ async def test_sqlite_cells(sqlite_cells: CellSet) -> None:
 
 @pytest.fixture
 def show_log() -> Iterator[JsonLines]:
-    with captured_lines("gateway.showing") as lines:
+    with captured_lines("gateway.show") as lines:
         yield lines
 
 
@@ -647,33 +649,43 @@ async def _any_server(client: httpx.AsyncClient) -> str:
 
 
 @pytest.mark.parametrize(
-    "statement",
+    ("statement", "reason"),
     [
-        "ALTER TABLE instances DROP COLUMN locked_by",  # the row's read
-        "ALTER TABLE instance_extra RENAME TO instance_extra_gone",  # the side data's read
+        ("ALTER TABLE instances DROP COLUMN locked_by", "missing_column"),  # the row's read
+        (  # the side data's read
+            "ALTER TABLE instance_extra RENAME TO instance_extra_gone",
+            "missing_table",
+        ),
     ],
 )
-async def test_cell_schema_mismatch_is_a_500_not_an_outage(
-    small_sqlite: CellSet, statement: str
+async def test_cell_schema_mismatch_is_a_down_cell_without_the_breaker(
+    small_sqlite: CellSet, statement: str, reason: str
 ) -> None:
+    """The cell is left out as a down one is (503 before 2.69, the down-cell view from
+    2.69), counted by reason; its breaker never moves (tests/integration/test_broken_cell.py
+    does the same on PostgreSQL and MariaDB)."""
     settings = small_sqlite.settings(check_schema_at_startup=False, breaker_failures=1)
     async with app_and_client(settings) as (app, client):
         server_id = await _any_server(client)
         _sqlite(small_sqlite.cells[0].url, statement)
-        for version in ("2.1", "2.90"):
-            response = await _get(client, f"/v2.1/servers/{server_id}", "admin:admin", version)
-            assert response.status_code == 500, response.text
-            assert list(response.json()) == ["computeFault"]
+        old = await _get(client, f"/v2.1/servers/{server_id}", "admin:admin", "2.1")
+        assert old.status_code == 503, old.text
+        assert old.headers["Retry-After"] == "30"
+        new = await _get(client, f"/v2.1/servers/{server_id}", "admin:admin", "2.90")
+        assert new.status_code == 200, new.text
+        assert new.json()["server"]["status"] == "UNKNOWN"
         metrics = app.state.cellgate.metrics
-        assert metrics.sample("cellgate_cell_config_errors_total", cell="cell1") == 2
-        assert metrics.sample("cellgate_show_requests_total", outcome="error") == 2
+        assert metrics.sample("cellgate_cell_config_errors_total", cell="cell1", reason=reason) == 2
+        assert metrics.sample("cellgate_show_requests_total", outcome="unavailable") == 1
+        assert metrics.sample("cellgate_show_requests_total", outcome="stub") == 1
         assert metrics.sample("cellgate_cell_breaker_state", cell="cell1") == 0  # closed
 
 
-async def test_detail_listing_side_table_mismatch_is_a_500_not_an_outage(
+async def test_detail_listing_side_table_mismatch_leaves_the_cell_out(
     small_sqlite: CellSet,
 ) -> None:
-    """The page's side-data read (gateway.pagedetails) classifies faults as show does."""
+    """The page's side-data read (gateway.details): the only cell's rows are left out,
+    and with no other cell to show, the listing is a 503 (never an empty 200)."""
     settings = small_sqlite.settings(check_schema_at_startup=False, breaker_failures=1)
     async with app_and_client(settings) as (app, client):
         await _any_server(client)
@@ -683,10 +695,16 @@ async def test_detail_listing_side_table_mismatch_is_a_500_not_an_outage(
         assert summary.json()["servers"]
         path = "/v2.1/servers/detail?limit=3&all_tenants=1"
         detail = await _get(client, path, "admin:admin", "2.1")
-        assert detail.status_code == 500, detail.text
-        assert list(detail.json()) == ["computeFault"]
+        assert detail.status_code == 503, detail.text
+        stubs = await _get(client, path, "admin:admin", "2.69")
+        assert stubs.status_code == 200, stubs.text
+        assert {s["status"] for s in stubs.json()["servers"]} == {"UNKNOWN"}
+        assert stubs.headers["X-Cells-Unavailable"] == "cell1"
         metrics = app.state.cellgate.metrics
-        assert metrics.sample("cellgate_cell_config_errors_total", cell="cell1") == 1
+        sample = metrics.sample(
+            "cellgate_cell_config_errors_total", cell="cell1", reason="missing_table"
+        )
+        assert sample == 2
         assert metrics.sample("cellgate_cell_breaker_state", cell="cell1") == 0  # closed
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from cells.seed import cell_uuid
+from cells.seeding import cell_uuid
 from gateway.settings import StaticCell
-from tests.conftest import CellSet, app_and_client, free_port
+from tests.support.apps import app_and_client
+from tests.support.cellsets import CellSet
+from tests.support.liveserver import free_port
 
 pytestmark = pytest.mark.integration
 

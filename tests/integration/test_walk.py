@@ -17,8 +17,18 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
-from conftest import CellSet, app_client
-from oracle import BASE, Snapshot, Walk, expected_uuids, load_snapshot, query_from_params, walk
+
+from tests.support.apps import app_client
+from tests.support.cellsets import CellSet
+from tests.support.oracle import (
+    BASE,
+    Snapshot,
+    Walk,
+    expected_uuids,
+    load_snapshot,
+    query_from_params,
+    walk,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import CellSet, free_port
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
-from test_doctor_pg import MISSING, broken  # noqa: F401 (broken: a fixture)
 
-from cells.seed import cell_uuid
+from cells.seeding import cell_uuid
+from tests.support.cellsets import MISSING_COLUMN, CellSet
+from tests.support.liveserver import free_port
 from tests.support.serve import START_TIMEOUT_S, cli, serve_env, wait_for_banner
 
 pytestmark = pytest.mark.integration
@@ -91,7 +91,7 @@ def _requests_of(worker: int, route: str) -> float:
     files = [str(path) for path in _metrics_dir(worker).glob(f"counter_{worker}.db")]
     return sum(
         sample.value
-        for family in MultiProcessCollector.merge(files)  # type: ignore[no-untyped-call]
+        for family in MultiProcessCollector.merge(files)  # type: ignore[no-untyped-call]  # prometheus-client's MultiProcessCollector.merge is not annotated
         for sample in family.samples
         if sample.name == "cellgate_http_requests_total" and sample.labels["route"] == route
     )
@@ -328,7 +328,7 @@ def test_a_schema_mismatch_stops_the_workers_with_status_2(
     )
     assert result.returncode == 2, result.stderr[-3000:]
     assert result.stderr.count("cellgate: the databases lack tables or columns") == 1
-    assert f"  {MISSING}\n" in result.stderr
+    assert f"  {MISSING_COLUMN}\n" in result.stderr
     assert "CELLGATE_CHECK_SCHEMA_AT_STARTUP=false" in result.stderr
     # Each worker started once: none was restarted.
     assert result.stderr.count("Started server process") <= WORKERS

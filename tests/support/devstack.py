@@ -9,47 +9,32 @@ port), and runs ``scripts/devstack down --purge`` whatever happens.
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT / "scripts") not in sys.path:
-    sys.path.append(str(ROOT / "scripts"))
-
-# scripts/ is not a package
-from delayproxy import REREAD_S  # noqa: E402
+from stackconf import read_state
+from stackprocs import port_bindable
+from tcpproxy import REREAD_S
 
 __all__ = ["DEVSTACK", "OUTAGE", "REREAD_S", "ROOT", "Stack", "devstack", "port_base"]
 
+ROOT = Path(__file__).resolve().parents[2]
 DEVSTACK = ROOT / "scripts" / "devstack"
 OUTAGE = ROOT / "scripts" / "outage"
 # Outside Linux's ephemeral range (32768-60999), so no client connection can take our ports.
 PORT_RANGE = range(20_000, 32_000, 200)
 
 
-def _bindable(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
 def port_base(cells: int) -> tuple[int, int]:
     """A port base whose every devstack port is free, and a free gateway port beside it."""
     offsets = [0, *range(1, cells + 1), 98, 99, *range(101, 101 + cells), 199]
     for base in PORT_RANGE:
-        if all(_bindable(base + offset) for offset in offsets):
+        if all(port_bindable(base + offset) for offset in offsets):
             return base, base + 98
     raise RuntimeError("no free port block for the devstack")
 
@@ -78,12 +63,9 @@ class Stack:
         return done
 
     def load_state(self) -> None:
-        path = Path(self.env["CELLGATE_DEVSTACK_DIR"]) / "state.env"
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line and not line.startswith("#"):
-                key, _, value = line.partition("=")
-                parts = shlex.split(value)
-                self.state[key] = parts[0] if parts else ""
+        state = read_state(Path(self.env["CELLGATE_DEVSTACK_DIR"]) / "state.env")
+        assert state is not None, "no state.env"
+        self.state.update(state)
 
 
 @contextmanager

@@ -63,6 +63,7 @@ class MemoryExecutor:
         self.conns: list[MemoryConn] = []
         self.builds: list[Hashable | None] = []
         self.disposed = False
+        self.distrusted = 0  # distrust_idle() calls
         self._cache: dict[Hashable, Query] = {}
         self._keys: dict[int, Hashable | None] = {}
 
@@ -118,6 +119,9 @@ class MemoryExecutor:
 
     async def dispose(self) -> None:
         self.disposed = True
+
+    def distrust_idle(self) -> None:
+        self.distrusted += 1
 
     def ran(self) -> list[Hashable | None]:
         """The keys of every statement run, in order, on every connection."""

@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sort_oracle import oracle_cmp
-
 from cells.fanout import (
     CellFailed,
     CellOutcome,
@@ -27,6 +25,7 @@ from cells.fanout import (
 from cells.faults import CellMisconfigured, InvalidQuery
 from cells.order import Direction, Row, SqlValue
 from cells.registry import Cell
+from tests.support.sort_oracle import oracle_cmp
 
 Trouble = Literal["error", "timeout", "slow", "skipped", "invalid", "config", "hang"]
 

@@ -278,7 +278,7 @@ def _import_schemas(root: Path) -> types.ModuleType:
         module.__path__ = [str(root.joinpath(*package.split(".")))]
         sys.modules[package] = module
     i18n = types.ModuleType("nova.i18n")
-    i18n._ = lambda message: message  # type: ignore[attr-defined]
+    i18n._ = lambda message: message  # type: ignore[attr-defined]  # a stand-in module gains Nova's translation function
     sys.modules["nova.i18n"] = i18n
     objects = types.ModuleType("nova.objects")
     objects.__path__ = []

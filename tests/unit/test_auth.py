@@ -42,7 +42,7 @@ def test_noauth_missing_token_is_unauthorized(headers: dict[str, str]) -> None:
 
 
 def _jwt_settings() -> Settings:
-    return Settings(auth_mode="jwt", jwt_secret=SECRET)  # type: ignore[arg-type]
+    return Settings(auth_mode="jwt", jwt_secret=SECRET)  # type: ignore[arg-type]  # pydantic turns the str into the SecretStr field
 
 
 def _token(claims: dict[str, object], key: str = SECRET) -> str:
@@ -86,7 +86,7 @@ def test_trusted_headers() -> None:
 
 
 def _jwt_checked(**fields: str) -> Settings:
-    return Settings(auth_mode="jwt", jwt_secret=SECRET, **fields)  # type: ignore[arg-type]
+    return Settings(auth_mode="jwt", jwt_secret=SECRET, **fields)  # type: ignore[arg-type]  # pydantic validates **fields by name; mypy cannot type them
 
 
 CLAIMS = {"sub": "bob", "project_id": "p1", "roles": []}

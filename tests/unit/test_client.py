@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 
 import pytest
-from support.executors import PROBE, MemoryExecutor, hang
 
 from cells.apidb import ApiDatabase
 from cells.breaker import Breaker, BreakerState
 from cells.client import CellClient
 from cells.details import Details
-from cells.errors import ApiDatabaseUnavailable, CellMisconfigured, CellsError, InvalidQuery
+from cells.errors import ApiDatabaseUnavailable, CellsError, InvalidQuery
 from cells.fanout import (
     CellDetails,
     CellFailed,
@@ -29,6 +28,7 @@ from cells.filters import InstanceFilters
 from cells.order import Direction, Row, SortSpec, SqlValue
 from cells.plan import QueryPlan
 from cells.registry import Cell
+from tests.support.executors import PROBE, MemoryExecutor, hang
 
 UUID = "0b5cfa43-2c51-4d4f-9a57-1d5c7e6f0a01"
 DEADLINE_S = 0.2  # the probe then gets its floor (0.25 s): a hung call costs ~0.45 s
@@ -145,7 +145,7 @@ async def test_details_are_collected_per_uuid() -> None:
         metadata=(("env", "prod"), ("role", "db")), tags=("blue",)
     )
     assert outcome.details["other"] == Details()
-    assert executor.ran() == [("details", True)]
+    assert executor.ran() == [("details", True, False, True)]
 
 
 async def test_no_uuids_no_connection() -> None:
@@ -161,7 +161,7 @@ async def test_server_reads_row_and_details_on_one_connection() -> None:
     assert isinstance(outcome, CellServer)
     assert outcome.row == row
     assert outcome.details.metadata == (("env", "prod"), ("role", "db"))
-    assert executor.ran() == [("server", True), ("details", False)]
+    assert executor.ran() == [("server", True), ("details", False, False, False)]
     assert len(executor.conns) == 1
     assert executor.conns[0].ran[0][1] == {"uuid": UUID, "project_id": "p"}
 
@@ -306,31 +306,47 @@ async def test_a_cancelled_call_discards_its_connection() -> None:
 # --- errors -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("error", "kind"),
-    [
-        (
-            sqlite3.OperationalError("Expression tree is too large (maximum depth 1000)"),
-            InvalidQuery,
-        ),
-        (sqlite3.OperationalError("no such column: instances.locked_by"), CellMisconfigured),
-    ],
-)
-async def test_client_and_schema_faults_raise_cells_errors_and_spare_the_breaker(
-    error: Exception, kind: type[CellsError]
-) -> None:
-    executor = failing(error)
+async def test_a_client_fault_raises_and_spares_the_breaker() -> None:
+    executor = failing(
+        sqlite3.OperationalError("Expression tree is too large (maximum depth 1000)")
+    )
     client = _client(executor)
-    calls = [
+    for call in _calls(client):
+        with pytest.raises(InvalidQuery):
+            await call()
+    assert client.breaker_state is BreakerState.CLOSED
+    assert client._breaker.failures == 0
+    assert all(conn.state == "discarded" for conn in executor.conns)
+    assert executor.distrusted == 0  # the pool's connections are fine
+
+
+async def test_a_lost_connection_distrusts_the_pools_idle_ones() -> None:
+    # A restarted server's idle pooled connections are dead too: the next calls must not
+    # each find that out (tests/integration/test_pool_after_restart.py, on a real server).
+    executor = MemoryExecutor(refuse=True)
+    outcome = await _keyset(_client(executor))
+    assert isinstance(outcome, CellFailed)
+    assert executor.distrusted == 1
+
+
+def _calls(client: CellClient) -> list[Callable[[], Awaitable[object]]]:
+    return [
         lambda: _keyset(client),
         lambda: client.marker_row(("created_at",), UUID),
         lambda: client.details([UUID], (2, 1)),
         lambda: client.server(UUID, None, (2, 1)),
     ]
-    for call in calls:
-        with pytest.raises(CellsError) as raised:
-            await call()
-        assert isinstance(raised.value, kind)
+
+
+async def test_a_schema_fault_is_an_unavailable_cell_that_spares_the_breaker() -> None:
+    executor = failing(sqlite3.OperationalError("no such column: instances.locked_by"))
+    client = _client(executor)
+    for call in _calls(client):
+        outcome = await call()
+        assert isinstance(outcome, CellFailed), outcome
+        assert outcome.schema_fault == "missing_column"
+        assert "locked_by" in outcome.error
+    assert client.schema_fault == "missing_column: no such column: instances.locked_by"
     assert client.breaker_state is BreakerState.CLOSED
     assert client._breaker.failures == 0
     assert all(conn.state == "discarded" for conn in executor.conns)

@@ -1,4 +1,4 @@
-"""Side data → Nova's detail fields: cells.novajson, cells.details.collect, gateway.sideviews."""
+"""Side data → Nova's detail fields: cells.novajson, cells.details.collect, gateway.detailviews."""
 
 from __future__ import annotations
 
@@ -183,7 +183,7 @@ def test_fault_details_for_admins_or_non_500(code: int, admin: bool, has_details
 def test_empty_fault_details_are_omitted() -> None:
     fault = Fault(404, "msg", "", datetime(2024, 2, 3))
     server = server_detail(row(vm_state="error"), ctx(admin=True), Details(fault=fault))
-    assert "details" not in server["fault"]  # type: ignore[operator]
+    assert "details" not in server["fault"]  # type: ignore[operator]  # a view's values are object; fault is a dict here
 
 
 def test_volumes_before_and_from_2_3() -> None:

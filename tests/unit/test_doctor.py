@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import String
 
-from cells.indexes import (
+from cells.doctor.indexes import (
     Coverage,
     IndexColumn,
     ListingOrder,

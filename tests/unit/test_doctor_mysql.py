@@ -9,9 +9,9 @@ import json
 import pytest
 from sqlalchemy import String
 
-import cells.indexes
+import cells.doctor.indexes
 from cells.doctor import DatabaseReport, Diagnosis, OrderReport
-from cells.indexes import (
+from cells.doctor.indexes import (
     Coverage,
     IndexColumn,
     ListingOrder,
@@ -67,7 +67,7 @@ def test_nova_indexes_serve_no_other_order(label: str) -> None:
 def collation_listing(monkeypatch: pytest.MonkeyPatch) -> None:
     """A listing that sorts strings in each column's collation (not the gateway's: it
     compares ``CAST(col AS BINARY)``), for the doctor's logic under that rule."""
-    monkeypatch.setattr(cells.indexes, "MYSQL_STRING_COLLATION", None)
+    monkeypatch.setattr(cells.doctor.indexes, "MYSQL_STRING_COLLATION", None)
 
 
 @pytest.mark.usefixtures("collation_listing")
@@ -115,8 +115,8 @@ def test_a_prefix_key_part_or_a_hash_index_serves_nothing() -> None:
 def test_under_a_binary_listing_collation_plain_indexes_stop_at_strings(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert cells.indexes.MYSQL_STRING_COLLATION == "binary"  # the gateway's listing
-    monkeypatch.setattr(cells.indexes, "MYSQL_STRING_COLLATION", "utf8mb3_bin")
+    assert cells.doctor.indexes.MYSQL_STRING_COLLATION == "binary"  # the gateway's listing
+    monkeypatch.setattr(cells.doctor.indexes, "MYSQL_STRING_COLLATION", "utf8mb3_bin")
     default = ORDERS["created_at desc"]
     # created_at is served, uuid (utf8mb3_general_ci) cannot be: the server sorts the ties.
     assert coverage(default, [_index_for(default)], "mysql") == Coverage(

@@ -7,7 +7,7 @@ import datetime as dt
 import orjson
 import pytest
 
-from cells.frontier import CellCursor, decode_frontier, encode_frontier
+from cells.walk import CellCursor, decode_frontier, encode_frontier
 
 COLUMNS = ("uuid", "display_name", "created_at", "launched_at", "power_state", "locked")
 DATETIMES = frozenset({"created_at", "launched_at"})
@@ -40,24 +40,24 @@ def _frontier() -> dict[int, CellCursor]:
             (T0, "b-uuid"),
             False,
             [
-                _row("a-uuid", "Ünïcødé ☃ 名前", T0, None, None, None),  # type: ignore[list-item]
-                _row("b-uuid", None, T0.replace(microsecond=0), T1, 4, True),  # type: ignore[list-item]
+                _row("a-uuid", "Ünïcødé ☃ 名前", T0, None, None, None),  # type: ignore[list-item]  # _row builds dict[str, object] where a Row is expected
+                _row("b-uuid", None, T0.replace(microsecond=0), T1, 4, True),  # type: ignore[list-item]  # _row builds dict[str, object] where a Row is expected
             ],
         ),
         2: CellCursor(None, True, []),
         3: CellCursor((None, "c-uuid"), False, []),  # drained, cursor at a NULL
-        -7: CellCursor(("x", 3, False, T1.replace(tzinfo=UTC)), False, [_row("d")]),  # type: ignore[list-item]
+        -7: CellCursor(("x", 3, False, T1.replace(tzinfo=UTC)), False, [_row("d")]),  # type: ignore[list-item]  # _row builds dict[str, object] where a Row is expected
     }
 
 
 def test_round_trip_is_exact() -> None:
     original = _frontier()
-    blob = encode_frontier(original, COLUMNS, DATETIMES)  # type: ignore[arg-type]
+    blob = encode_frontier(original, COLUMNS, DATETIMES, 0.0)  # type: ignore[arg-type]  # the cursors hold dict[str, object] rows (_row)
     assert decode_frontier(blob, COLUMNS) == original
 
 
 def test_round_trip_keeps_types() -> None:
-    decoded = decode_frontier(encode_frontier(_frontier(), COLUMNS, DATETIMES), COLUMNS)  # type: ignore[arg-type]
+    decoded = decode_frontier(encode_frontier(_frontier(), COLUMNS, DATETIMES, 0.0), COLUMNS)  # type: ignore[arg-type]  # the cursors hold dict[str, object] rows (_row)
     assert decoded is not None
     first = decoded[1]
     assert isinstance(first.position, tuple)
@@ -71,14 +71,14 @@ def test_round_trip_keeps_types() -> None:
     assert aware is not None
     assert aware[3] == T1.replace(tzinfo=UTC)
     assert aware[3].tzinfo is not None  # naive and aware are not confused
-    assert first.rows[0]["created_at"].tzinfo is None  # type: ignore[union-attr]
+    assert first.rows[0]["created_at"].tzinfo is None  # type: ignore[union-attr]  # a row value is SqlValue; created_at is a datetime
 
 
 def test_a_string_that_looks_like_a_date_stays_a_string() -> None:
     frontier = {
-        1: CellCursor(("2024-01-01T00:00:00",), False, [_row("u", "2024-01-01T00:00:00")])  # type: ignore[list-item]
+        1: CellCursor(("2024-01-01T00:00:00",), False, [_row("u", "2024-01-01T00:00:00")])  # type: ignore[list-item]  # _row builds dict[str, object] where a Row is expected
     }
-    decoded = decode_frontier(encode_frontier(frontier, COLUMNS, DATETIMES), COLUMNS)  # type: ignore[arg-type]
+    decoded = decode_frontier(encode_frontier(frontier, COLUMNS, DATETIMES, 0.0), COLUMNS)  # type: ignore[arg-type]  # the cursors hold dict[str, object] rows (_row)
     assert decoded == frontier
     assert decoded is not None
     assert decoded[1].position == ("2024-01-01T00:00:00",)
@@ -86,24 +86,31 @@ def test_a_string_that_looks_like_a_date_stays_a_string() -> None:
 
 
 def test_empty_frontier() -> None:
-    assert decode_frontier(encode_frontier({}, COLUMNS, DATETIMES), COLUMNS) == {}
+    assert decode_frontier(encode_frontier({}, COLUMNS, DATETIMES, 0.0), COLUMNS) == {}
 
 
 def test_other_columns_are_a_miss() -> None:
-    blob = encode_frontier(_frontier(), COLUMNS, DATETIMES)  # type: ignore[arg-type]
+    blob = encode_frontier(_frontier(), COLUMNS, DATETIMES, 0.0)  # type: ignore[arg-type]  # the cursors hold dict[str, object] rows (_row)
     assert decode_frontier(blob, COLUMNS[:-1]) is None
     assert decode_frontier(blob, tuple(reversed(COLUMNS))) is None
     assert decode_frontier(blob, (*COLUMNS, "host")) is None
 
 
 def test_other_format_version_is_a_miss() -> None:
-    body = orjson.loads(encode_frontier(_frontier(), COLUMNS, DATETIMES))  # type: ignore[arg-type]
-    body["f"] = 2
+    body = orjson.loads(encode_frontier(_frontier(), COLUMNS, DATETIMES, 0.0))  # type: ignore[arg-type]  # the cursors hold dict[str, object] rows (_row)
+    body["f"] = 1  # before "t": no fetch time, so never trusted
     assert decode_frontier(orjson.dumps(body), COLUMNS) is None
 
 
+def test_a_frontier_fetched_too_long_ago_is_a_miss() -> None:
+    blob = encode_frontier(_frontier(), COLUMNS, DATETIMES, 1000.0)  # type: ignore[arg-type]  # the cursors hold dict[str, object] rows (_row)
+    assert decode_frontier(blob, COLUMNS, fetched_since=999.0) is not None
+    assert decode_frontier(blob, COLUMNS, fetched_since=1000.0) is not None
+    assert decode_frontier(blob, COLUMNS, fetched_since=1000.5) is None
+
+
 def _valid_body() -> dict[str, object]:
-    body: dict[str, object] = orjson.loads(encode_frontier(_frontier(), COLUMNS, DATETIMES))  # type: ignore[arg-type]
+    body: dict[str, object] = orjson.loads(encode_frontier(_frontier(), COLUMNS, DATETIMES, 0.0))  # type: ignore[arg-type]  # the cursors hold dict[str, object] rows (_row)
     return body
 
 
@@ -131,7 +138,7 @@ def _mutations() -> list[tuple[str, dict[str, object]]]:
 
     def mutate(name: str, change: object) -> None:
         body = _valid_body()
-        change(body)  # type: ignore[operator]
+        change(body)  # type: ignore[operator]  # change is one of a parametrized set of callables
         cases.append((name, body))
 
     mutate("cells-not-a-list", lambda b: b.__setitem__("cells", 5))

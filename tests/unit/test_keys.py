@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from cache.keys import fingerprint, frontier_key, page_key
+from cache.keys import frontier_key, page_key
+from cells.walk import fingerprint
 
 
 def test_fingerprint_is_stable_and_order_insensitive() -> None:
@@ -17,9 +18,9 @@ def test_fingerprint_is_stable_and_order_insensitive() -> None:
 def test_keys_share_one_cluster_hash_tag() -> None:
     fp = fingerprint({"x": 1})
     key = frontier_key("cg", fp, "some-uuid")
-    assert key == f"cg:v1:page:{{{fp}}}:some-uuid"
+    assert key == f"cg:v2:frontier:{{{fp}}}:some-uuid"
     body = page_key("cg", fp)
-    assert body == f"cg:v1:body:{{{fp}}}"
+    assert body == f"cg:v2:page:{{{fp}}}"
     # Redis Cluster hashes only the first {...} section: the fingerprint.
     for k in (key, body):
         assert k[k.index("{") + 1 : k.index("}")] == fp

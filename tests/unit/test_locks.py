@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 import tomllib
 from pathlib import Path
 
@@ -12,7 +11,6 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).parents[2]
 LOCKS = ROOT / "locks"
-sys.path.insert(0, str(ROOT / "scripts"))
 
 
 def _pins(lock: str) -> dict[str, str]:

@@ -5,14 +5,9 @@ helpers it shares with pgserver.py (scripts/serverproc.py)."""
 from __future__ import annotations
 
 import struct
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-
-# scripts/ is not a package
 from mariadbserver import (
     DEFAULTS,
     Binaries,

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sort_oracle import KIND_OF, oracle_cmp, oracle_sorted
 
 from cells.merge import Merge
 from cells.order import Direction, Row, SortSpec, SqlValue, key_function
+from tests.support.sort_oracle import KIND_OF, oracle_cmp, oracle_sorted
 
 KINDS: dict[str, str] = {
     name: KIND_OF[name]
@@ -39,7 +39,7 @@ POOLS: dict[str, list[SqlValue]] = {
 # --- the oracle -----------------------------------------------------------------------------
 
 
-# --- a driver standing in for cells.lister --------------------------------------------------
+# --- a driver standing in for cells.listing --------------------------------------------------
 
 
 @dataclass

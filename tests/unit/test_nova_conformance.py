@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import copy
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import nova_conformance
 from nova_dump import describe
 

@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sort_oracle import KIND_OF, oracle_cmp, oracle_sorted, sign
 
 from cells.order import Direction, SortSpec, SqlValue, key_function
+from tests.support.sort_oracle import KIND_OF, oracle_cmp, oracle_sorted, sign
 
 OracleRow = Mapping[str, SqlValue]
 

@@ -4,14 +4,9 @@ options it builds, the files it reads and writes."""
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-
-# scripts/ is not a package
 from pgserver import (
     PgError,
     conf_block,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from support.executors import asyncpg_executor
 
 from cells.filters import InstanceFilters
 from cells.order import Direction, SortSpec, SqlValue
 from cells.plan import Position, QueryPlan
-from cells.rawsql import AsyncpgExecutor, RawSql
+from cells.rawsql import AsyncpgExecutor, CompileCache, RawSql
+from tests.support.executors import asyncpg_executor
 
 EXECUTOR = asyncpg_executor()
 
@@ -71,7 +71,7 @@ _COLUMNS = ("uuid", "display_name", "created_at")
 
 
 def _fresh(project: str | None = "p1", **extra: object) -> QueryPlan:
-    return QueryPlan(_SPEC, InstanceFilters(project_id=project, **extra), _COLUMNS)  # type: ignore[arg-type]
+    return QueryPlan(_SPEC, InstanceFilters(project_id=project, **extra), _COLUMNS)  # type: ignore[arg-type]  # **extra are InstanceFilters' own fields, by name
 
 
 def test_a_second_plan_of_the_same_shape_compiles_nothing() -> None:
@@ -119,7 +119,7 @@ def test_what_changes_the_key_changes_the_answer() -> None:
 
 def test_the_cache_is_bounded() -> None:
     executor = asyncpg_executor()
-    executor.cache.size = 4
+    executor.cache = CompileCache(size=4)
     for n in range(10):
         _raw(_fresh(f"project-{n}"), None, 10, executor)
     assert len(executor.cache) <= 4
@@ -129,3 +129,29 @@ def test_the_cache_is_bounded() -> None:
     _, args = _raw(_fresh(uuids=many), None, 10, executor)
     assert len(args) > 100
     assert dict(executor.cache._entries) == before
+
+
+def _mysql(spec: SortSpec, position: Position, *, bounded: bool) -> str:
+    from sqlalchemy.dialects import mysql
+
+    plan = QueryPlan(spec, InstanceFilters(), ("uuid", "created_at"))
+    statement = plan.select(position, 10, bounded=bounded)
+    return str(statement.compile(dialect=mysql.dialect(), compile_kwargs={"literal_binds": True}))
+
+
+def test_mysql_bound_on_the_first_key_only_where_its_index_serves() -> None:
+    """MySQL sorts every row a range gives: the first key (not a string, not nullable,
+    followed by others) is bounded by its value 11 rows on, read by a subquery."""
+    default = SortSpec.build([("created_at", Direction.DESC)])
+    sql = _mysql(default, None, bounded=True)
+    assert "instances.created_at >= (SELECT instances.created_at" in sql
+    assert "ORDER BY instances.created_at DESC \n LIMIT 10, 1) OR (SELECT" in sql  # offset 10
+    assert sql.endswith("LIMIT 10")
+    assert "LIMIT 10, 1" not in _mysql(default, None, bounded=False)
+    after = _mysql(default, (dt.datetime(2020, 1, 1), "u"), bounded=True)
+    assert "LIMIT 10, 1" not in after  # first pages only (see QueryPlan._first_key_bound)
+    ascending = _mysql(SortSpec.build([("created_at", Direction.ASC)]), None, bounded=True)
+    assert "instances.created_at <= (SELECT" in ascending
+    assert "instances.created_at IS NULL OR" in ascending
+    for unbounded in ([("display_name", Direction.ASC)], [("host", Direction.DESC)]):
+        assert "LIMIT 10, 1" not in _mysql(SortSpec.build(unbounded), None, bounded=True)

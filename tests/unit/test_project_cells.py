@@ -1,11 +1,12 @@
 """The cell-count cache (gateway.state.ProjectCells) and the first-page shares it is
-blended with (gateway.state.HeadShares)."""
+blended with (cells.walk.HeadShares)."""
 
 from __future__ import annotations
 
 import asyncio
 
-from gateway.state import HeadShares, ProjectCells
+from cells.walk import HeadShares
+from gateway.state import ProjectCells
 
 
 class Loads:

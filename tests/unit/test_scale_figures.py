@@ -4,10 +4,7 @@ its goal, and only for what ran."""
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from cgbench.load import Load
 from cgbench.results import Latency
 from cgbench.scale.data import DataSet
@@ -109,3 +106,33 @@ def test_freeze_deep_page_and_throughput() -> None:
 def test_report_only_figures_have_no_verdict() -> None:
     assert Figure("x", "x", 3.0, "report", "").met is None
     assert Figure("x", "x", math.nan, "<= 1.5", "").met is None
+
+
+def test_mariadb_figures_sit_beside_postgresqls() -> None:
+    """The MariaDB phase's figures (P1a, P1b, P2 from rows *examined*, P3) join the run's,
+    and its table puts each beside the PostgreSQL figure of the same key."""
+    from cgbench.scale.mariadb import MariaDBRun
+    from cgbench.scale.mariadbdata import DigestRows
+
+    r = _results()
+    r.local["nova"] = {100: {NAME[1]: _lat(10), NAME[8]: _lat(12)}}
+    run = MariaDBRun([_data(1), _data(8)], {"mariadb version": "10.11"})
+    run.first = {100: {NAME[1]: _lat(20), NAME[8]: _lat(40)}}
+    walk = Walk(2, 2000, (0.01, 0.03), (), 0)
+    run.walks = {NAME[1]: walk, NAME[8]: walk}
+    run.walk_pages = 2
+    run.digests = {NAME[8]: DigestRows(6000, 2002, 9, 10, 10)}
+    run.depth, run.deep_first, run.deep = 500, {NAME[8]: _lat(10)}, {NAME[8]: _lat(30)}
+    r.mariadb = run
+    found = _by_key(r)
+    assert found["P1a local nova 100"].value == 1.2
+    assert found["P1a local nova 100 mariadb"].value == 2.0
+    assert found["P1a local nova 100 mariadb"].met is False
+    assert found["P1b mariadb"].value == 1.0
+    assert "the first 2 pages" in found["P1b mariadb"].what
+    assert found["P2 8 mariadb"].value == 3.0  # examined, not sent
+    assert found["P3 nova mariadb"].value == 3.0
+    table = "\n".join(run.tables(figures(r)))
+    assert "| first-page p50, 8 cells ÷ unsharded, limit 100, local, nova indexes | <= 1.5 " \
+        "| 1.20× | **2.00×** (missed) |" in table  # fmt: skip
+    assert "| 8 cells, nova indexes | 2 | 2,000 | 20.0 | 20.0 | 6,000 | 2,002 | 9 | 10 |" in table

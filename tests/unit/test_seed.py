@@ -9,8 +9,8 @@ import pytest
 
 from cells.novajson import decode_flavor, decode_network_info
 from cells.schema import cell_metadata, flavors, instance_mappings, instances
-from cells.seed import SeedCell, seed
-from cells.seeddata import (
+from cells.seeding import SeedCell, seed
+from cells.seeding.dataset import (
     FLAVOR_COLUMNS,
     INSTANCE_COLUMNS,
     MAPPING_COLUMNS,
@@ -20,7 +20,7 @@ from cells.seeddata import (
     cell_weights,
     flavor_rows,
 )
-from cells.seedgen import Chunk, generate, iter_chunks
+from cells.seeding.generator import Chunk, generate, iter_chunks
 
 PLAN = SeedPlan(instances=5_000, seed=7)
 COL = {name: i for i, name in enumerate(INSTANCE_COLUMNS)}
@@ -43,7 +43,7 @@ def _required(table_columns: object) -> set[str]:
     """Columns Nova always writes: NOT NULL ones, and those with a default."""
     return {
         c.name
-        for c in table_columns  # type: ignore[attr-defined]
+        for c in table_columns  # type: ignore[attr-defined]  # the parameter is typed object: any table's columns
         if (not c.nullable or c.default is not None) and c.autoincrement is not True
     }
 

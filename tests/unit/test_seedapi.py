@@ -1,4 +1,4 @@
-"""cells.seedapi: request specs and server groups derived from the seeded instances, and
+"""cells.seeding.apirows: request specs and server groups derived from the seeded instances, and
 their decoding (cells.novajson.decode_request_spec) back to what the instance says."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import pytest
 
 from cells.novajson import decode_request_spec
 from cells.schema import api_metadata
-from cells.seedapi import API_COLUMNS
-from cells.seeddata import FLAVORS, INSTANCE_COLUMNS, Row, SeedPlan
-from cells.seedgen import Chunk, generate, iter_chunks
+from cells.seeding.apirows import API_COLUMNS
+from cells.seeding.dataset import FLAVORS, INSTANCE_COLUMNS, Row, SeedPlan
+from cells.seeding.generator import Chunk, generate, iter_chunks
 
 PLAN = SeedPlan(instances=3_000, seed=3)
 COL = {name: i for i, name in enumerate(INSTANCE_COLUMNS)}

@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from cgbench.soak import (
+from cgbench.rss import vmrss_kib
+from cgbench.soak import check_local, plot_soak
+from cgbench.soakstats import (
     HistoryPoint,
     RssSample,
     SoakResult,
-    check_local,
     parse_failures,
     parse_history,
     parse_totals,
     per_minute,
-    plot_soak,
     rss_growth,
-    vmrss_kib,
 )
 
 HISTORY_HEADER = (

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from cache import store as store_module
-from cache.store import MemoryStore
+from cache import memory as memory_module
+from cache.memory import MemoryStore
 
 
 class Clock:
@@ -22,7 +22,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr(store_module.time, "monotonic", fake)
+    monkeypatch.setattr(memory_module.time, "monotonic", fake)
     return fake
 
 

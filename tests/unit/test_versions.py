@@ -21,7 +21,7 @@ BASE = "http://127.0.0.1:8774"
 
 def test_range() -> None:
     assert MIN_VERSION == (2, 1)
-    assert MAX_VERSION == (2, 90)
+    assert MAX_VERSION == (2, 104)
 
 
 def test_no_header_is_2_1() -> None:
@@ -65,20 +65,20 @@ def test_latest(headers: dict[str, str]) -> None:
     assert negotiate(headers) == MAX_VERSION
 
 
-@pytest.mark.parametrize("value", ["2.1", "2.90"])
+@pytest.mark.parametrize("value", ["2.1", "2.90", "2.104"])
 def test_bounds_are_inclusive(value: str) -> None:
     major, minor = value.split(".")
     assert negotiate({"X-OpenStack-Nova-API-Version": value}) == (int(major), int(minor))
 
 
-@pytest.mark.parametrize("value", ["2.91", "2.0", "3.0", "1.1", "2.1000"])
+@pytest.mark.parametrize("value", ["2.105", "2.0", "3.0", "1.1", "2.1000"])
 def test_out_of_range(value: str) -> None:
     with pytest.raises(VersionNotAcceptable) as caught:
         negotiate({"OpenStack-API-Version": f"compute {value}"})
     assert caught.value.requested == value
     assert caught.value.version == tuple(int(part) for part in value.split("."))
     assert str(caught.value) == (
-        f"Version {value} is not supported by the API. Minimum is 2.1 and maximum is 2.90."
+        f"Version {value} is not supported by the API. Minimum is 2.1 and maximum is 2.104."
     )
 
 
@@ -150,7 +150,7 @@ def test_versions_document() -> None:
             {
                 "id": "v2.1",
                 "status": "CURRENT",
-                "version": "2.90",
+                "version": "2.104",
                 "min_version": "2.1",
                 "updated": "2013-07-23T11:33:21Z",
                 "links": [{"rel": "self", "href": "http://127.0.0.1:8774/v2.1/"}],
@@ -164,7 +164,7 @@ def test_version_document() -> None:
         "version": {
             "id": "v2.1",
             "status": "CURRENT",
-            "version": "2.90",
+            "version": "2.104",
             "min_version": "2.1",
             "updated": "2013-07-23T11:33:21Z",
             "links": [
@@ -210,4 +210,4 @@ def test_keystoneauth_reads_the_microversion_range(document: dict[str, object]) 
     assert found[0]["version"] == (2, 1)
     assert found[0]["url"] == f"{BASE}/v2.1/"
     assert found[0]["min_microversion"] == (2, 1)
-    assert found[0]["max_microversion"] == (2, 90)
+    assert found[0]["max_microversion"] == (2, 104)

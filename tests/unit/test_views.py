@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import parse_qsl, urlsplit
 
@@ -11,7 +12,7 @@ import pytest
 
 from cells.details import Details, collect
 from cells.novajson import FlavorInfo, RequestSpecInfo
-from cells.seedside import FlavorSpec, serialized_flavor
+from cells.seeding.siderows import FlavorSpec, serialized_flavor
 from gateway.policy import ADMIN_VIEW, READER_VIEW
 from gateway.views import (
     ViewContext,
@@ -271,7 +272,7 @@ def test_detail_values_2_1() -> None:
     ]
     assert server["OS-DCF:diskConfig"] == "AUTO"
     assert server["progress"] == 100
-    assert server["OS-EXT-AZ:availability_zone"] == "az1"
+    assert server["OS-EXT-AZ:availability_zone"] == "nova"  # the host is in no zone
     assert server["config_drive"] == ""
     assert server["key_name"] == "mykey"
     assert server["OS-SRV-USG:launched_at"] == "2024-05-01T12:00:05.123456"
@@ -295,7 +296,33 @@ def test_detail_admin_values() -> None:
     assert server["OS-EXT-SRV-ATTR:ramdisk_id"] == ""
     assert server["OS-EXT-SRV-ATTR:root_device_name"] == "/dev/vda"
     assert server["OS-EXT-SRV-ATTR:user_data"] is None
-    assert server["host_status"] == "UNKNOWN"
+    assert server["host_status"] == ""  # no service row for the host
+
+
+@pytest.mark.parametrize(
+    ("host", "service", "age_s", "expected"),
+    [
+        ("compute-3", (0, True), 5, "UP"),
+        ("compute-3", (0, True), -5, "UP"),  # a clock ahead: Nova compares the distance
+        ("compute-3", (0, True), 61, "UNKNOWN"),
+        ("compute-3", (0, True), -61, "UNKNOWN"),
+        ("compute-3", (0, False), 0, "UNKNOWN"),  # never seen, no creation time
+        ("compute-3", (1, True), 5, "MAINTENANCE"),
+        ("compute-3", (2, True), 5, "DOWN"),  # forced down beats disabled
+        ("compute-3", None, 0, ""),
+        (None, (2, True), 5, ""),
+    ],
+)
+def test_host_status_rule(
+    host: str | None, service: tuple[int, bool] | None, age_s: float, expected: str
+) -> None:
+    now = datetime.now(UTC).replace(tzinfo=None)
+    side = Details()
+    if service is not None:
+        flags, seen = service
+        side = Details(service=(flags, now - timedelta(seconds=age_s) if seen else None))
+    server = server_detail(make_row(host=host), ctx((2, 16), admin=True), side)
+    assert server["host_status"] == expected
 
 
 def test_host_status_empty_without_host() -> None:
@@ -413,8 +440,10 @@ def test_progress_only_for_progress_statuses(
     assert ("progress" in server) is has_progress
 
 
-def test_null_progress_is_zero() -> None:
-    assert server_detail(make_row(progress=None), ctx())["progress"] == 0
+def test_null_progress_is_null() -> None:
+    """Nova shows ``instance.get("progress", 0)``: the field is set, so NULL stays null
+    (the real nova-api on the same row, tests/integration/test_nova_parity.py)."""
+    assert server_detail(make_row(progress=None), ctx())["progress"] is None
 
 
 def test_deleted_row_is_deleted() -> None:
@@ -424,13 +453,19 @@ def test_deleted_row_is_deleted() -> None:
     assert "fault" not in server
 
 
-def test_availability_zone_of_a_server_without_one() -> None:
+def test_availability_zone_is_the_hosts() -> None:
+    """Nova's rule: a hosted server is in its host's zone (the default one for a host in
+    no zone), whatever its row says; a server on no host shows its row's zone."""
     hosted = make_row(availability_zone=None)
     context = ViewContext(BASE, None, (2, 1), READER_VIEW, default_availability_zone="az-default")
     assert server_detail(hosted, context)["OS-EXT-AZ:availability_zone"] == "az-default"
+    assert server_detail(make_row(), context)["OS-EXT-AZ:availability_zone"] == "az-default"
+    zoned = replace(context, host_zones={"compute-3": "az-rack"})
+    assert server_detail(make_row(), zoned)["OS-EXT-AZ:availability_zone"] == "az-rack"
     unscheduled = make_row(availability_zone=None, host=None)
-    assert server_detail(unscheduled, context)["OS-EXT-AZ:availability_zone"] == ""
-    assert server_detail(make_row(), context)["OS-EXT-AZ:availability_zone"] == "az1"
+    assert server_detail(unscheduled, zoned)["OS-EXT-AZ:availability_zone"] == ""
+    waiting = make_row(host=None)
+    assert server_detail(waiting, zoned)["OS-EXT-AZ:availability_zone"] == "az1"
 
 
 def test_unknown_state() -> None:

@@ -4,6 +4,7 @@
     scripts/scalebench --quick    # 20,000 instances, short phases (a few minutes)
     scripts/scalebench --pg private            # on its own server (scale/privatepg.py)
     scripts/scalebench --pg private --prepare-only   # seed the data sets and stop
+    scripts/scalebench --no-mariadb   # without the MariaDB phase (scale/mariadb.py)
 
 Data sets are kept and reused by default (``--fresh`` seeds again); the report goes to
 ``--out`` (default: ``docs/bench/scale/`` and ``BENCHMARKS.md`` for a full run, a
@@ -24,17 +25,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cells.seed import SeedPlan
+from cells.seeding import SeedPlan
 from cgbench import REPO
 from cgbench.console import say
 from cgbench.environment import machine_info
-from cgbench.scale import phases, privatepg
+from cgbench.scale import mariadb, mariadbdata, phases, privatepg
 from cgbench.scale.data import DataSet, pg_settings, prepare
 from cgbench.scale.inproc import render_cost, strategies
 from cgbench.scale.network import calibrate, proxied
 from cgbench.scale.report import write_report
 from cgbench.scale.results import Remote, ScaleResults, figures
-from cgbench.soak import SoakResult, run_soak
+from cgbench.scale.smallpages import small_pages
+from cgbench.soak import run_soak
+from cgbench.soakstats import SoakResult
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,9 @@ class Options:
     redis_url: str | None
     out: Path
     prepare_only: bool
+    mariadb: bool
+    mariadb_dir: Path
+    mariadb_port: int
 
 
 def _options(argv: list[str] | None) -> Options:
@@ -79,6 +85,9 @@ def _options(argv: list[str] | None) -> Options:
     p.add_argument("--soak-s", type=int)
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     p.add_argument("--out", type=Path)
+    p.add_argument("--no-mariadb", action="store_true", help="skip the MariaDB phase")
+    p.add_argument("--mariadb-dir", type=Path, default=mariadbdata.DEFAULT_DIR)
+    p.add_argument("--mariadb-port", type=int, default=mariadbdata.DEFAULT_PORT)
     a = p.parse_args(argv)
     quick = bool(a.quick)
     out = a.out or (Path(tempfile.mkdtemp(prefix="scalebench-")) if quick else REPO)
@@ -99,6 +108,9 @@ def _options(argv: list[str] | None) -> Options:
         redis_url=a.redis_url or None,
         out=out,
         prepare_only=a.prepare_only,
+        mariadb=not a.no_mariadb,
+        mariadb_dir=a.mariadb_dir,
+        mariadb_port=a.mariadb_port,
     )
 
 
@@ -132,6 +144,8 @@ async def _run(o: Options, workdir: Path) -> ScaleResults:
     walk_sets = [d for d in (one, eight, thirty_two) if d is not None]
     walk_env = phases.Env(workdir, pool=2, redis_url=o.redis_url, redis_prefix=env.redis_prefix)
     r.walks = await phases.walks(walk_env, walk_sets, f"{o.pg}/postgres", 1000, rss_every=20)
+    if one is not None and eight is not None and o.redis_url:
+        r.small = await small_pages(walk_env, eight, one, o.samples)
     loaded = phases.Env(workdir, pool=o.clients, redis_url=None, redis_prefix=env.redis_prefix)
     for d in (one, eight):
         if d is not None:
@@ -149,6 +163,8 @@ async def _run(o: Options, workdir: Path) -> ScaleResults:
             r.remote.append(await _remote(o, env, one, eight, delay))
     if eight is not None and o.soak_s > 0:
         r.soak = await _soak(o, eight, workdir)
+    if o.mariadb:
+        await _mariadb(o, r, plan, env)
     r.took_s = time.perf_counter() - started
     return r
 
@@ -168,6 +184,17 @@ async def _remote(
         walk_pages = 5 if o.quick else 20
         nova = await strategies(eight, 100, max(5, o.samples // 3), walk_pages, far8.cells)
     return Remote(delay_ms, added, first, nova)
+
+
+async def _mariadb(o: Options, r: ScaleResults, plan: SeedPlan, env: phases.Env) -> None:
+    """The MariaDB phase (scale/mariadb.py); a reason in ``r.skipped`` when it cannot run."""
+    try:
+        r.mariadb = await mariadb.run(
+            r.data, plan, env, o.redis_url, o.samples, o.mariadb_dir, o.mariadb_port, not o.fresh
+        )
+    except (OSError, RuntimeError) as exc:  # ServerError (no mariadbd) is a RuntimeError
+        say(f"MariaDB phase not run: {exc}")
+        r.skipped["MariaDB phase"] = str(exc).splitlines()[0]
 
 
 async def _soak(o: Options, data: DataSet, workdir: Path) -> SoakResult:
@@ -190,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         data = asyncio.run(prepare(o.pg, o.prefix, o.layouts, plan, o.doctor, reuse=not o.fresh))
         for d in data:
             say(f"  {d.name}: {d.cells} cells, {d.indexes} indexes, {d.visible:,} visible")
+        if o.mariadb:  # copied to MariaDB too, so that the timed run reuses them
+            args = (data, plan, o.mariadb_dir, o.mariadb_port, not o.fresh)
+            asyncio.run(mariadb.prepare(*args))
         return 0
     with tempfile.TemporaryDirectory(prefix="scalebench-work-") as tmp:
         results = asyncio.run(_run(o, Path(tmp)))

@@ -11,6 +11,7 @@ the same plan.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -18,10 +19,11 @@ from typing import Literal
 import asyncpg
 from indexcopy import copy_with_doctor_indexes
 
-from cells.seed import SeedCell, SeedPlan, drop_database, reset_database, seed
+from cells.schema import api_metadata, cell_metadata
+from cells.seeding import SeedCell, SeedPlan, drop_database, reset_database, seed
 from cgbench.console import say
 
-__all__ = ["DataSet", "IndexSet", "drop", "pg_settings", "prepare", "ratio_of"]
+__all__ = ["DataSet", "IndexSet", "drop", "pg_settings", "plan_stamp", "prepare", "ratio_of"]
 
 IndexSet = Literal["nova", "doctor"]
 _VISIBLE = "deleted = 0 AND (vm_state <> 'soft-delete' OR vm_state IS NULL)"
@@ -85,6 +87,14 @@ async def pg_settings(base: str) -> dict[str, str]:
         await conn.close()
 
 
+def plan_stamp(plan: SeedPlan) -> str:
+    """What a kept data set must have been seeded with to be reused: the plan and the
+    tables cellgate reads (a set seeded before a table was added is seeded again)."""
+    tables = ",".join(sorted([*api_metadata.tables, *cell_metadata.tables]))
+    tag = hashlib.sha1(tables.encode()).hexdigest()[:10]
+    return f"cgbench-scale instances={plan.instances} seed={plan.seed} tables={tag}"
+
+
 async def _stamp(base: str, database: str) -> str | None:
     sql = "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1"
     value = await _one(f"{base}/postgres", sql, database)
@@ -142,7 +152,7 @@ async def prepare(
     for cells in layouts:
         api, cell_urls = _urls(base, prefix, cells, "nova")
         nova = DataSet(cells, "nova", api, cell_urls)
-        stamp = f"cgbench-scale instances={plan.instances} seed={plan.seed} cells={cells}"
+        stamp = f"{plan_stamp(plan)} cells={cells}"
         if reuse and await _stamp(base, nova.databases[0]) == stamp:
             say(f"reusing {nova.name}")
         else:

@@ -4,7 +4,7 @@ every cell for its first batch would reach.
 Each "request" runs, concurrently on one asyncpg connection per cell, exactly the keyset
 query cellgate sends for an admin's summary first page at limit 100 (the same SQL, from
 :class:`cells.plan.QueryPlan`, the same per-cell batch, from
-:func:`cells.lister.first_batch_size`) and turns the records into dicts. No HTTP, no
+:func:`cells.listing.first_batch_size`) and turns the records into dicts. No HTTP, no
 authentication, no merge, no rendering, no SQLAlchemy pool. Its throughput ÷ ``/healthz``
 is the most any design that asks every cell per page can reach for P8 here: the
 databases share the machine's cores with the gateway.
@@ -20,7 +20,7 @@ import uvloop
 from sqlalchemy.dialects import postgresql
 
 from cells.filters import InstanceFilters
-from cells.lister import first_batch_size
+from cells.listing import first_batch_size
 from cells.order import Direction, SortSpec
 from cells.plan import QueryPlan
 from cells.rawsql import compile_for_asyncpg
@@ -35,7 +35,7 @@ def _first_page_sql(cells: int) -> tuple[str, list[object]]:
     spec = SortSpec.build([("created_at", Direction.DESC)])
     columns = tuple(dict.fromkeys(("uuid", "display_name", *spec.names)))
     plan = QueryPlan(spec, InstanceFilters(), columns)
-    dialect = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]
+    dialect = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy's asyncpg dialect constructor is unannotated
     n = first_batch_size(LIMIT, cells)
     raw = compile_for_asyncpg(plan.select(None, n, named=True), dialect)
     return raw.sql, raw.args({"lim": n})

@@ -31,6 +31,7 @@ def _settings(data: DataSet, cells: Sequence[StaticCell] = ()) -> Settings:
         api_database_url=data.api_url,
         cells=list(cells),
         page_cache_ttl_s=0.0,
+        coalesce_listings=False,
         cell_pool_size=4,
         log_level="WARNING",
     )
@@ -115,7 +116,9 @@ async def render_cost(data: DataSet, limit: int, reps: int) -> Render:
             request = parse_list_request(items, principal, grants, VERSION, 1000)
             started = time.process_time()
             page = await list_page(state, principal, request, detail=True, version=VERSION)
-            rendered = [server_detail(r, ctx, page.details.get(str(r["uuid"]))) for r in page.rows]
+            rendered = [
+                server_detail(r, ctx, page.details.get(str(r["uuid"]))) for r in page.listing.rows
+            ]
             orjson.dumps({"servers": rendered})
             return time.process_time() - started
 
@@ -124,7 +127,7 @@ async def render_cost(data: DataSet, limit: int, reps: int) -> Render:
         cpu = sorted([await page_cpu() for _ in range(reps)])[reps // 2]
         request = parse_list_request(items, principal, grants, VERSION, 1000)
         page = await list_page(state, principal, request, detail=True, version=VERSION)
-    rows, details = page.rows, page.details
+    rows, details = page.listing.rows, page.details
 
     def timed(render: str) -> float:
         best = float("inf")

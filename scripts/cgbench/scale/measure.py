@@ -13,8 +13,8 @@ import asyncpg
 
 from cgbench.httpconn import HttpConn, body_ids, next_target, ok_response
 from cgbench.results import Latency
+from cgbench.rss import tree_rss_kib
 from cgbench.servers import Server
-from cgbench.soak import tree_rss_kib
 
 __all__ = [
     "CellRows",

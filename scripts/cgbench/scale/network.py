@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from cells.seed import cell_uuid
+from cells.seeding import cell_uuid
 from cgbench import REPO
 from cgbench.procs import stop_process
 from cgbench.scale.data import DataSet

@@ -60,6 +60,7 @@ class Env:
     def settings(self, **extra: str) -> dict[str, str]:
         env = {
             "CELLGATE_PAGE_CACHE_TTL_S": "0",
+            "CELLGATE_COALESCE_LISTINGS": "false",
             "CELLGATE_CELL_POOL_SIZE": str(self.pool),
             "CELLGATE_CELL_POOL_MAX_OVERFLOW": "0",
             "CELLGATE_LOG_LEVEL": "WARNING",

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure as Plot
 from cgbench.report import NOTES_BEGIN, NOTES_END, kept_notes
 from cgbench.scale.phases import DETAIL
 from cgbench.scale.results import ScaleResults, figures
+from cgbench.scale.smallpages import small_lines
 from cgbench.soak import plot_soak
 
 __all__ = ["write_report"]
@@ -234,6 +235,8 @@ def _tables(r: ScaleResults) -> list[str]:
             f"{s.walk_gateway_ms:.0f} ms; same rows: {s.same_rows}.",
             "",
         ]
+    if r.small is not None:
+        lines += ["### Small pages (walk tax, issue #25)", "", *small_lines(r.small), ""]
     if r.render:
         lines += [
             "### Rendering",
@@ -247,6 +250,8 @@ def _tables(r: ScaleResults) -> list[str]:
                 f"| {100 * x.detail_share:.0f}% |"
             )
         lines.append("")
+    if r.mariadb is not None:
+        lines += r.mariadb.tables(figures(r))
     return lines
 
 

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from cgbench.load import Load
 from cgbench.results import Latency
 from cgbench.scale.data import DataSet
 from cgbench.scale.inproc import Render, Strategies
 from cgbench.scale.phases import DETAIL, FLOOR, HEALTHZ, SUMMARY, Deep, Freeze, WalkFigures
-from cgbench.soak import SoakResult
+from cgbench.scale.smallpages import SmallPages
+from cgbench.soakstats import SoakResult
+
+if TYPE_CHECKING:
+    from cgbench.scale.mariadb import MariaDBRun
 
 __all__ = ["Figure", "Remote", "ScaleResults", "figures"]
 
@@ -42,6 +47,8 @@ class ScaleResults:
     remote: list[Remote] = field(default_factory=list)
     render: list[Render] = field(default_factory=list)
     soak: SoakResult | None = None
+    mariadb: MariaDBRun | None = None  # the MariaDB phase (cgbench.scale.mariadb)
+    small: SmallPages | None = None  # the small-page walk phase (smallpages.py)
     skipped: dict[str, str] = field(default_factory=dict)
     took_s: float = 0.0
 
@@ -217,10 +224,14 @@ def figures(r: ScaleResults) -> list[Figure]:
             1 + growth.growth_pct / 100, "report",
             f"{growth.start_kib / 1024:.0f} → {growth.end_kib / 1024:.0f} MiB",
         ))  # fmt: skip
+    if r.small is not None:
+        out += [Figure(*f) for f in r.small.figures()]
     if 1 in r.workers and 2 in r.workers:
         out.append(Figure(
             "workers", "throughput at limit 100, 8 cells, 2 workers ÷ 1 (2 cores)",
             _ratio(r.workers[2].rps, r.workers[1].rps), "report",
             f"{r.workers[2].rps:.0f} / {r.workers[1].rps:.0f} req/s",
         ))  # fmt: skip
+    if r.mariadb is not None:
+        out += r.mariadb.figures()
     return out
