@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 __all__ = ["build_state"]
 
 log = logging.getLogger(__name__)
+
+# Each shutdown step's bound (the cells' own disposal gives up after 2 s, cells.client).
+_SHUTDOWN_STEP_S = 5.0
 
 
 def _engine_options(settings: Settings) -> EngineOptions:
@@ -86,6 +89,17 @@ def _redis_breaker(settings: Settings, metrics: Metrics) -> Breaker:
     breaker = Breaker(REDIS_FAILURES_TO_OPEN, settings.redis_cooldown_s)
     breaker.on_event = lambda: metrics.redis.breaker(breaker.state)
     return breaker
+
+
+async def _bounded(what: str, step: Awaitable[object]) -> None:
+    """One shutdown step, given up after :data:`_SHUTDOWN_STEP_S` with a warning naming it: a
+    worker asked to stop must stop (its supervisor waits on it), and the cells' engines are
+    still disposed after it."""
+    try:
+        async with asyncio.timeout(_SHUTDOWN_STEP_S):
+            await step
+    except TimeoutError:
+        log.warning("shutdown: gave up on %s after %.0f s", what, _SHUTDOWN_STEP_S)
 
 
 @asynccontextmanager
@@ -162,14 +176,14 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
                 read_aheads=read_aheads,
             )
         finally:
-            await read_aheads.close()
+            await _bounded("the read-aheads", read_aheads.close())
             if sharing is not None:
                 sharing.cancel()
-                await asyncio.gather(sharing, return_exceptions=True)
+                await _bounded("breaker sharing", asyncio.gather(sharing, return_exceptions=True))
             if neutron is not None:
-                await neutron.aclose()
-            await project_cells.close()
-            await store.close()
+                await _bounded("the Neutron client", neutron.aclose())
+            await _bounded("the cell-count refreshes", project_cells.close())
+            await _bounded("the store", store.close())
             if tokens is not None:
                 tokens.close()
     finally:

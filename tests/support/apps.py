@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,11 +22,35 @@ __all__ = ["LIFESPAN_TIMEOUTS", "app_and_client", "app_client"]
 LIFESPAN_TIMEOUTS = {"startup_timeout": 60.0, "shutdown_timeout": 60.0}
 
 
+def _task_stacks() -> str:
+    """Every asyncio task's stack: where a start-up or shutdown past its bound is stuck."""
+    out = io.StringIO()
+    for task in asyncio.all_tasks():
+        task.print_stack(file=out)
+    return out.getvalue()
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[LifespanManager]:
+    """asgi-lifespan's manager, whose timeout (start-up or shutdown past its bound) names the
+    phase and carries every task's stack."""
+    phase = "start-up"
+    try:
+        async with LifespanManager(app, **LIFESPAN_TIMEOUTS) as manager:
+            phase = "the test"
+            yield manager
+            phase = "shutdown"
+    except TimeoutError as exc:
+        if phase == "the test":
+            raise
+        raise TimeoutError(f"the app's {phase} timed out; tasks:\n{_task_stacks()}") from exc
+
+
 @asynccontextmanager
 async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The app driven through its lifespan, with an httpx client bound to it."""
     app = create_app(settings)
-    async with LifespanManager(app, **LIFESPAN_TIMEOUTS) as manager:
+    async with _lifespan(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
             yield client
@@ -34,7 +60,7 @@ async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 async def app_and_client(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """Like :func:`app_client`, also yielding the app (its state is ``app.state.cellgate``)."""
     app = create_app(settings)
-    async with LifespanManager(app, **LIFESPAN_TIMEOUTS) as manager:
+    async with _lifespan(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
             yield app, client
