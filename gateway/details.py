@@ -1,12 +1,13 @@
 """Late materialization of a page's detail data: after the merge, one batched read of the
 side tables in every cell the page's rows came from, all cells concurrently.
 
-A cell that answered the keyset query but cannot answer here (failed, hung, slow, or its
-breaker opened meanwhile) makes the page a 503: it would otherwise show servers without
-addresses, flavor or volumes, which looks complete. A cell whose side tables are
-misconfigured (a schema fault: it will not answer on a retry either) is instead left out,
-as a down cell is: its rows become the 2.69 stubs, or are dropped below 2.69
-(:func:`gateway.listing.list_page`).
+A cell that answered the keyset query but cannot answer here (failed, hung, slow, its
+breaker opened meanwhile, or its side tables misconfigured) is left out as a down cell is:
+its rows become the 2.69 stubs, or are dropped below 2.69, and the page names it
+(:func:`gateway.listing.list_page`). Its rows are never shown without their side data
+(addresses, flavor, volumes), which would look complete. The chaos soak (issue #22) found
+such pages a 503 when they were one: a walk resumed from a frontier holding a cell that
+failed since lost its whole page for one cell's fault.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from cells import (
     Row,
     run_all,
 )
-from gateway.cellerrors import cells_unavailable
 from gateway.neutron import Groups, NotInCatalog
 from gateway.params import Version
 from gateway.state import AppState
@@ -38,10 +38,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class PageDetails:
-    """Side data per uuid, and the cells whose side tables are misconfigured."""
+    """Side data per uuid, and the cells that did not give theirs (left out of the page)."""
 
     details: dict[str, Details] = field(default_factory=dict)
-    misconfigured: list[Cell] = field(default_factory=list)
+    left_out: list[Cell] = field(default_factory=list)
 
 
 async def fetch_page_details(
@@ -50,7 +50,8 @@ async def fetch_page_details(
     cell_of: Mapping[str, int],
     version: Version,
 ) -> PageDetails:
-    """Side data per uuid for ``rows`` (stubs and rows of unknown cells have none)."""
+    """Side data per uuid for ``rows`` (stubs and rows of unknown cells have none), and the
+    cells that failed to give it; every cell is asked concurrently, none cancels another."""
     by_cell: dict[int, list[str]] = {}
     for row in rows:
         uuid = str(row["uuid"])
@@ -68,20 +69,22 @@ async def fetch_page_details(
             case CellFailed(schema_fault=str(reason)):
                 state.metrics.config_errors.labels(label, reason).inc()
                 state.metrics.cell_outcomes.labels(label, "misconfigured").inc()
-                broken.append(client.cell)
-                return {}
             case CellFailed(error=error):
                 log.warning("detail fetch failed in %s: %s", label, error)
+                state.metrics.cell_outcomes.labels(label, "error").inc()
             case CellTimedOut() | CellSlow():
                 log.warning("detail fetch timed out in %s", label)
+                name = "timeout" if isinstance(outcome, CellTimedOut) else "slow"
+                state.metrics.cell_outcomes.labels(label, name).inc()
             case CellSkipped():
                 log.warning("detail fetch skipped in %s: circuit breaker open", label)
-        raise cells_unavailable([label], state)
+                state.metrics.cell_outcomes.labels(label, "skipped").inc()
+        left_out.append(client.cell)
+        return {}
 
-    broken: list[Cell] = []
-    # One task group: a failing cell cancels the others' reads (cells.fanout.run_all).
+    left_out: list[Cell] = []
     found = await run_all([one(cell_id, uuids) for cell_id, uuids in by_cell.items()])
-    return PageDetails({uuid: d for part in found for uuid, d in part.items()}, broken)
+    return PageDetails({uuid: d for part in found for uuid, d in part.items()}, left_out)
 
 
 async def page_security_groups(state: AppState, rows: Sequence[Row]) -> tuple[Groups | None, bool]:

@@ -191,8 +191,8 @@ async def _list(
             read_ahead_next(state, clients, query, result, shares, walk, keep)
     page = Page(result, [c.cell for c in clients])
     if detail:  # late materialization: side data for this page's rows only
-        # Neutron and the API database beside the cells' side tables; a failing cell
-        # cancels the others' calls.
+        # Neutron and the API database beside the cells' side tables; a cell failing its
+        # side data is left out (below), an API database failing its lookups fails the page.
         default = state.settings.default_availability_zone
         try:
             async with asyncio.TaskGroup() as group:
@@ -205,21 +205,21 @@ async def _list(
                     state.host_zones.for_rows(state.api, result.rows, default)
                 )
         except BaseExceptionGroup as failed:
-            # The error itself (a cell that fails its side data: 503), not a group of it,
+            # The error itself (the API database's lookups failing: 503), not a group of it,
             # which no error handler knows (a 500).
             raise first_error(failed) from None
         page.details = side.result().details
         page.security_groups, page.neutron_unavailable = groups.result()
         page.specs, page.zones = specs.result(), zones.result()
-        if side.result().misconfigured:
-            _leave_out(page, side.result().misconfigured, result.cell_of, version)
+        if side.result().left_out:
+            _leave_out(page, side.result().left_out, result.cell_of, version)
     return page
 
 
 def _leave_out(page: Page, cells: list[Cell], cell_of: dict[str, int], version: Version) -> None:
-    """Leave out the rows of ``cells`` (misconfigured side tables) as a down cell's: stubs
-    from 2.69, dropped below; the next marker stays the last row merged, so the walk goes
-    on exactly where it would have."""
+    """Leave out the rows of ``cells`` (their side data failed or is misconfigured) as a down
+    cell's: stubs from 2.69, dropped below; the next marker stays the last row merged, so the
+    walk goes on exactly where it would have."""
     ids = {c.id for c in cells}
     page.listing.unavailable += [c for c in cells if c not in page.listing.unavailable]
     if page.listing.rows:
