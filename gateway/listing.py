@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from cells import (
+    ApiDatabaseUnavailable,
     Cell,
     CellClient,
     CellsError,
@@ -68,7 +69,15 @@ async def _cells_to_ask(
     if not state.settings.per_project_cells:
         return enabled, None
     key = ProjectCells.ALL if project_id is None else project_id
-    counts = await state.project_cells.counts(key, lambda: state.api.cell_counts(project_id))
+    try:
+        counts = await state.project_cells.counts(key, lambda: state.api.cell_counts(project_id))
+    except ApiDatabaseUnavailable as exc:
+        # The API database cannot count: ask every enabled cell, a superset of the project's
+        # (the listing stays exact, only wider), sized equally. Its other lookups (a cold
+        # marker, the 2.69 stubs) still need it; a first page does not.
+        log.warning("API database unavailable for the cell counts, asking every cell: %s", exc)
+        state.metrics.api_fallbacks.labels("cell_counts").inc()
+        return enabled, None
     if project_id is not None:
         # A project with no mappings asks no cell at all (Nova asks every cell: H13). A
         # static cell unknown to cell_mappings (negative id) cannot be pruned: always asked.

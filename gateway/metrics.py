@@ -169,6 +169,13 @@ class Metrics:
             ["cell", "reason"],
             registry=r,
         )
+        self.api_fallbacks = Counter(
+            "cellgate_api_database_fallbacks",
+            "Listings answered without an API database lookup that failed, by lookup: "
+            "cell_counts (every enabled cell asked instead of the project's)",
+            ["lookup"],
+            registry=r,
+        )
         self.cells_unavailable = Gauge(
             "cellgate_cells_unavailable_last",
             "Cells missing from the last listing",
