@@ -17,6 +17,7 @@ import logging
 import sys
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 import uvicorn
@@ -33,6 +34,7 @@ from gateway.versions import version_headers
 
 __all__ = [
     "USAGE_ERROR",
+    "CellgateConfig",
     "NovaHttpProtocol",
     "StartupFailure",
     "loop_factory",
@@ -47,11 +49,37 @@ log = logging.getLogger(__name__)
 USAGE_ERROR = 2  # exit status of a usage or configuration error
 
 
+class CellgateConfig(uvicorn.Config):
+    """uvicorn's config, plus what :class:`NovaHttpProtocol` reads from it (a module-level
+    class: a worker process gets it pickled)."""
+
+    def __init__(self, app: ASGIApp | str, *, keepalive_max_requests: int, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.keepalive_max_requests = keepalive_max_requests
+
+
 class NovaHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, answering a request its parser rejects with a Nova
     fault instead of plain text: a 414 ``computeFault`` for a URL past
     :data:`~gateway.params.MAX_URL_BYTES` (httptools cannot parse one over 64 KiB, so the
-    app's own check never sees it), else a 400 ``badRequest``."""
+    app's own check never sees it), else a 400 ``badRequest``.
+
+    It also closes a connection after ``keepalive_max_requests`` answers (``connection:
+    close`` on the last), as nginx's ``keepalive_requests`` does: uvicorn has no such limit,
+    and without one the clients that moved to the surviving worker while a killed one
+    restarted stay there (the chaos soak, issue #22: the replacement answered nothing for
+    the rest of the run)."""
+
+    def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
+        self.max_requests: int = getattr(config, "keepalive_max_requests", 0)
+        self.requests = 0
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        self.requests += 1
+        if self.max_requests and self.requests >= self.max_requests:
+            self.cycle.keep_alive = False  # uvicorn adds "connection: close" and closes
 
     def send_400_response(self, msg: str) -> None:
         url: bytes = getattr(self, "url", b"")  # unset when the request line itself is garbage
@@ -137,8 +165,9 @@ def uvicorn_config(
 ) -> uvicorn.Config:
     """cellgate's uvicorn config, one process or ``workers`` (``app`` then an import string
     of a ``factory``): the same options either way."""
-    return uvicorn.Config(
+    return CellgateConfig(
         app,
+        keepalive_max_requests=settings.keepalive_max_requests,
         host=host,
         port=port,
         workers=workers,

@@ -292,6 +292,13 @@ class Settings(BaseSettings):
         description="Check the API DB's and every reachable cell's tables and columns at "
         "start-up; a missing one stops the gateway.",
     )
+    keepalive_max_requests: int = Field(
+        1000,
+        ge=0,
+        description="Requests served on one client connection before the answer closes it "
+        "(nginx's keepalive_requests): clients reconnect and spread again over the workers, "
+        "a restarted one included. 0: no limit.",
+    )
     retry_after_s: int = Field(30, ge=1, description="Retry-After sent with a 503.")
     log_level: str = Field("INFO", description="Python logging level.")
     log_format: LogFormat = Field(

@@ -1,11 +1,13 @@
 """``cellgate serve``/``demo`` as processes: noauth stays on loopback unless explicitly
 allowed (exit status 2 otherwise, before anything is seeded or bound), noauth always warns,
-and a URL uvicorn's parser rejects still gets a Nova fault (414), never plain text.
+a URL uvicorn's parser rejects still gets a Nova fault (414), never plain text, and a client
+connection is closed after ``keepalive_max_requests`` answers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import signal
 import subprocess
@@ -165,3 +167,30 @@ async def test_urls_of_any_length_get_nova_faults(tmp_path: Path, sqlite_cells: 
         assert status == 200
         assert len(json.loads(body)["servers"]) == 2
     assert len(_noauth_warnings(_stderr(tmp_path))) == 1
+
+
+def test_a_connection_closes_after_keepalive_max_requests(
+    tmp_path: Path, sqlite_cells: CellSet
+) -> None:
+    port = free_port()
+    env = serve_env(
+        CELLGATE_API_DATABASE_URL=sqlite_cells.api_url, CELLGATE_KEEPALIVE_MAX_REQUESTS="3"
+    )
+    with serving(tmp_path, "127.0.0.1", port, env):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            closes, sockets = [], []
+            for _ in range(5):
+                conn.request("GET", "/v2.1/servers?limit=1", headers={"X-Auth-Token": "demo:demo"})
+                response = conn.getresponse()
+                assert response.status == 200
+                response.read()
+                closes.append(response.getheader("connection"))
+                sockets.append(conn.sock)  # http.client drops it after "connection: close"
+        finally:
+            conn.close()
+    assert closes == [None, None, "close", None, None]
+    assert sockets[0] is sockets[1] is not None
+    assert sockets[2] is None
+    # The client reconnected, and the new connection is kept alive again.
+    assert sockets[3] is sockets[4] is not None
