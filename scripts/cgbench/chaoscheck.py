@@ -9,7 +9,9 @@ has its own independent oracle in ``tests/support/oracle.py`` (scripts never imp
 tests).
 
 :func:`check_walk` compares a walk's pages with the oracle's listing of the walk's scope.
-Each page answers the rows after the previous page's last row up to its own last row (the
+It is :func:`check_history_walk` with every row live for the whole run; a run with writes
+(:mod:`cgbench.chaoschurn`) builds a :class:`History` in which rows change. Each page
+answers the rows after the previous page's last row up to its own last row (the
 last page: up to the end); a row of that range missing from the page is *explained* when
 the page named its cell in ``X-Cells-Unavailable``, else it is a *gap*. At 2.69+ a named
 cell's rows must come back as stubs instead, each in its place (``stub_missing``), and a
@@ -22,14 +24,18 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import asyncpg
 
 __all__ = [
+    "History",
     "Oracle",
     "Page",
     "Row",
+    "State",
     "WalkCheck",
+    "check_history_walk",
     "check_walk",
     "in_listing_order",
     "read_instances",
@@ -37,6 +43,7 @@ __all__ = [
 ]
 
 _LOWEST = dt.datetime.min
+State = Literal["stable", "changed", "gone"]
 
 
 @dataclass(frozen=True)
@@ -128,31 +135,68 @@ async def read_oracle(cells: Mapping[str, str]) -> Oracle:
     return Oracle(in_listing_order(live), cell_of, (len(live), len(cell_of)))
 
 
+@dataclass(frozen=True)
+class History:
+    """Every instance live at some time in the run, in listing order, and when each changed
+    (built by :func:`cgbench.chaoschurn.history`; without writes, :meth:`fixed`)."""
+
+    rows: tuple[Row, ...]
+    live_at_start: frozenset[str]
+    changes: Mapping[str, tuple[tuple[float, float], ...]]  # (sent, answered or inf)
+    cell_of: Mapping[str, str]  # every uuid written or read, the orphans' intended cells too
+
+    @classmethod
+    def fixed(cls, oracle: Oracle) -> History:
+        """A run without writes: the oracle's live rows, each live throughout."""
+        return cls(oracle.rows, frozenset(r.uuid for r in oracle.rows), {}, oracle.cell_of)
+
+    def state(self, uuid: str, start_s: float, end_s: float) -> State:
+        """``uuid`` over the walk ``[start_s, end_s]``: stable, changed or gone throughout."""
+        windows = self.changes.get(uuid, ())
+        if any(a <= end_s and b >= start_s for a, b in windows):
+            return "changed"
+        flips = sum(1 for _, b in windows if b < start_s)
+        live = (uuid in self.live_at_start) != (flips % 2 == 1)
+        return "stable" if live else "gone"
+
+
 def check_walk(oracle: Oracle, project: str | None, pages: Sequence[Page]) -> WalkCheck:
     """Check the 200 pages of one finished walk of ``project``'s listing (see above)."""
-    expected = oracle.listing(project)
-    pos = {u: i for i, u in enumerate(expected)}
+    return check_history_walk(History.fixed(oracle), project, pages, 0.0, 0.0, 0.0)
+
+
+def check_history_walk(
+    h: History,
+    project: str | None,
+    pages: Sequence[Page],
+    start_s: float,
+    end_s: float,
+    slack_s: float,
+) -> WalkCheck:
+    """Check the 200 pages of one walk made from ``start_s`` to ``end_s``, whose window
+    opens ``slack_s`` early: a row *stable* over it must appear once, in its place, or be
+    explained by its page naming its cell; a *changed* one may appear, never twice; one
+    *gone* throughout is *stale* when listed, and one never live is *unknown*."""
+    scope = [r for r in h.rows if project is None or r.project_id == project]
+    pos = {r.uuid: i for i, r in enumerate(scope)}
+    state = {r.uuid: h.state(r.uuid, start_s - slack_s, end_s) for r in scope}
     served = [u for p in pages for u in p.ids]
-    counts = Counter(served)
     stubs = {u for p in pages for u in p.stubs}
     seen = set(served)
-    out_of_order = 0
     last = -1
-    gaps = explained = stub_missing = stub_unnamed = stub_extra = 0
+    out_of_order = gaps = explained = stub_missing = stub_unnamed = stub_extra = 0
     for page in pages:
-        for u in page.ids:
-            if u in page.stubs and oracle.cell_of.get(u) not in page.unavailable:
-                stub_unnamed += 1
-            if u in page.stubs and u not in pos:
-                stub_extra += 1
+        for u in page.stubs:
+            stub_unnamed += h.cell_of.get(u) not in page.unavailable
+            stub_extra += state.get(u, "gone") == "gone"
         known = [pos[u] for u in page.ids if u in pos]
         out_of_order += sum(1 for a, b in zip([last, *known], known, strict=False) if b <= a)
-        end = len(expected) - 1 if page.last else max([last, *known])
+        end = len(scope) - 1 if page.last else max([last, *known])
         for i in range(last + 1, end + 1):
-            u = expected[i]
-            if u in seen:
+            u = scope[i].uuid
+            if u in seen or state[u] != "stable":
                 continue
-            if oracle.cell_of[u] in page.unavailable:
+            if scope[i].cell in page.unavailable:
                 explained += 1
                 stub_missing += page.with_stubs
             else:
@@ -161,8 +205,8 @@ def check_walk(oracle: Oracle, project: str | None, pages: Sequence[Page]) -> Wa
     rows = [u for u in served if u not in stubs]
     return WalkCheck(
         rows=len(rows),
-        expected=len(expected),
-        duplicates=sum(n - 1 for n in counts.values() if n > 1),
+        expected=sum(1 for s in state.values() if s == "stable"),
+        duplicates=sum(n - 1 for n in Counter(served).values() if n > 1),
         unknown=sum(1 for u in rows if u not in pos),
         out_of_order=out_of_order,
         gaps=gaps,
@@ -171,4 +215,5 @@ def check_walk(oracle: Oracle, project: str | None, pages: Sequence[Page]) -> Wa
         stub_unnamed=stub_unnamed,
         stub_extra=stub_extra,
         partial_pages=sum(1 for p in pages if p.unavailable),
+        stale=sum(1 for u in rows if state.get(u) == "gone"),
     )

@@ -26,16 +26,22 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
-from cgbench.chaoscheck import Oracle, Page, Row, WalkCheck, in_listing_order
+from cgbench.chaoscheck import (
+    History,
+    Oracle,
+    Page,
+    Row,
+    WalkCheck,
+    check_history_walk,
+    in_listing_order,
+)
 from cgbench.chaoswrites import Write
 
 __all__ = ["SLACK_S", "History", "Tally", "check_churn_walk", "history"]
 
 # The longest of those bounds (the gateway's defaults, which scripts/chaos keeps), plus 1 s.
 SLACK_S = 6.0
-State = Literal["stable", "changed", "gone"]
 
 
 @dataclass(frozen=True)
@@ -52,25 +58,6 @@ class Tally:
     applied_late: int
     orphan_mappings: int  # an insert's mapping row whose instance never came
     unexplained: int  # rows whose final state no write explains (goal 0)
-
-
-@dataclass(frozen=True)
-class History:
-    """Every instance live at some time in the run, in listing order, and when each changed."""
-
-    rows: tuple[Row, ...]
-    live_at_start: frozenset[str]
-    changes: Mapping[str, tuple[tuple[float, float], ...]]  # (sent, answered or inf)
-    cell_of: Mapping[str, str]  # every uuid written or read, the orphans' intended cells too
-
-    def state(self, uuid: str, start_s: float, end_s: float) -> State:
-        """``uuid`` over the walk ``[start_s, end_s]``: stable, changed or gone throughout."""
-        windows = self.changes.get(uuid, ())
-        if any(a <= end_s and b >= start_s for a, b in windows):
-            return "changed"
-        flips = sum(1 for _, b in windows if b < start_s)
-        live = (uuid in self.live_at_start) != (flips % 2 == 1)
-        return "stable" if live else "gone"
 
 
 def history(
@@ -126,43 +113,4 @@ def check_churn_walk(
     slack_s: float = SLACK_S,
 ) -> WalkCheck:
     """Check the 200 pages of one walk made from ``start_s`` to ``end_s`` (see above)."""
-    scope = [r for r in h.rows if project is None or r.project_id == project]
-    pos = {r.uuid: i for i, r in enumerate(scope)}
-    state = {r.uuid: h.state(r.uuid, start_s - slack_s, end_s) for r in scope}
-    served = [u for p in pages for u in p.ids]
-    stubs = {u for p in pages for u in p.stubs}
-    seen = set(served)
-    last = -1
-    out_of_order = gaps = explained = stub_missing = stub_unnamed = stub_extra = 0
-    for page in pages:
-        for u in page.stubs:
-            stub_unnamed += h.cell_of.get(u) not in page.unavailable
-            stub_extra += state.get(u, "gone") == "gone"
-        known = [pos[u] for u in page.ids if u in pos]
-        out_of_order += sum(1 for a, b in zip([last, *known], known, strict=False) if b <= a)
-        end = len(scope) - 1 if page.last else max([last, *known])
-        for i in range(last + 1, end + 1):
-            u = scope[i].uuid
-            if u in seen or state[u] != "stable":
-                continue
-            if scope[i].cell in page.unavailable:
-                explained += 1
-                stub_missing += page.with_stubs
-            else:
-                gaps += 1
-        last = max(last, end)
-    rows = [u for u in served if u not in stubs]
-    return WalkCheck(
-        rows=len(rows),
-        expected=sum(1 for s in state.values() if s == "stable"),
-        duplicates=sum(n - 1 for n in Counter(served).values() if n > 1),
-        unknown=sum(1 for u in rows if u not in pos),
-        out_of_order=out_of_order,
-        gaps=gaps,
-        explained=explained,
-        stub_missing=stub_missing,
-        stub_unnamed=stub_unnamed,
-        stub_extra=stub_extra,
-        partial_pages=sum(1 for p in pages if p.unavailable),
-        stale=sum(1 for u in rows if state.get(u) == "gone"),
-    )
+    return check_history_walk(h, project, pages, start_s, end_s, slack_s)
