@@ -46,8 +46,13 @@ class RedisStore:
         init_timeout_s: float = 1.0,
         hooks: StoreHooks | None = None,
         sentinel: Sentinel | None = None,
+        fallback: MemoryStore | None = None,
     ) -> None:
         self.client = client
+        # Written only while Redis does not answer, read only then; emptied by the first
+        # write Redis takes again (from then on Redis holds the state).
+        self.fallback = fallback
+        self._fallback_held = False
         self.sentinel = sentinel
         self.hooks: StoreHooks = hooks or _NoHooks()
         self.op_timeout_s = op_timeout_s
@@ -104,7 +109,13 @@ class RedisStore:
             return value
         if ok:
             self.stats.misses += 1
-        return None
+            return None
+        if self.fallback is None or not self._fallback_held:
+            return None
+        value = await self.fallback.get(key, slide_s)
+        if value is not None:
+            self.stats.fallback_hits += 1
+        return value
 
     async def _beside(self, call: Callable[[], Awaitable[T]]) -> tuple[bool, T | None]:
         """A call beside the request path (what replicas share, ``gateway.sharedbreakers``):
@@ -134,8 +145,16 @@ class RedisStore:
         ok, _ = await self._call("set", lambda: self.client.set(key, value, px=self._ttl_ms(ttl_s)))
         if ok:
             self.stats.writes += 1
+            if self._fallback_held and self.fallback is not None:
+                self._fallback_held = False
+                await self.fallback.close()
+        elif self.fallback is not None:
+            self._fallback_held = True
+            await self.fallback.set(key, value, ttl_s)
 
     async def close(self) -> None:
+        if self.fallback is not None:
+            await self.fallback.close()
         await self.client.aclose()
         if self.sentinel is not None:
             await self.sentinel.aclose()
@@ -180,9 +199,11 @@ def create_store(
 ) -> Store:
     """A :class:`RedisStore` for ``redis_url`` (a Sentinel URL, :mod:`cache.redisurl`:
     its primary; cluster mode if asked) behind ``breaker``, telling ``hooks`` what Redis
-    does; else memory (``breaker`` unused)."""
+    does, with an in-process fallback of the memory store's bounds while Redis does not
+    answer; else memory (``breaker`` unused)."""
+    memory = MemoryStore(max_entries=max_memory_entries, max_bytes=max_memory_bytes)
     if not redis_url:
-        return MemoryStore(max_entries=max_memory_entries, max_bytes=max_memory_bytes)
+        return memory
     target = parse_redis_url(redis_url)
     if isinstance(target, SentinelRedis):
         if cluster:
@@ -195,6 +216,7 @@ def create_store(
             breaker=breaker,
             hooks=hooks,
             sentinel=sentinel,
+            fallback=memory,
         )
     assert isinstance(target, PlainRedis)
     client: Redis | RedisCluster
@@ -212,4 +234,6 @@ def create_store(
             socket_connect_timeout=connect_timeout_s,
             retry=Retry(NoBackoff(), 0),
         )
-    return RedisStore(client, op_timeout_s=op_timeout_s, breaker=breaker, hooks=hooks)
+    return RedisStore(
+        client, op_timeout_s=op_timeout_s, breaker=breaker, hooks=hooks, fallback=memory
+    )

@@ -8,6 +8,9 @@ Redis is an accelerator, never a dependency of correctness: every call runs unde
 timeout, any error counts as a miss (or a dropped write), and a breaker stops calling a
 Redis that keeps failing (:data:`REDIS_FAILURES_TO_OPEN` in a row) for its cool-down, so a
 dead or black-holed server costs at most one timeout per cool-down, not one per request.
+While Redis does not answer, what the process would have written there goes to a bounded
+in-process store, and reads Redis cannot answer look there: a walk that stays on one
+process keeps resuming from its frontiers through a Redis outage.
 
 The breaker is the cells' (``cells.Breaker``): one breaker type in the tree. This package
 imports nothing of ours, and ``cells/`` never imports it, so the store does not build its
@@ -45,6 +48,7 @@ class StoreStats:
     errors: int = 0
     skipped: int = 0  # calls not made because the breaker was open
     writes: int = 0
+    fallback_hits: int = 0  # Redis did not answer; this process's own copy did
 
 
 StoreOp = Literal["get", "set"]

@@ -113,7 +113,12 @@ class Settings(BaseSettings):
         description="Identical listings in flight share one fan-out; false: each runs its "
         "own (benchmarks of distinct requests).",
     )
-    memory_store_entries: int = Field(10_000, ge=1, description="Bound of the in-process store.")
+    memory_store_entries: int = Field(
+        10_000,
+        ge=1,
+        description="Bound of the in-process store (with Redis: of the copy kept while "
+        "Redis does not answer).",
+    )
     memory_store_max_bytes: int = Field(
         64 * 2**20,
         ge=1,
