@@ -164,9 +164,7 @@ async def test_redis_outage(pg_cells: CellSet) -> None:
     assert _only(moved, "cellgate_redis_calls_total") == {
         "cellgate_redis_calls_total{op=get,result=skipped}": 1,
     }
-    assert _only(moved, "cellgate_page_cache_total") == {
-        "cellgate_page_cache_total{result=hit}": 1
-    }
+    assert _only(moved, "cellgate_page_cache_total") == {"cellgate_page_cache_total{result=hit}": 1}
     assert after[("cellgate_redis_breaker_state", frozenset())] == 2
     assert _only(moved, "cellgate_list_requests_total") == {
         "cellgate_list_requests_total{outcome=complete}": 1
