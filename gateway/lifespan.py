@@ -146,6 +146,7 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
             breaker=_redis_breaker(settings, metrics),
             max_memory_entries=settings.memory_store_entries,
             max_memory_bytes=settings.memory_store_max_bytes,
+            fallback_max_bytes=settings.redis_fallback_max_bytes,
             hooks=metrics.redis,
         )
         policy = policy_for(settings)

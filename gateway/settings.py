@@ -119,6 +119,12 @@ class Settings(BaseSettings):
         description="Bound of the in-process store (with Redis: of the copy kept while "
         "Redis does not answer).",
     )
+    redis_fallback_max_bytes: int = Field(
+        16 * 2**20,
+        ge=0,
+        description="With Redis: bytes of values each process keeps of what Redis failed to "
+        "store, read while Redis does not answer (frontiers and pages); 0: none.",
+    )
     memory_store_max_bytes: int = Field(
         64 * 2**20,
         ge=1,

@@ -81,9 +81,9 @@ def _settings(seeded: CellSet, redis_url: str | None, **overrides: object) -> Se
 
 def _off_settings(seeded: CellSet) -> Settings:
     # Nothing listens on a just-freed port: every Redis call fails fast and counts as a miss;
-    # and the in-process copy kept while Redis does not answer holds nothing (no value fits
-    # in one byte), so no page resumes from a frontier.
-    return _settings(seeded, f"redis://127.0.0.1:{free_port()}/0", memory_store_max_bytes=1)
+    # and no in-process copy is kept while Redis does not answer, so no page resumes from a
+    # frontier.
+    return _settings(seeded, f"redis://127.0.0.1:{free_port()}/0", redis_fallback_max_bytes=0)
 
 
 def _state(app: FastAPI) -> AppState:
