@@ -17,10 +17,18 @@ and its side data, through the cell's breaker and within one deadline
 A non-admin asking for another project's instance is told "not found" from its mapping,
 without asking the cell, so an unreachable cell never reveals that the instance exists
 (Nova answers 403 there from 2.69, 500 before).
+
+When the API database cannot answer, every enabled cell is asked for the uuid at once
+(scoped to the caller's project as the mapping would have been): the cell holding it gives
+:class:`Found` (``without_mapping``), every cell answering without it gives
+:class:`Missing` ("in no cell"); a cell that cannot answer either leaves the question open,
+and :class:`~cells.errors.ApiDatabaseUnavailable` stands (Nova fails every show then).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -28,6 +36,7 @@ from typing import TYPE_CHECKING, Literal
 from sqlalchemy import Select, bindparam, select
 
 from cells.details import VIEW_COLUMNS, Details
+from cells.errors import ApiDatabaseUnavailable
 from cells.fanout import (
     CellFailed,
     CellServer,
@@ -57,8 +66,10 @@ __all__ = [
     "server_select",
 ]
 
+log = logging.getLogger(__name__)
+
 MissingReason = Literal[
-    "no mapping", "not scheduled", "other project", "unknown cell", "not in cell"
+    "no mapping", "not scheduled", "other project", "unknown cell", "not in cell", "in no cell"
 ]
 
 
@@ -70,6 +81,7 @@ class Found:
     row: Row
     details: Details
     elapsed_ms: float
+    without_mapping: bool = False  # the API database was down: every cell was asked
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +125,10 @@ async def find_instance(
     :class:`~cells.fanout.CellFailed` with a ``schema_fault``); raises
     :class:`~cells.errors.ApiDatabaseUnavailable`.
     """
-    mapping = await api.mapping(uuid)
+    try:
+        mapping = await api.mapping(uuid)
+    except ApiDatabaseUnavailable as exc:
+        return await _find_in_every_cell(clients, uuid, project_id, version, exc)
     if mapping is None:
         return Missing("no mapping")
     if project_id is not None and mapping.project_id != project_id:
@@ -132,6 +147,25 @@ async def find_instance(
         case CellFailed() | CellTimedOut() | CellSlow() | CellSkipped():
             return CellDown(client.cell, mapping, outcome)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _find_in_every_cell(
+    clients: Mapping[int, CellClient],
+    uuid: str,
+    project_id: str | None,
+    version: Version,
+    unavailable: ApiDatabaseUnavailable,
+) -> ShowOutcome:
+    """Without the mapping: ask every enabled cell at once (see the module docstring)."""
+    asked = [c for c in clients.values() if not c.cell.disabled]
+    outcomes = await asyncio.gather(*(c.server(uuid, project_id, version) for c in asked))
+    log.warning("API database unavailable for %s's mapping: asked %d cells", uuid, len(asked))
+    for client, outcome in zip(asked, outcomes, strict=True):
+        if isinstance(outcome, CellServer) and outcome.row is not None:
+            return Found(client.cell, outcome.row, outcome.details, outcome.elapsed_ms, True)
+    if all(isinstance(outcome, CellServer) for outcome in outcomes):
+        return Missing("in no cell")
+    raise unavailable
 
 
 def server_select(scoped: bool) -> Select[tuple[object, ...]]:

@@ -55,7 +55,7 @@ def http_error(exc: CellsError | TimeoutError, state: AppState, what: str) -> Ga
             state.metrics.config_errors.labels(cell, reason).inc()
             return CellConfigurationError()
         case ApiDatabaseUnavailable():
-            log.warning("API database failed: %s", exc)
+            log.warning("API database failed (%s): %s", what, exc)
             return ServiceUnavailable("The API database is not responding.", retry)
         case TimeoutError():
             budget = state.settings.request_budget_s

@@ -19,6 +19,7 @@ from gateway.readahead import ReadAheads
 from gateway.settings import Settings
 from gateway.sharedbreakers import SharedBreakers
 from gateway.state import AppState, ProjectCells
+from gateway.zones import HostZones
 
 if TYPE_CHECKING:
     from gateway.keystone import KeystoneValidator
@@ -175,6 +176,7 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
                 neutron=neutron,
                 policy=policy,
                 read_aheads=read_aheads,
+                host_zones=HostZones(settings.host_zones_ttl_s),
             )
         finally:
             await _bounded("the read-aheads", read_aheads.close())

@@ -171,8 +171,9 @@ class Metrics:
         )
         self.api_fallbacks = Counter(
             "cellgate_api_database_fallbacks",
-            "Listings answered without an API database lookup that failed, by lookup: "
-            "cell_counts (every enabled cell asked instead of the project's)",
+            "Answers given without an API database lookup that failed, by lookup: "
+            "cell_counts (a listing asked every enabled cell instead of the project's), "
+            "mapping (show asked every cell for the server)",
             ["lookup"],
             registry=r,
         )

@@ -208,6 +208,13 @@ class Settings(BaseSettings):
         description="The zone shown for a server on a host when its row names none "
         "(Nova's [DEFAULT] default_availability_zone).",
     )
+    host_zones_ttl_s: float = Field(
+        60.0,
+        gt=0,
+        description="How long a host's availability zone (from the API database's "
+        "aggregates) is cached; while the API database cannot answer, the last known one "
+        "is shown past it.",
+    )
     service_down_time_s: float = Field(
         60.0,
         gt=0,

@@ -12,6 +12,8 @@ outcome, render it with the detail view.
   database (404 where Nova gives one: queued for delete, no request spec), with the cell in
   ``X-Cells-Unavailable``; before 2.69 a 503 with ``Retry-After`` (Nova gives a 500), except
   for a mapping queued for delete: a 404 at every microversion.
+* The API database down: every cell is asked for the uuid (:func:`cells.find_instance`),
+  counted in ``cellgate_api_database_fallbacks_total{lookup="mapping"}``.
 
 Like a listing, everything runs inside ``request_budget_s``; a cell whose schema does not
 match is a 500 that never touches its breaker, and a failing API database is a 503.
@@ -121,6 +123,10 @@ async def _show(state: AppState, caller: Principal, server_id: str, ctx: ViewCon
     scope = None if caller.is_admin else caller.project_id
     outcome = await find_instance(state.api, state.clients, uuid, scope, ctx.version)
     _observe(state, outcome)
+    if isinstance(outcome, Found | Missing) and (
+        outcome.without_mapping if isinstance(outcome, Found) else outcome.reason == "in no cell"
+    ):
+        state.metrics.api_fallbacks.labels("mapping").inc()
     match outcome:
         case Found(row=row, details=details):
             grants = state.policy.show(caller, str(row["project_id"]))

@@ -5,6 +5,10 @@ Nova's ``get_instance_availability_zone``: a server on no host shows its row's
 ``availability_zone`` (or ``""``); a hosted one shows the ``availability_zone`` metadata of
 its host's first aggregate that has one, else ``default_availability_zone``. Nova refetches
 a cached host's zone when the instance's own column names another; so does this cache.
+
+While the API database cannot answer, a host's last known zone is shown past its TTL
+(hosts seldom change aggregates; Nova itself keeps them an hour); a host never seen makes
+the lookup fail (a 503), as a zone guessed from elsewhere could be wrong.
 """
 
 from __future__ import annotations
@@ -12,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from cachetools import TTLCache
+from cachetools import LRUCache, TTLCache
 
-from cells import ApiDatabase, Row
+from cells import ApiDatabase, ApiDatabaseUnavailable, Row
 
 __all__ = ["HostZones"]
 
@@ -28,13 +32,16 @@ class HostZones:
     ttl_s: float = 60.0
     max_hosts: int = 100_000
     _cache: TTLCache[str, str] = field(init=False)
+    _last_known: LRUCache[str, str] = field(init=False)  # past the TTL: for outages only
 
     def __post_init__(self) -> None:
         self._cache = TTLCache(maxsize=self.max_hosts, ttl=self.ttl_s)
+        self._last_known = LRUCache(maxsize=self.max_hosts)
 
     def clear(self) -> None:
         """Forget every host's zone (an operator moved hosts between aggregates)."""
         self._cache.clear()
+        self._last_known.clear()
 
     async def for_rows(self, api: ApiDatabase, rows: Iterable[Row], default: str) -> dict[str, str]:
         """The zone shown for the host of every hosted row (``default`` for a host in no
@@ -52,7 +59,13 @@ class HostZones:
             if cached is None or (own is not None and own != (cached or default)):
                 stale.add(host)
         if stale:
-            found = await api.host_zones(sorted(stale))
+            try:
+                found = await api.host_zones(sorted(stale))
+            except ApiDatabaseUnavailable:
+                if any(host not in self._last_known for host in stale):
+                    raise
+                known = {host: self._last_known[host] for host in hosts if host in stale}
+                return {h: known.get(h, self._cache.get(h, _NONE)) or default for h in hosts}
             for host in stale:
-                self._cache[host] = found.get(host, _NONE)
+                self._cache[host] = self._last_known[host] = found.get(host, _NONE)
         return {host: self._cache.get(host, _NONE) or default for host in hosts}

@@ -708,11 +708,21 @@ async def test_detail_listing_side_table_mismatch_leaves_the_cell_out(
         assert metrics.sample("cellgate_cell_breaker_state", cell="cell1") == 0  # closed
 
 
-async def test_api_database_failure_is_a_503(small_sqlite: CellSet) -> None:
+async def test_api_database_failure_is_a_503_when_no_cell_can_stand_in(
+    small_sqlite: CellSet,
+) -> None:
     async with app_and_client(small_sqlite.settings()) as (_, client):
         server_id = await _any_server(client)
+        url = f"/v2.1/servers/{server_id}"
+        before = await _get(client, url, "admin:admin", "2.90")
         _sqlite(small_sqlite.api_url, "ALTER TABLE instance_mappings RENAME TO gone")
-        response = await _get(client, f"/v2.1/servers/{server_id}", "demo:demo", "2.90")
+        # Without the mapping every cell is asked (tests/integration/test_api_db_fallback.py)...
+        asked = await _get(client, url, "admin:admin", "2.90")
+        assert asked.status_code == 200, asked.text
+        assert asked.json() == before.json()
+        # ...and with the only cell failing too, nothing tells where the server is.
+        _sqlite(small_sqlite.cells[0].url, "ALTER TABLE instances RENAME TO gone")
+        response = await _get(client, url, "admin:admin", "2.90")
         assert response.status_code == 503, response.text
         assert response.headers["Retry-After"] == "30"
         assert "API database" in response.json()["serviceUnavailable"]["message"]
