@@ -196,7 +196,7 @@ def create_store(
     max_memory_entries: int,
     max_memory_bytes: int = 64 * 2**20,
     hooks: StoreHooks | None = None,
-    fallback_max_bytes: int = 16 * 2**20,
+    fallback_max_bytes: int = 8 * 2**20,
 ) -> Store:
     """A :class:`RedisStore` for ``redis_url`` (a Sentinel URL, :mod:`cache.redisurl`:
     its primary; cluster mode if asked) behind ``breaker``, telling ``hooks`` what Redis

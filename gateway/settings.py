@@ -120,7 +120,7 @@ class Settings(BaseSettings):
         "Redis does not answer).",
     )
     redis_fallback_max_bytes: int = Field(
-        16 * 2**20,
+        8 * 2**20,
         ge=0,
         description="With Redis: bytes of values each process keeps of what Redis failed to "
         "store, read while Redis does not answer (frontiers and pages); 0: none.",
