@@ -227,18 +227,24 @@ async def _list(
 
 def _leave_out(page: Page, cells: list[Cell], cell_of: dict[str, int], version: Version) -> None:
     """Leave out the rows of ``cells`` (their side data failed or is misconfigured) as a down
-    cell's: stubs from 2.69, dropped below; the next marker stays the last row merged, so the
-    walk goes on exactly where it would have."""
+    cell's: stubs in their places from 2.69, dropped below.
+
+    The next marker is the last row shown: where rows at the page's end were dropped, the
+    next page starts after the last one kept (a marker without a frontier: the left-out
+    cells are asked again from there), so a cell that recovers by then loses its rows to no
+    walk, as with a cell down at the fan-out. Only when nothing is kept does the marker
+    pass the dropped rows, named on this page, so a walk always moves on."""
     ids = {c.id for c in cells}
     page.listing.unavailable += [c for c in cells if c not in page.listing.unavailable]
-    if page.listing.rows:
-        page.last_uuid = str(page.listing.rows[-1]["uuid"])
+    merged = page.listing.rows
     kept: list[Row] = []
-    for row in page.listing.rows:
+    for row in merged:
         if cell_of.get(str(row["uuid"])) not in ids:
             kept.append(row)
         elif version >= (2, 69):
             kept.append(StubRow(row))
+    if merged and not kept:
+        page.last_uuid = str(merged[-1]["uuid"])
     page.listing.rows = kept
     page.listing.stubbed += [
         c for c in cells if version >= (2, 69) and c not in page.listing.stubbed

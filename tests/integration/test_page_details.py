@@ -1,9 +1,11 @@
 """A cell that answers a detail page's keyset query but not its side data (a lock held on
 ``instance_extra`` by another session, on a real PostgreSQL cell) is left out of the page
 as a down cell is: its rows become the 2.69 stubs in their places, or are dropped below
-2.69; the page names the cell in ``X-Cells-Unavailable`` and its next link goes on from
-the last row merged. With ``list_records_by_skipping_down_cells`` off it is a 503 with
-``Retry-After``, as a down cell's listing is. Never a 500: the chaos run (issue #22) first
+2.69; the page names the cell in ``X-Cells-Unavailable``, and its next link goes on from
+the last server it shows (below 2.69, the cell's rows after it are asked again by the next
+page, so a cell that recovers by then loses no row to the walk). With
+``list_records_by_skipping_down_cells`` off it is a 503 with ``Retry-After``, as a down
+cell's listing is. Never a 500: the chaos run (issue #22) first
 found the error wrapped in the task group that reads the side data beside Neutron and the
 API database, then found such pages a 503 (a whole page lost to one cell's side tables)."""
 
@@ -53,15 +55,15 @@ async def _side_data_locked(url: str) -> AsyncIterator[None]:
 
 
 async def _healthy_then_locked(
-    settings: Settings, cell_url: str, version: str
+    settings: Settings, cell_url: str, version: str, path: str = PATH
 ) -> tuple[httpx.Response, httpx.Response]:
     # A fresh app each time: the timed-out side-data read opens the cell's breaker, and a
     # later page would then leave the cell out of the merge itself (the down-cell path).
     async with app_client(settings) as client:
-        healthy = await client.get(PATH, headers=_headers(version))
+        healthy = await client.get(path, headers=_headers(version))
         assert healthy.status_code == 200, healthy.text
         async with _side_data_locked(cell_url):
-            locked = await client.get(PATH, headers=_headers(version))
+            locked = await client.get(path, headers=_headers(version))
     return healthy, locked
 
 
@@ -74,24 +76,39 @@ async def test_a_cell_failing_its_side_data_is_left_out_and_named(pg_cells: Cell
     finally:
         await conn.close()
 
-    healthy, locked = await _healthy_then_locked(settings, url, "2.1")
+    # A page that ends on two of cell1's servers, after some of the other cells'.
+    async with app_client(settings) as client:
+        listed = await client.get(PATH, headers=_headers("2.1"))
+    ids = [s["id"] for s in listed.json()["servers"]]
+    end = next(
+        i
+        for i in range(2, len(ids))
+        if ids[i] in in_cell1 and ids[i - 1] in in_cell1 and ids[i - 2] not in in_cell1
+    )
+    path = PATH.replace("limit=200", f"limit={end + 1}")
+    healthy, locked = await _healthy_then_locked(settings, url, "2.1", path)
     assert locked.status_code == 200, locked.text
     assert locked.headers["X-Cells-Unavailable"] == "cell1"
-    ids = [s["id"] for s in healthy.json()["servers"]]
-    assert set(ids) & in_cell1, "the healthy page must hold some of cell1's servers"
-    assert [s["id"] for s in locked.json()["servers"]] == [i for i in ids if i not in in_cell1]
-    # The walk goes on exactly where the healthy page's would.
-    assert _next_marker(locked.json()) == _next_marker(healthy.json()) is not None
+    assert [s["id"] for s in healthy.json()["servers"]] == ids[: end + 1]
+    shown = [s["id"] for s in locked.json()["servers"]]
+    assert shown == [i for i in ids[: end + 1] if i not in in_cell1]
+    # The next page starts after the last server shown (ids[end - 2]), not after cell1's
+    # two dropped ones: they are asked again.
+    assert _next_marker(healthy.json()) == ids[end]
+    assert _next_marker(locked.json()) == shown[-1] == ids[end - 2]
 
     healthy, locked = await _healthy_then_locked(settings, url, "2.69")
     assert locked.status_code == 200, locked.text
     assert locked.headers["X-Cells-Unavailable"] == "cell1"
     servers = locked.json()["servers"]
     assert [s["id"] for s in servers] == [s["id"] for s in healthy.json()["servers"]]
-    assert {s["id"] for s in servers if s["status"] == "UNKNOWN"} == set(ids) & in_cell1
+    unknown = {s["id"] for s in servers if s["status"] == "UNKNOWN"}
+    assert unknown == {s["id"] for s in healthy.json()["servers"]} & in_cell1
+    assert unknown, "the healthy page must hold some of cell1's servers"
     stub = next(s for s in servers if s["id"] in in_cell1)
     assert "addresses" not in stub, stub
     assert "flavor" not in stub, stub
+    # Stubs stand in their places: the walk goes on exactly where the healthy page's would.
     assert _next_marker(locked.json()) == _next_marker(healthy.json()) is not None
 
     strict = pg_cells.settings(
