@@ -15,6 +15,8 @@ The tally of equal / known / unexpected probes is printed at the end (``-s``).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl
 
+import asyncpg
 import httpx
 import pytest
 
@@ -112,6 +115,40 @@ async def databases(postgres: str, nova_venv_python: Path) -> AsyncIterator[Nova
         yield dbs
 
 
+# The services the seeder saw up report in every HEARTBEAT_S, as nova-compute does (every
+# 10 s), so none goes stale (60 s: Nova's service_down_time) while the module runs: a probe
+# whose two requests straddled that moment showed UP in one and UNKNOWN in the other (a CI
+# run slow enough to reach it). The one seeded a day old stays stale.
+HEARTBEAT_S = 5.0
+
+
+async def _heartbeats(cell_urls: list[str]) -> None:
+    statement = (
+        "UPDATE services SET updated_at = now() AT TIME ZONE 'UTC', "
+        "last_seen_up = now() AT TIME ZONE 'UTC' "
+        "WHERE deleted = 0 AND updated_at > (now() AT TIME ZONE 'UTC') - interval '1 hour'"
+    )
+    while True:
+        for url in cell_urls:
+            conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+            try:
+                await conn.execute(statement)
+            finally:
+                await conn.close()
+        await asyncio.sleep(HEARTBEAT_S)
+
+
+@contextlib.asynccontextmanager
+async def _reporting(cell_urls: list[str]) -> AsyncIterator[None]:
+    task = asyncio.ensure_future(_heartbeats(cell_urls))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 @pytest.fixture(scope="module")
 async def world(databases: NovaDatabases) -> AsyncIterator[World]:
     with (
@@ -125,6 +162,7 @@ async def world(databases: NovaDatabases) -> AsyncIterator[World]:
             neutron_url=neutron,
         )
         async with (
+            _reporting(databases.cell_urls),
             app_client(settings) as cellgate,
             httpx.AsyncClient(base_url=url, timeout=120) as nova,
         ):
