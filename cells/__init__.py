@@ -31,6 +31,7 @@ from cells.fanout import (
     DetailsOutcome,
     DownOutcome,
     ServerOutcome,
+    down_name,
     first_error,
     run_all,
 )
@@ -132,6 +133,7 @@ __all__ = [
     "create_engine_for",
     "decode_frontier",
     "down_cell_view",
+    "down_name",
     "encode_frontier",
     "executor_for",
     "find_instance",

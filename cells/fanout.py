@@ -32,6 +32,7 @@ __all__ = [
     "DetailsOutcome",
     "DownOutcome",
     "ServerOutcome",
+    "down_name",
     "first_error",
     "run_all",
 ]
@@ -103,6 +104,24 @@ class CellServer:
 
 DownOutcome = CellFailed | CellTimedOut | CellSlow | CellSkipped
 """The outcomes of a cell that did not answer."""
+
+
+def down_name(outcome: DownOutcome) -> str:
+    """The ``outcome`` label of a cell that did not answer (metrics, logs, ``CellStats``):
+    misconfigured (a schema fault), error, timeout, slow or skipped (breaker open)."""
+    match outcome:
+        case CellFailed(schema_fault=str()):
+            return "misconfigured"
+        case CellFailed():
+            return "error"
+        case CellTimedOut():
+            return "timeout"
+        case CellSlow():
+            return "slow"
+        case CellSkipped():
+            return "skipped"
+
+
 CellOutcome = CellRows | DownOutcome
 """A batch of rows, or no answer."""
 DetailsOutcome = CellDetails | DownOutcome

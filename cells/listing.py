@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 from cells.apidb import ApiDatabase
 from cells.client import CellClient
-from cells.fanout import CellFailed, CellRows, CellSkipped, CellSlow, CellTimedOut, run_all
+from cells.fanout import CellFailed, CellRows, CellSlow, down_name, run_all
 from cells.filters import InstanceFilters
 from cells.merge import CellBuffer, Merge
 from cells.order import Row, SortSpec, SqlValue, key_function
@@ -209,16 +209,9 @@ async def merge_sources(
                     source.position = spec.position_of(rows[-1])
                 merge.feed(i, [(key_of(row), row) for row in rows], exhausted=exhausted)
                 return
-            case CellSlow():
-                stats.outcome = "slow"
-            case CellTimedOut():
-                stats.outcome = "timeout"
             case CellFailed(schema_fault=str(reason)):
-                stats.outcome, stats.schema_fault = "misconfigured", reason
-            case CellFailed():
-                stats.outcome = "error"
-            case CellSkipped():
-                stats.outcome = "skipped"
+                stats.schema_fault = reason
+        stats.outcome = down_name(outcome)
         merge.drop(i)
         if i < k:
             cell = source.source.cell

@@ -27,7 +27,6 @@ and :class:`~cells.errors.ApiDatabaseUnavailable` stands (Nova fails every show 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from cells.fanout import (
     CellSlow,
     CellTimedOut,
     DownOutcome,
+    run_all,
 )
 from cells.microversion import Version
 from cells.novajson import RequestSpecInfo, decode_request_spec
@@ -158,7 +158,7 @@ async def _find_in_every_cell(
 ) -> ShowOutcome:
     """Without the mapping: ask every enabled cell at once (see the module docstring)."""
     asked = [c for c in clients.values() if not c.cell.disabled]
-    outcomes = await asyncio.gather(*(c.server(uuid, project_id, version) for c in asked))
+    outcomes = await run_all([c.server(uuid, project_id, version) for c in asked])
     log.warning("API database unavailable for %s's mapping: asked %d cells", uuid, len(asked))
     for client, outcome in zip(asked, outcomes, strict=True):
         if isinstance(outcome, CellServer) and outcome.row is not None:

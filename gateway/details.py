@@ -25,6 +25,7 @@ from cells import (
     CellTimedOut,
     Details,
     Row,
+    down_name,
     run_all,
 )
 from gateway.neutron import Groups, NotInCatalog
@@ -68,17 +69,13 @@ async def fetch_page_details(
                 return found
             case CellFailed(schema_fault=str(reason)):
                 state.metrics.config_errors.labels(label, reason).inc()
-                state.metrics.cell_outcomes.labels(label, "misconfigured").inc()
             case CellFailed(error=error):
                 log.warning("detail fetch failed in %s: %s", label, error)
-                state.metrics.cell_outcomes.labels(label, "error").inc()
             case CellTimedOut() | CellSlow():
                 log.warning("detail fetch timed out in %s", label)
-                name = "timeout" if isinstance(outcome, CellTimedOut) else "slow"
-                state.metrics.cell_outcomes.labels(label, name).inc()
             case CellSkipped():
                 log.warning("detail fetch skipped in %s: circuit breaker open", label)
-                state.metrics.cell_outcomes.labels(label, "skipped").inc()
+        state.metrics.cell_outcomes.labels(label, down_name(outcome)).inc()
         left_out.append(client.cell)
         return {}
 

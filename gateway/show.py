@@ -32,13 +32,11 @@ from cells import (
     CellDown,
     CellFailed,
     CellsError,
-    CellSkipped,
-    CellSlow,
-    CellTimedOut,
     Found,
     Missing,
     ShowOutcome,
     down_cell_view,
+    down_name,
     find_instance,
 )
 from gateway.auth import Principal
@@ -178,19 +176,9 @@ def _observe(state: AppState, outcome: ShowOutcome) -> None:
         case Missing(cell=Cell() as cell):
             name, elapsed = "ok", 0.0
         case CellDown(cell=cell, outcome=down):
-            level, elapsed = logging.WARNING, down.elapsed_ms
-            match down:
-                case CellFailed(schema_fault=str(fault)):
-                    name = "misconfigured"
-                    state.metrics.config_errors.labels(cell.label, fault).inc()
-                case CellFailed():
-                    name = "error"
-                case CellTimedOut():
-                    name = "timeout"
-                case CellSlow():
-                    name = "slow"
-                case CellSkipped():
-                    name = "skipped"
+            level, elapsed, name = logging.WARNING, down.elapsed_ms, down_name(down)
+            if isinstance(down, CellFailed) and down.schema_fault is not None:
+                state.metrics.config_errors.labels(cell.label, down.schema_fault).inc()
     state.metrics.cell_outcomes.labels(cell.label, name).inc()
     if elapsed:
         state.metrics.cell_latency.labels(cell.label).observe(elapsed / 1000)
