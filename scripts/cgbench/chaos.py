@@ -51,6 +51,7 @@ from cgbench.chaoswalk import WalkRecord, probe, walker
 from cgbench.chaoswrites import read_final, write
 from cgbench.console import say
 from cgbench.soak import _json_safe, run_soak
+from cgbench.soakstats import parse_counts
 
 WALKERS = 4
 WALK_FINISH_S = 180.0
@@ -88,6 +89,7 @@ class Options:
     keep: bool
     writes: float  # writes a second during the load; 0: none
     dump: bool
+    follow_partial: bool = True  # locust's users go on past a partial page (as clients do)
 
 
 def _history_offset(csv_path: Path, t0_wall: float) -> float:
@@ -115,8 +117,11 @@ async def _run(o: Options, stack: Stack) -> tuple[ChaosRun, Figures]:
     stop = asyncio.Event()
     t0, t0_wall = time.monotonic(), time.time()
     soak = asyncio.create_task(
-        asyncio.to_thread(run_soak, stack.gateway_url, pid, o.seconds, o.users, o.out / "locust")
-    )
+        asyncio.to_thread(
+            run_soak, stack.gateway_url, pid, o.seconds, o.users, o.out / "locust",
+            follow_partial=o.follow_partial,
+        )
+    )  # fmt: skip
     mon = asyncio.create_task(monitor(port, pid, str(stack.dir), t0, stop))
     probes = asyncio.create_task(probe(port, t0, stop))
     walkers = [asyncio.create_task(walker(i, port, o.seed, t0, stop)) for i in range(WALKERS)]
@@ -161,7 +166,14 @@ async def _run(o: Options, stack: Stack) -> tuple[ChaosRun, Figures]:
             (o.out / "faulted-walks.pickle").write_bytes(blob)
     await asyncio.sleep(3)  # idle: only pooled connections remain
     connections = await gateway_connections(urls)
-    offset = _history_offset(o.out / "locust" / "soak_stats_history.csv", t0_wall)
+    history_csv = o.out / "locust" / "soak_stats_history.csv"
+    offset = _history_offset(history_csv, t0_wall)
+    # Locust's request mix, on the run's clock: every request, and resumed walk pages.
+    text = history_csv.read_text()
+    locust_all, resumed = (
+        [Rate(ts - t0_wall, n) for ts, n in parse_counts(text, prefix)]
+        for prefix in ("", "walk page 2+")
+    )
     # Throughput is what was answered: the gateway's 200s (a 503 is quick, not served).
     rates = [Rate(m.t_s, int(m.statuses.get("200", 0))) for m in samples if m.statuses]
     pool = int(SETTINGS["CELLGATE_CELL_POOL_SIZE"]) + int(
@@ -172,6 +184,7 @@ async def _run(o: Options, stack: Stack) -> tuple[ChaosRun, Figures]:
         locust_failures=soaked.failure_reasons, warmup_s=o.warmup_s, duration_s=o.seconds,
         breaker_bite_s=timeout_s * 2 + 1, connections_after=connections,
         connection_limit=pool * o.workers, oracle_stable=stable,
+        locust_all=locust_all, locust_resumed=resumed,
     )  # fmt: skip
     if writer is not None:
         checks = [c for _, c in checked if c is not None]
@@ -182,7 +195,7 @@ async def _run(o: Options, stack: Stack) -> tuple[ChaosRun, Figures]:
         workers=o.workers, walkers=WALKERS, settings=SETTINGS, applied=applied,
         walks=[summarize(w, c) for w, c in checked], samples=[s for w in walks for s in w.samples],
         probes=probed, mon=samples, history_offset_s=offset, soak=soaked,
-        writes_per_s=o.writes, writes=writes,
+        writes_per_s=o.writes, writes=writes, follow_partial=o.follow_partial,
     )  # fmt: skip
     return run, figs
 
@@ -215,6 +228,12 @@ def _options(argv: list[str] | None) -> Options:
         "--writes", type=float, default=0.0,
         help="inserts and soft-deletes a second in random cells during the load (0: none)",
     )  # fmt: skip
+    p.add_argument(
+        "--partial-pages", choices=("follow", "fail"), default="follow",
+        help="locust's users on a page naming unavailable cells: follow (an answer; walks go "
+        "on, as Nova's clients do) or fail (a failure that ends the walk: the request mix "
+        "shifts to first pages while a cell is down; the runs before 2026-12-07)",
+    )  # fmt: skip
     a = p.parse_args(argv)
     out = a.out or Path(tempfile.mkdtemp(prefix="cellgate-chaos-"))
     return Options(
@@ -223,7 +242,7 @@ def _options(argv: list[str] | None) -> Options:
         kinds=tuple(FaultKind(k) for k in a.kinds.split(",") if k), min_fault_s=a.min_fault,
         max_fault_s=a.max_fault, overlap=a.overlap, tail_s=a.tail, port_base=a.port_base,
         gateway_port=a.gateway_port, out=out, report=a.report, keep=a.keep, writes=a.writes,
-        dump=a.dump,
+        dump=a.dump, follow_partial=a.partial_pages == "follow",
     )  # fmt: skip
 
 

@@ -83,6 +83,9 @@ class Figures:
     connections_after: dict[str, int]
     connection_limit: int
     oracle_stable: bool  # with writes: every change in the cells is one the writer made
+    # Share of locust's requests that were resumed walk pages (2+): "healthy" and per fault
+    # kind, over the same seconds as rps_ratio; the request mix the rates were measured on.
+    resumed_share: dict[str, float | None] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     writes: WriteFigures | None = None
 
@@ -157,6 +160,8 @@ def figures(
     connections_after: dict[str, int],
     connection_limit: int,
     oracle_stable: bool,
+    locust_all: Sequence[Rate] = (),
+    locust_resumed: Sequence[Rate] = (),
 ) -> Figures:
     scraped = [m.statuses for m in mon if m.statuses is not None]
     by_status = Counter(
@@ -176,13 +181,16 @@ def figures(
         c for w, c in checked if not c.partial_pages and all(s.status == 200 for s in w.samples)
     ]
     retried = [c for w, c in checked if any(s.status != 200 for s in w.samples)]
-    healthy = _sum_rate(rates, _quiet_seconds(applied, warmup_s / 2, duration_s))
+    quiet = _quiet_seconds(applied, warmup_s / 2, duration_s)
+    healthy = _sum_rate(rates, quiet)
     ratios: dict[str, float | None] = {}
+    mix = {"healthy": _share(locust_resumed, locust_all, quiet)}
     for kind in sorted({a.fault.kind for a in applied}, key=str):
         bite = breaker_bite_s if kind in CELL_KINDS else 1.0
         spans = [s for a in applied if a.fault.kind is kind for s in _alone(a, applied, bite)]
         rate = _sum_rate(rates, spans)
         ratios[kind.value] = round(rate / healthy, 3) if rate and healthy else None
+        mix[kind.value] = _share(locust_resumed, locust_all, spans)
     warm = [m.rss_kib for m in mon if warmup_s / 2 <= m.t_s <= warmup_s]
     base = int(statistics.median(warm)) if warm else (mon[0].rss_kib if mon else 0)
     peak = max((m.rss_kib for m in mon if m.t_s > warmup_s), default=base)
@@ -221,7 +229,16 @@ def figures(
         connections_after=connections_after,
         connection_limit=connection_limit,
         oracle_stable=oracle_stable,
+        resumed_share=mix,
     )
+
+
+def _share(
+    part: Sequence[Rate], whole: Sequence[Rate], spans: Sequence[tuple[float, float]]
+) -> float | None:
+    """``part``'s rate ÷ ``whole``'s over ``spans`` (cumulative counts of the same clock)."""
+    num, den = _sum_rate(part, spans), _sum_rate(whole, spans)
+    return round(num / den, 3) if num is not None and den else None
 
 
 def add_write_figures(

@@ -66,6 +66,7 @@ class ChaosRun:
     soak: SoakResult
     writes_per_s: float = 0.0  # --writes: 0, none
     writes: list[Write] = field(default_factory=list)  # every write attempted
+    follow_partial: bool = False  # locust went on past partial pages (runs from 2026-12-07)
 
 
 def violations(f: Figures) -> list[str]:
@@ -132,6 +133,12 @@ def _rows(f: Figures, cooldown_s: float) -> list[tuple[str, str, str, str]]:
         shown = "n/a" if ratio is None else f"{ratio:.2f}"
         ok = None if ratio is None else ratio >= need
         rows.append((f"200s per second during {kind} / healthy", shown, f"≥ {need}", _goal(ok)))
+    if any(v is not None for v in f.resumed_share.values()):
+        mix = ", ".join(
+            f"{k} {'n/a' if v is None else f'{v:.0%}'}" for k, v in f.resumed_share.items()
+        )
+        what = "locust's requests that were resumed walk pages (2+), over the same seconds"
+        rows.append((f"{what}: the mix the rates above were measured on", mix, "-", "-"))
     rows.append(("RSS peak / warm-up (no fault)", f"{f.rss_ratio:.2f} "
                  f"({f.rss_peak_kib / 1024:.0f} / {f.rss_baseline_kib / 1024:.0f} MiB)",
                  "≤ 1.1", _goal(f.rss_ratio <= 1.1)))  # fmt: skip
@@ -223,8 +230,14 @@ def write_report(
         "200s/s (the gateway's count: locust's, the walkers' and the probe's). "
         f"Connections per cell after the run: {f.connections_after}. " + _cpu_note(run),
         "",
-        "Locust's failures by reason, over every request name (a partial 200 is one: the "
-        "soak's users want complete pages):",
+        "Locust's failures by reason, over every request name"
+        + (
+            " (a partial 200 is an answer: locust's users go on from its next link, as "
+            "Nova's clients do; `--partial-pages follow`):"
+            if run.follow_partial
+            else " (a partial 200 is one: the soak's users wanted complete pages, and a walk "
+            "ended at its first partial page; `--partial-pages fail`):"
+        ),
         "",
         *(f"- `{reason}` × {n}" for reason, n in _reasons(f.locust_failures).most_common()),
         "",

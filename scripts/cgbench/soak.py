@@ -23,6 +23,7 @@ import dataclasses
 import importlib.util
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -62,9 +63,17 @@ def check_local(url: str) -> str:
 
 
 def run_soak(
-    base_url: str, gateway_pid: int, seconds: int, users: int, workdir: Path
+    base_url: str,
+    gateway_pid: int,
+    seconds: int,
+    users: int,
+    workdir: Path,
+    *,
+    follow_partial: bool = False,
 ) -> SoakResult:
-    """Run the soak for ``seconds`` with ``users`` closed-loop users; CSVs go to ``workdir``."""
+    """Run the soak for ``seconds`` with ``users`` closed-loop users; CSVs go to ``workdir``.
+    ``follow_partial``: a page naming unavailable cells is an answer (walks go on), not a
+    failure (``SOAK_PARTIAL_PAGES`` in ``scripts/locust_soak.py``)."""
     url = check_local(base_url)
     if not Path(f"/proc/{gateway_pid}").is_dir():
         raise ValueError(f"no process {gateway_pid}")
@@ -84,8 +93,9 @@ def run_soak(
     log_path = workdir / "locust.log"
     with open(log_path, "wb") as log:
         # Its own session: a ^C here reaches us, and the finally below stops locust.
+        env = {**os.environ, "SOAK_PARTIAL_PAGES": "follow" if follow_partial else "fail"}
         proc = subprocess.Popen(
-            cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         try:
             while proc.poll() is None:

@@ -129,6 +129,21 @@ def parse_history(text: str) -> list[HistoryPoint]:
     return points
 
 
+def parse_counts(text: str, prefix: str = "") -> list[tuple[int, int]]:
+    """From ``*_stats_history.csv``: (unix time, cumulative requests) summed over the
+    request names starting with ``prefix`` (every name but ``Aggregated`` when empty), one
+    point per timestamp; a name not yet seen at a timestamp counts its last value."""
+    last: dict[str, int] = {}
+    points: dict[int, int] = {}
+    for r in csv.DictReader(text.splitlines()):
+        name = r["Name"]
+        if name == "Aggregated" or not name.startswith(prefix):
+            continue
+        last[name] = int(r["Total Request Count"])
+        points[int(r["Timestamp"])] = sum(last.values())
+    return sorted(points.items())
+
+
 def _median(values: list[float]) -> float:
     return statistics.median(values) if values else math.nan
 

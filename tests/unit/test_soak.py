@@ -12,6 +12,7 @@ from cgbench.soakstats import (
     HistoryPoint,
     RssSample,
     SoakResult,
+    parse_counts,
     parse_failures,
     parse_history,
     parse_totals,
@@ -50,6 +51,19 @@ def test_history_keeps_aggregated_rows_and_drops_missing_percentiles() -> None:
     assert math.isnan(points[0].p50_ms)
     assert math.isnan(points[1].p99_ms)
     assert (points[2].p50_ms, points[2].p99_ms, points[2].users) == (80.0, 400.0, 8)
+
+
+def test_counts_sum_the_names_with_a_prefix_carrying_each_last_value() -> None:
+    text = history(
+        row(1000, 9, 0, "1", "1"),  # Aggregated: never counted
+        row(1000, 3, 0, "1", "1", name="walk page 2+ [admin]"),
+        row(1001, 5, 0, "1", "1", name="walk page 2+ [demo]"),  # admin's 3 carried
+        row(1001, 7, 0, "1", "1", name="show by id [demo]"),
+        row(1002, 4, 0, "1", "1", name="walk page 2+ [admin]"),
+    )
+    assert parse_counts(text, "walk page 2+") == [(1000, 3), (1001, 8), (1002, 9)]
+    assert parse_counts(text) == [(1000, 3), (1001, 15), (1002, 16)]
+    assert parse_counts(HISTORY_HEADER + "\n") == []
 
 
 def test_history_without_rows_is_empty() -> None:
