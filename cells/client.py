@@ -28,6 +28,17 @@ fault per kind of call until that kind succeeds again (:attr:`CellClient.schema_
 for readiness). ``probe`` reads the breaker but never moves it (a readiness
 check must not open or close a cell), except at start-up (:meth:`warm`).
 
+**Pings while open** (``ping_interval_s`` > 0). A request must not be what finds out
+that a cell is back: the half-open probe of a frozen cell costs its caller a whole
+deadline, and a probe that failed just before the cell came back keeps it out for one more
+cool-down. So while the breaker is open, the client pings the cell (``SELECT 1`` within the
+deadline) every ``ping_interval_s`` in the background: a ping with no answer starts the
+cool-down again (:meth:`Breaker.defer`: no request probes a cell that does not answer), an
+answer ends it (:meth:`Breaker.hasten`: the next call is the probe, a real query). A probe
+that fails after a ping's answer (a cell that answers ``SELECT 1`` but fails its queries)
+ends the pinging until the breaker closes: that cell is probed once per cool-down, as
+without pings. Pings never open or close the breaker themselves, nor tell peers.
+
 Over the house size on purpose: it is the one boundary per cell (five calls, each through
 the breaker and the deadline); splitting the calls apart would split that contract.
 """
@@ -76,13 +87,24 @@ class CellClient:
     """A cell: its executor (engine, driver, compile cache), breaker and deadline."""
 
     def __init__(
-        self, cell: Cell, executor: Executor, timeout_s: float, breaker: Breaker | None = None
+        self,
+        cell: Cell,
+        executor: Executor,
+        timeout_s: float,
+        breaker: Breaker | None = None,
+        *,
+        ping_interval_s: float = 0.0,
     ) -> None:
         self.cell = cell
         self.timeout_s = timeout_s
         self._executor = executor
         self._breaker = breaker if breaker is not None else Breaker()
         self._schema_faults: dict[str, str] = {}
+        self._ping_interval_s = ping_interval_s
+        self._pinger: asyncio.Task[None] | None = None
+        self._ping_hastened = False  # a ping ended this outage's cool-down
+        self._ping_spent = False  # ...and the probe that followed failed: no more pings
+        self.pings_answered = 0  # pings that ended a cool-down early (tests, logs)
 
     @classmethod
     def connect(
@@ -94,13 +116,15 @@ class CellClient:
         breaker_failures: int = 2,
         breaker_cooldown_s: float = 5.0,
         breaker_spread: float = 0.0,
+        ping_interval_s: float = 0.0,
     ) -> CellClient:
         """A client for ``cell`` with an engine of its own (no I/O until the first call);
         its breaker opens after ``breaker_failures`` errors and tries again after
-        ``breaker_cooldown_s`` (up to ``breaker_spread`` × more, drawn per opening)."""
+        ``breaker_cooldown_s`` (up to ``breaker_spread`` × more, drawn per opening), or
+        sooner when a ping every ``ping_interval_s`` (0: none) finds the cell answering."""
         executor = open_executor(cell.url, options, f"cell {cell.label}")
         breaker = Breaker(breaker_failures, breaker_cooldown_s, spread=breaker_spread)
-        return cls(cell, executor, timeout_s, breaker)
+        return cls(cell, executor, timeout_s, breaker, ping_interval_s=ping_interval_s)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -132,7 +156,9 @@ class CellClient:
         this breaker moved."""
         match event:
             case "open":
-                return self._breaker.trip()
+                moved = self._breaker.trip()
+                self._watch()
+                return moved
             case "probe":
                 return self._breaker.defer()
             case "close":
@@ -229,11 +255,46 @@ class CellClient:
         the breaker is open. Never moves the breaker."""
         if self._breaker.skipping:
             return CellSkipped()
-        session = self.session()
+        return await self._ping()
+
+    async def _ping(self, *, quiet: bool = False) -> CellOutcome:
+        session = CellSession(self.cell.label, self._executor, self.timeout_s, quiet=quiet)
         try:
             return await session.ping()
         finally:
             await session.close()
+
+    def _watch(self) -> None:
+        """Start pinging if the breaker is open and no pinger runs (see the module doc)."""
+        if (
+            self._ping_interval_s <= 0
+            or self._ping_spent
+            or self._breaker.state is not BreakerState.OPEN
+            or (self._pinger is not None and not self._pinger.done())
+        ):
+            return
+        self._pinger = asyncio.get_running_loop().create_task(
+            self._ping_while_open(), name=f"ping cell {self.cell.label}"
+        )
+
+    async def _ping_while_open(self) -> None:
+        """Ping every interval while the breaker is open; an answer ends the cool-down
+        (once per outage), no answer starts it again."""
+        breaker = self._breaker
+        while breaker.state is not BreakerState.CLOSED and not self._ping_spent:
+            await asyncio.sleep(self._ping_interval_s)
+            if breaker.state is not BreakerState.OPEN:
+                continue  # half-open: a probe is in flight and decides
+            outcome = await self._ping(quiet=True)
+            if breaker.state is not BreakerState.OPEN:
+                continue
+            if isinstance(outcome, CellRows):
+                breaker.hasten()
+                self._ping_hastened = True
+                self.pings_answered += 1
+                log.info("cell %s answers again: its next call probes it", self.cell.label)
+                return  # the probe decides; a failed one re-opens and _record watches again
+            breaker.defer()
 
     async def warm(self) -> bool:
         """Open one connection at start-up, so SQLAlchemy's first-connect dialect set-up
@@ -245,10 +306,13 @@ class CellClient:
             return True
         log.warning("cell %s not reachable at start-up: %s", self.cell.label, outcome)
         self._breaker.record_failure(timed_out=isinstance(outcome, CellTimedOut))
+        self._watch()
         return False
 
     async def dispose(self) -> None:
         """Close the pool, giving up on a frozen cell's connections after 2 s."""
+        if self._pinger is not None:
+            self._pinger.cancel()
         try:
             async with asyncio.timeout(_DISPOSE_S):
                 await self._executor.dispose()
@@ -319,9 +383,12 @@ class CellClient:
             case CellRows() | CellDetails() | CellServer() | CellSlow():
                 self._schema_faults.pop(kind, None)
                 self._breaker.record_success()
-            case CellFailed():
-                self._breaker.record_failure(timed_out=False)
-            case CellTimedOut():
-                self._breaker.record_failure(timed_out=True)
+                self._ping_hastened = self._ping_spent = False
+            case CellFailed() | CellTimedOut():
+                # After a ping's answer, the next call was the probe: it failed, so this
+                # cell answers pings but not queries; it waits out its cool-downs.
+                self._ping_spent = self._ping_hastened
+                self._breaker.record_failure(timed_out=isinstance(outcome, CellTimedOut))
+                self._watch()
             case CellSkipped():
                 pass

@@ -49,8 +49,12 @@ def _one() -> Query:
 class CellSession:
     """Calls to one database (``label`` names it in logs and errors) on one connection."""
 
-    def __init__(self, label: str, executor: Executor, timeout_s: float) -> None:
+    def __init__(
+        self, label: str, executor: Executor, timeout_s: float, *, quiet: bool = False
+    ) -> None:
         self.label = label
+        # A background ping of a cell known down logs its failures at DEBUG, not WARNING.
+        self._level = logging.DEBUG if quiet else logging.WARNING
         self.executor = executor
         self.timeout_s = timeout_s
         self.queries = 0
@@ -143,7 +147,9 @@ class CellSession:
         elapsed = (time.perf_counter() - started) * 1000
         if alive:
             return self._slow(started)
-        log.warning("cell %s timed out after %.0f ms (no probe answer)", self.label, elapsed)
+        log.log(
+            self._level, "cell %s timed out after %.0f ms (no probe answer)", self.label, elapsed
+        )
         return CellTimedOut(self.timeout_s, elapsed)
 
     async def _probe(self, timeout_s: float) -> bool:
@@ -165,12 +171,14 @@ class CellSession:
 
     def _slow(self, started: float) -> CellSlow:
         elapsed = (time.perf_counter() - started) * 1000
-        log.warning("cell %s: query missed its deadline, cell alive", self.label)
+        log.log(self._level, "cell %s: query missed its deadline, cell alive", self.label)
         return CellSlow(self.timeout_s, elapsed)
 
     def _failed(self, message: str, kind: str, started: float) -> CellFailed:
         elapsed = (time.perf_counter() - started) * 1000
-        log.warning("cell %s failed after %.0f ms: %s: %s", self.label, elapsed, kind, message)
+        log.log(
+            self._level, "cell %s failed after %.0f ms: %s: %s", self.label, elapsed, kind, message
+        )
         return CellFailed(f"{kind}: {message}", elapsed)
 
     async def _discard(self) -> None:

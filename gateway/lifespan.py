@@ -132,6 +132,7 @@ async def build_state(settings: Settings) -> AsyncIterator[AppState]:
                 breaker_failures=settings.breaker_failures,
                 breaker_cooldown_s=settings.breaker_cooldown_s,
                 breaker_spread=settings.breaker_cooldown_spread if shared else 0.0,
+                ping_interval_s=settings.breaker_ping_interval_s,
             )
         log.info("serving %d cells: %s", len(cells), ", ".join(c.label for c in cells))
         reachable = await asyncio.gather(*(c.warm() for c in clients.values()))

@@ -254,6 +254,14 @@ class Settings(BaseSettings):
         ge=0,
         description="How long an open breaker skips its cell (or Keystone) before one probe.",
     )
+    breaker_ping_interval_s: float = Field(
+        1.0,
+        ge=0,
+        description="While a cell's breaker is open: how often the cell is pinged (SELECT 1) "
+        "in the background; an answer ends the cool-down (the next request probes it), no "
+        "answer restarts it, so no request waits on a cell that does not answer (0: no "
+        "pings; a request probes after each cool-down).",
+    )
     breaker_share_interval_s: float = Field(
         0.25,
         ge=0,

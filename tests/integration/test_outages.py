@@ -486,6 +486,44 @@ async def test_server_frozen(dataset: Dataset) -> None:
             await restore(cell2)
 
 
+async def test_a_thawed_cell_is_back_by_a_ping_not_a_cool_down(dataset: Dataset) -> None:
+    """With pings every 0.3 s and a 30 s cool-down: while cell2 is frozen no request waits
+    on it (each unanswered ping starts the cool-down again); after SIGCONT the next ping's
+    answer ends the cool-down and a request is complete again within seconds."""
+    case = "b frozen cell2, thawed: back by a ping"
+    cell2 = dataset.servers[1]
+    expected = oracle_all(dataset)[:100]
+    settings = dataset.settings(
+        cell_timeout_s=1.0, breaker_cooldown_s=30.0, breaker_ping_interval_s=0.3
+    )
+    page = url(SERVERS, all_tenants=1, limit=100)
+    async with app_and_client(settings) as (app, client):
+        try:
+            assert (await get(client, page)).ids == expected
+            await asyncio.to_thread(cell2.freeze)
+            first = await get(client, page, case=case, note="first request while frozen")
+            assert first.unavailable == {"cell2"}
+            cell2_client = app.state.cellgate.clients[2]
+            await asyncio.sleep(2.5)  # several pings, none answered
+            held = await get(client, page, case=case, note="frozen 2.5 s later")
+            assert held.unavailable == {"cell2"}
+            assert held.latency_ms < 300, held.latency_ms
+            assert cell2_client.pings_answered == 0
+
+            await asyncio.to_thread(cell2.thaw)
+            thawed = time.monotonic()
+            while (reply := await get(client, page)).unavailable:
+                assert time.monotonic() - thawed < 5.0, "not back 5 s after SIGCONT"
+                await asyncio.sleep(0.1)
+            back_ms = (time.monotonic() - thawed) * 1000
+            MATRIX.append(Seen(case, 200, len(reply.ids), "", back_ms, "first complete, SIGCONT"))
+            assert reply.ids == expected
+            assert cell2_client.pings_answered == 1
+            assert cell2_client.breaker_state.value == "closed"
+        finally:
+            await restore(cell2)
+
+
 async def test_hung_cells_never_hold_a_request(dataset: Dataset) -> None:
     """Two frozen cells, a cold gateway (the hang is in the connection handshake):
     the request returns within one deadline (+20%), partial."""

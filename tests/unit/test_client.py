@@ -214,6 +214,76 @@ async def test_half_open_lets_one_call_through_and_its_answer_decides() -> None:
     assert client.breaker_state is BreakerState.CLOSED
 
 
+def _pinging(executor: MemoryExecutor, clock: Clock) -> CellClient:
+    breaker = Breaker(failure_threshold=2, cooldown_s=5.0, clock=clock)
+    cell = Cell(1, "uuid-1", "cell1", "memory://")
+    return CellClient(cell, executor, DEADLINE_S, breaker, ping_interval_s=0.01)
+
+
+async def _until(check: Callable[[], bool], timeout_s: float = 2.0) -> None:
+    """Poll ``check`` (state the background pinger moves) until it holds."""
+    async with asyncio.timeout(timeout_s):
+        while not check():  # noqa: ASYNC110 - nothing to wait on: the pinger sets no event
+            await asyncio.sleep(0.005)
+
+
+async def test_pings_end_the_cooldown_once_the_cell_answers() -> None:
+    # The clock never moves: only a ping can end this cool-down.
+    clock = Clock()
+    executor = MemoryExecutor(refuse=True)
+    client = _pinging(executor, clock)
+    for _ in range(2):
+        await _keyset(client)
+    assert client.breaker_state is BreakerState.OPEN
+    opened = client._breaker.opened_at
+    clock.now += 4.0
+    await _until(lambda: client._breaker.opened_at > opened)  # a refused ping: deferred
+    assert client.skipping
+    assert client.pings_answered == 0
+    assert isinstance(await _keyset(client), CellSkipped)
+    executor.refuse = False  # the cell is back
+    await _until(lambda: not client.skipping)
+    assert client.pings_answered == 1
+    assert client.breaker_state is BreakerState.OPEN  # a ping never closes it...
+    assert isinstance(await _keyset(client), CellRows)  # ...the next call probes and does
+    assert client.breaker_state is BreakerState.CLOSED
+
+
+async def test_a_cell_that_answers_pings_but_fails_its_probe_waits_out_cool_downs() -> None:
+    clock = Clock()
+    client = _pinging(failing(ConnectionResetError(104, "reset")), clock)
+    for _ in range(2):
+        await _keyset(client)
+    await _until(lambda: not client.skipping)  # SELECT 1 answers
+    assert isinstance(await _keyset(client), CellFailed)  # the probe does not
+    assert client.breaker_state is BreakerState.OPEN
+    await asyncio.sleep(0.1)  # ten ping intervals: none ends this cool-down
+    assert client.skipping
+    assert client.pings_answered == 1
+    clock.now += 5.0  # the cool-down does
+    assert not client.skipping
+
+
+async def test_no_pings_without_an_interval_and_none_after_dispose() -> None:
+    clock = Clock()
+    quiet = _client(MemoryExecutor(refuse=True), clock)
+    for _ in range(2):
+        await _keyset(quiet)
+    await asyncio.sleep(0.05)
+    assert quiet.skipping
+    assert quiet._pinger is None
+    executor = MemoryExecutor(refuse=True)
+    pinging = _pinging(executor, clock)
+    for _ in range(2):
+        await _keyset(pinging)
+    pinger = pinging._pinger
+    assert pinger is not None
+    assert not pinger.done()
+    await pinging.dispose()
+    await asyncio.sleep(0)
+    assert pinger.cancelled()
+
+
 async def test_detail_and_show_failures_reach_the_breaker() -> None:
     error = ConnectionResetError(104, "Connection reset by peer")
     details = _client(failing(error))
