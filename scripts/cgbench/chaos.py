@@ -90,6 +90,7 @@ class Options:
     writes: float  # writes a second during the load; 0: none
     dump: bool
     follow_partial: bool = True  # locust's users go on past a partial page (as clients do)
+    rss_baseline: Path | None = None  # a no-fault run's chaos.json: RSS against its peak
 
 
 def _history_offset(csv_path: Path, t0_wall: float) -> float:
@@ -186,6 +187,9 @@ async def _run(o: Options, stack: Stack) -> tuple[ChaosRun, Figures]:
         connection_limit=pool * o.workers, oracle_stable=stable,
         locust_all=locust_all, locust_resumed=resumed,
     )  # fmt: skip
+    if o.rss_baseline is not None:
+        base = json.loads(o.rss_baseline.read_text())["figures"]["rss_peak_kib"]
+        figs.rss_no_fault_peak_kib = int(base)
     if writer is not None:
         checks = [c for _, c in checked if c is not None]
         add_write_figures(figs, o.writes, tally, checks, soaked.failure_reasons)
@@ -234,6 +238,11 @@ def _options(argv: list[str] | None) -> Options:
         "on, as Nova's clients do) or fail (a failure that ends the walk: the request mix "
         "shifts to first pages while a cell is down; the runs before 2026-12-07)",
     )  # fmt: skip
+    p.add_argument(
+        "--rss-baseline", type=Path, default=None,
+        help="the chaos.json of a run without faults (--kinds '') of the same length and "
+        "settings: RSS is then also reported against that run's peak (the issue's goal)",
+    )  # fmt: skip
     a = p.parse_args(argv)
     out = a.out or Path(tempfile.mkdtemp(prefix="cellgate-chaos-"))
     return Options(
@@ -242,7 +251,7 @@ def _options(argv: list[str] | None) -> Options:
         kinds=tuple(FaultKind(k) for k in a.kinds.split(",") if k), min_fault_s=a.min_fault,
         max_fault_s=a.max_fault, overlap=a.overlap, tail_s=a.tail, port_base=a.port_base,
         gateway_port=a.gateway_port, out=out, report=a.report, keep=a.keep, writes=a.writes,
-        dump=a.dump, follow_partial=a.partial_pages == "follow",
+        dump=a.dump, follow_partial=a.partial_pages == "follow", rss_baseline=a.rss_baseline,
     )  # fmt: skip
 
 

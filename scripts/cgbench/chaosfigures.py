@@ -86,6 +86,8 @@ class Figures:
     # Share of locust's requests that were resumed walk pages (2+): "healthy" and per fault
     # kind, over the same seconds as rps_ratio; the request mix the rates were measured on.
     resumed_share: dict[str, float | None] = field(default_factory=dict)
+    # The peak RSS of a run of the same length and settings without faults (--rss-baseline).
+    rss_no_fault_peak_kib: int | None = None
     notes: list[str] = field(default_factory=list)
     writes: WriteFigures | None = None
 
