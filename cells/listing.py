@@ -262,10 +262,19 @@ async def merge_sources(
                 ]
             )
         result.has_more = merge.has_more
-        if out and not result.unavailable:
+        if out:
+            # A cell that did not answer resumes at the page's last row, as a marker with no
+            # frontier would ask it: a partial page's next page is resumed too, instead of
+            # resolving its marker and asking every cell again for as long as the cell is
+            # out (at 2.69 its stubs go on from there; answering again, its rows do).
             page_end = spec.position_of(out[-1])
+            down = {cell.id for cell in result.unavailable}
             result.frontier = {
-                s.source.cell.id: _cursor_of(spec, s, merge.buffers[i], keep_rows, page_end)
+                s.source.cell.id: (
+                    CellCursor(page_end, False, [])
+                    if s.source.cell.id in down
+                    else _cursor_of(spec, s, merge.buffers[i], keep_rows, page_end)
+                )
                 for i, s in enumerate(inputs[:k])
             }
     finally:
