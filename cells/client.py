@@ -311,10 +311,11 @@ class CellClient:
 
     async def dispose(self) -> None:
         """Close the pool, giving up on a frozen cell's connections after 2 s."""
-        if self._pinger is not None:
-            self._pinger.cancel()
         try:
             async with asyncio.timeout(_DISPOSE_S):
+                if self._pinger is not None:
+                    self._pinger.cancel()  # its connection is dropped before the pool closes
+                    await asyncio.gather(self._pinger, return_exceptions=True)
                 await self._executor.dispose()
         except TimeoutError:
             log.warning("gave up disposing cell %s's engine after 2 s", self.cell.label)
