@@ -18,8 +18,9 @@ def frontier_key(prefix: str, fp: str, marker: str) -> str:
 
 
 def page_key(prefix: str, fp: str) -> str:
-    """``<prefix>:v2:page:{<fp>}``: the short-lived rendered page of one exact request."""
-    return f"{prefix}:v2:page:{{{fp}}}"
+    """``<prefix>:v3:page:{<fp>}``: the short-lived rendered page of one exact request (v3:
+    its kept headers, then the body; ``gateway.pagecache``)."""
+    return f"{prefix}:v3:page:{{{fp}}}"
 
 
 def breaker_key(prefix: str, cell_uuid: str) -> str:

@@ -29,9 +29,11 @@ A walk is up to 12 requests, so walks carry about half the requests although the
 tenth of the task picks; first pages carry about 28%, shows 11%, filters and sorts 8%
 (measured over a 60 s run at 8 users on 20,000 seeded instances).
 
-First pages carry a distinct ``bench_nonce`` parameter (ignored by the API at the default
-microversion; kept in ``servers_links``) so the gateway's page cache and coalescing do not
-answer concurrent identical requests from one fan-out: the soak measures the real work.
+First pages carry a distinct ``bench_nonce`` parameter, which does not make them distinct:
+at the default microversion the gateway strips it, as Nova strips every name it does not
+know below 2.75, so it is neither in the page cache's key nor in ``servers_links``.
+Identical requests in flight share one fan-out and, for ``page_cache_ttl_s``, one rendered
+page: the soak measures the gateway as it is configured by default.
 A response that is not a 200 counts as a failure (a 503 says whether it carried
 ``Retry-After``). A page that names unavailable cells (``X-Cells-Unavailable``) is a failure
 too, unless ``SOAK_PARTIAL_PAGES=follow`` (the chaos run, ``python3 -m cgbench.chaos``): then

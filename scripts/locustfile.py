@@ -11,8 +11,10 @@ Closed-loop users (no think time), alternately an administrator listing every pr
 - weight 1: a walk of up to ``BENCH_WALK_PAGES`` (default 5) pages at ``limit=1000``,
   following ``servers_links`` (pages 2.. exercise the marker / cached-frontier path).
 
-Each first page carries a distinct ``bench_nonce`` parameter (ignored by the API at the
-default microversion) so concurrent identical requests are not coalesced by the gateway.
+Each first page carries a distinct ``bench_nonce`` parameter; the gateway strips it at the
+default microversion, as Nova does, so identical requests are still coalesced and cached
+unless the gateway is run with ``CELLGATE_COALESCE_LISTINGS=false`` and
+``CELLGATE_PAGE_CACHE_TTL_S=0``, as ``scripts/bench`` runs it.
 A response that is not a 200, or that names unavailable cells (``X-Cells-Unavailable``),
 counts as a failure.
 """

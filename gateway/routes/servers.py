@@ -23,6 +23,7 @@ from gateway.errors import BadRequest, GatewayError, ServiceUnavailable
 from gateway.listing import list_page
 from gateway.metrics import ListOutcome
 from gateway.neutron import LEFT_OUT_HEADER
+from gateway.pagecache import UNAVAILABLE, pack, still_down, unpack
 from gateway.params import Version
 from gateway.policy import NO_VIEW, ListGrants
 from gateway.request import applied_query, parse_list_request
@@ -90,7 +91,7 @@ async def _render(
         body["servers_links"] = [next_link(ctx, collection, items, last)]
     headers = version_headers(version)
     if page.listing.unavailable:
-        headers["X-Cells-Unavailable"] = ",".join(c.label for c in page.listing.unavailable)
+        headers[UNAVAILABLE] = ",".join(c.label for c in page.listing.unavailable)
     if page.neutron_unavailable:
         headers[LEFT_OUT_HEADER] = "security_groups"
     return orjson.dumps(body), headers
@@ -121,14 +122,14 @@ async def _servers(
     detail: bool,
     project_id: str | None,
 ) -> Response:
-    """A listing, counted once per request by outcome (a page cache hit is complete: only
-    complete pages are cached)."""
+    """A listing, counted once per request by outcome (a page cache hit as the page it
+    repeats: complete, or partial while its cells are still down)."""
     try:
         response = await _list_servers(request, state, caller, version, detail, project_id)
     except Exception as exc:
         state.metrics.requests.labels(_failure(exc)).inc()
         raise
-    partial = "X-Cells-Unavailable" in response.headers or LEFT_OUT_HEADER in response.headers
+    partial = UNAVAILABLE in response.headers or LEFT_OUT_HEADER in response.headers
     state.metrics.requests.labels("partial" if partial else "complete").inc()
     return response
 
@@ -160,11 +161,16 @@ async def _list_servers(
         ),
     )
     ttl = state.settings.page_cache_ttl_s
+    clients = state.clients.values()
     if ttl > 0:
-        cached = await state.store.get(key)  # expiry absolute from the write
-        if cached is not None:
+        entry = await state.store.get(key)  # expiry absolute from the write
+        cached = unpack(entry) if entry is not None else None
+        # A partial page answers only while the cells it names are still skipped here.
+        if cached is not None and still_down(cached[1], clients):
             state.metrics.page_cache.labels("hit").inc()
-            return Response(cached, media_type="application/json", headers=version_headers(version))
+            body, extra = cached
+            headers = version_headers(version) | extra
+            return Response(body, media_type="application/json", headers=headers)
 
     ran = False  # only the request whose compute() the flight runs is a miss
 
@@ -174,8 +180,8 @@ async def _list_servers(
         body, headers = await _render(
             request, state, caller, version, items, grants, detail, project_id
         )
-        if ttl > 0 and "X-Cells-Unavailable" not in headers and LEFT_OUT_HEADER not in headers:
-            await state.store.set(key, body, ttl)
+        if ttl > 0 and LEFT_OUT_HEADER not in headers and still_down(headers, clients):
+            await state.store.set(key, pack(body, headers), ttl)
         return body, headers
 
     if state.settings.coalesce_listings:

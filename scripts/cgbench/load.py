@@ -103,8 +103,9 @@ async def load(
     """:func:`closed_loop` on ``who``'s first page at ``limit``, with the CPU the gateway,
     its PostgreSQL backends, this process and the machine spent in the window.
 
-    Each request carries a distinct ``bench_nonce`` parameter (ignored by the API at 2.1) so
-    identical concurrent requests are not coalesced into one fan-out.
+    Each request carries a distinct ``bench_nonce`` parameter; the gateway strips it at 2.1
+    (as Nova does), so it is the benches' settings (coalescing and the page cache off) that
+    make every request its own fan-out.
     """
     base = first_target(who, limit, "&bench_nonce=")
     marks: list[_CpuMark] = []

@@ -150,8 +150,9 @@ def _throughput(r: Results) -> list[str]:
         "",
         f"{r.clients} closed-loop clients (one keep-alive connection each) for "
         f"{p.tput_s:g} s after {p.tput_warmup_s:g} s of warm-up, first pages only; each "
-        "request carries a distinct ignored `bench_nonce` parameter so identical in-flight "
-        "requests are not coalesced. CPU per request: the gateway process, the PostgreSQL "
+        "request carries a distinct `bench_nonce` parameter, which the gateway strips at 2.1 "
+        "as Nova does; coalescing and the page cache are off, so every request is its own "
+        "fan-out. CPU per request: the gateway process, the PostgreSQL "
         "backends serving it, and the load generator, all on the same 2 cores. Only the "
         "gateway under load runs (the other is stopped) so the sharded one's clients × cells "
         "connections fit PostgreSQL's shared max_connections.",

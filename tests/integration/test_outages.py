@@ -524,6 +524,48 @@ async def test_a_thawed_cell_is_back_by_a_ping_not_a_cool_down(dataset: Dataset)
             await restore(cell2)
 
 
+async def test_a_cached_partial_page_answers_only_while_its_cell_is_down(
+    dataset: Dataset,
+) -> None:
+    """Page cache on (30 s): while cell2 is stopped and its breaker open, an identical
+    request is answered from the cache, naming cell2; once cell2 answers again (a ping ends
+    its 30 s cool-down), the same request is complete although the cached partial page has
+    not expired."""
+    case = "a' stopped cell2, page cache"
+    cell2 = dataset.servers[1]
+    expected = oracle_all(dataset)[:100]
+    settings = dataset.settings(
+        page_cache_ttl_s=30.0, breaker_cooldown_s=30.0, breaker_ping_interval_s=0.3
+    )
+    page = url(SERVERS, all_tenants=1, limit=100)
+    async with app_and_client(settings) as (app, client):
+        metrics = app.state.cellgate.metrics
+        cell2_client = app.state.cellgate.clients[2]
+
+        def hits() -> float:
+            return metrics.sample("cellgate_page_cache_total", result="hit")
+
+        try:
+            await asyncio.to_thread(cell2.stop, "immediate")
+            while not cell2_client.skipping:  # the breaker opens at its second failure
+                assert (await get(client, page, case=case)).unavailable == {"cell2"}
+            before = hits()
+            computed = await get(client, page, case=case, note="breaker open")
+            cached = await get(client, page, case=case, note="the same again: cached")
+            assert cached.unavailable == {"cell2"}
+            assert cached.ids == computed.ids
+            assert hits() >= before + 1
+
+            await asyncio.to_thread(cell2.start)
+            started = time.monotonic()
+            while (reply := await get(client, page)).unavailable:
+                assert time.monotonic() - started < 10.0, "a cached partial page outlived cell2"
+                await asyncio.sleep(0.1)
+            assert reply.ids == expected
+        finally:
+            await restore(cell2)
+
+
 async def test_hung_cells_never_hold_a_request(dataset: Dataset) -> None:
     """Two frozen cells, a cold gateway (the hang is in the connection handshake):
     the request returns within one deadline (+20%), partial."""

@@ -20,7 +20,7 @@ def test_keys_share_one_cluster_hash_tag() -> None:
     key = frontier_key("cg", fp, "some-uuid")
     assert key == f"cg:v2:frontier:{{{fp}}}:some-uuid"
     body = page_key("cg", fp)
-    assert body == f"cg:v2:page:{{{fp}}}"
+    assert body == f"cg:v3:page:{{{fp}}}"
     # Redis Cluster hashes only the first {...} section: the fingerprint.
     for k in (key, body):
         assert k[k.index("{") + 1 : k.index("}")] == fp
