@@ -275,12 +275,14 @@ def main(argv: list[str] | None = None) -> int:
     plot_chaos(run, png)
     if o.report is not None:
         write_report(run, figs, o.report, png.name)
-        # Beside the report, what it says without the samples (chaos.json has those).
+        # Beside the report, what it says without the samples (chaos.json has those);
+        # not over the full record when the report is written into --out itself.
         brief = {k: v for k, v in record["run"].items() if k not in _SAMPLED}
         summary = {"run": brief, "figures": record["figures"]}
-        o.report.with_suffix(".json").write_text(
-            json.dumps(_json_safe(summary), indent=1, default=str)
-        )
+        if o.report.with_suffix(".json").resolve() != (o.out / "chaos.json").resolve():
+            o.report.with_suffix(".json").write_text(
+                json.dumps(_json_safe(summary), indent=1, default=str)
+            )
     bad = violations(figs)
     for line in bad:
         say(f"chaos: FAILED {line}")
