@@ -242,7 +242,7 @@ async def _show(
     shown = await show_server(state, caller, server_id, ctx)
     headers = version_headers(version)
     if shown.unavailable:
-        headers["X-Cells-Unavailable"] = ",".join(c.label for c in shown.unavailable)
+        headers[UNAVAILABLE] = ",".join(c.label for c in shown.unavailable)
     if shown.neutron_unavailable:
         headers[LEFT_OUT_HEADER] = "security_groups"
     body = orjson.dumps({"server": shown.server})

@@ -486,6 +486,16 @@ async def test_server_frozen(dataset: Dataset) -> None:
             await restore(cell2)
 
 
+async def first_complete(client: httpx.AsyncClient, page: str, within_s: float, why: str) -> Reply:
+    """Ask ``page`` every 0.1 s until it names no unavailable cell; fail with ``why`` after
+    ``within_s``."""
+    started = time.monotonic()
+    while (reply := await get(client, page)).unavailable:
+        assert time.monotonic() - started < within_s, why
+        await asyncio.sleep(0.1)
+    return reply
+
+
 async def test_a_thawed_cell_is_back_by_a_ping_not_a_cool_down(dataset: Dataset) -> None:
     """With pings every 0.3 s and a 30 s cool-down: while cell2 is frozen no request waits
     on it (each unanswered ping starts the cool-down again); after SIGCONT the next ping's
@@ -512,9 +522,7 @@ async def test_a_thawed_cell_is_back_by_a_ping_not_a_cool_down(dataset: Dataset)
 
             await asyncio.to_thread(cell2.thaw)
             thawed = time.monotonic()
-            while (reply := await get(client, page)).unavailable:
-                assert time.monotonic() - thawed < 5.0, "not back 5 s after SIGCONT"
-                await asyncio.sleep(0.1)
+            reply = await first_complete(client, page, 5.0, "not back 5 s after SIGCONT")
             back_ms = (time.monotonic() - thawed) * 1000
             MATRIX.append(Seen(case, 200, len(reply.ids), "", back_ms, "first complete, SIGCONT"))
             assert reply.ids == expected
@@ -557,10 +565,7 @@ async def test_a_cached_partial_page_answers_only_while_its_cell_is_down(
             assert hits() >= before + 1
 
             await asyncio.to_thread(cell2.start)
-            started = time.monotonic()
-            while (reply := await get(client, page)).unavailable:
-                assert time.monotonic() - started < 10.0, "a cached partial page outlived cell2"
-                await asyncio.sleep(0.1)
+            reply = await first_complete(client, page, 10.0, "a cached partial page outlived cell2")
             assert reply.ids == expected
         finally:
             await restore(cell2)

@@ -46,9 +46,12 @@ class Clock:
         return self.now
 
 
-def _client(executor: MemoryExecutor, clock: Clock | None = None) -> CellClient:
+def _client(
+    executor: MemoryExecutor, clock: Clock | None = None, ping_interval_s: float = 0.0
+) -> CellClient:
     breaker = Breaker(failure_threshold=2, cooldown_s=5.0, clock=clock or Clock())
-    return CellClient(Cell(1, "uuid-1", "cell1", "memory://"), executor, DEADLINE_S, breaker)
+    cell = Cell(1, "uuid-1", "cell1", "memory://")
+    return CellClient(cell, executor, DEADLINE_S, breaker, ping_interval_s=ping_interval_s)
 
 
 def _rows(n: int) -> list[Row]:
@@ -215,9 +218,7 @@ async def test_half_open_lets_one_call_through_and_its_answer_decides() -> None:
 
 
 def _pinging(executor: MemoryExecutor, clock: Clock) -> CellClient:
-    breaker = Breaker(failure_threshold=2, cooldown_s=5.0, clock=clock)
-    cell = Cell(1, "uuid-1", "cell1", "memory://")
-    return CellClient(cell, executor, DEADLINE_S, breaker, ping_interval_s=0.01)
+    return _client(executor, clock, ping_interval_s=0.01)
 
 
 async def _until(check: Callable[[], bool], timeout_s: float = 2.0) -> None:
