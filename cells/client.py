@@ -190,10 +190,10 @@ class CellClient:
         """Up to ``n`` rows of ``plan`` strictly after ``position``, on ``session``."""
         if not self._breaker.allow():
             return CellSkipped()
-        prepared, values = plan.bind(self._executor, position, n)
+        prepared, values, size = plan.bind(self._executor, position, n)
         started = time.perf_counter()
         try:
-            outcome = await session.fetch(prepared, values, limit=n)
+            outcome = await session.fetch(prepared, values, limit=size)
         except CellMisconfigured as exc:
             return self._misconfigured("keyset", exc, started)
         self._record(outcome, "keyset")

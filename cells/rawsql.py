@@ -52,12 +52,15 @@ class RawSql:
         return [values[n] if n in values else self.constants[n] for n in self.names]
 
 
-def compile_for_asyncpg(statement: ClauseElement, dialect: Dialect | None = None) -> RawSql:
+def compile_for_asyncpg(
+    statement: ClauseElement, dialect: Dialect | None = None, *, literal: bool = False
+) -> RawSql:
     """``statement`` as asyncpg SQL (``$1``… placeholders, expanding IN lists rendered), for
-    ``dialect`` (an engine's asyncpg dialect; default a fresh one)."""
+    ``dialect`` (an engine's asyncpg dialect; default a fresh one); ``literal``: every value
+    written into the SQL, no parameter left (only for values of the gateway's own)."""
     compiled = statement.compile(
         dialect=dialect or asyncpg_dialect(),  # type: ignore[no-untyped-call]  # SQLAlchemy's asyncpg dialect constructor is unannotated
-        compile_kwargs={"render_postcompile": True},
+        compile_kwargs={"render_postcompile": True, "literal_binds": literal},
     )
     assert isinstance(compiled, SQLCompiler)
     return RawSql(str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params))
@@ -118,6 +121,18 @@ class AsyncpgExecutor(SqlAlchemyExecutor):
         if entry is None:
             entry = compile_for_asyncpg(build(), self._engine.dialect)
             self.cache.put(key, entry)
+        return entry
+
+    def prepare_once(self, key: Hashable, build: Callable[[], Query]) -> object:
+        """``build()`` with its values written into the SQL: a statement without
+        parameters, which PostgreSQL plans once per connection and keeps, whatever the
+        ``plan_cache_mode`` (:mod:`cells.plan`); ``build`` must hold only the gateway's own
+        values, never a request's."""
+        once = ("once", key)
+        entry = self.cache.get(once)
+        if entry is None:
+            entry = compile_for_asyncpg(build(), self._engine.dialect, literal=True)
+            self.cache.put(once, entry)
         return entry
 
     async def fetch(

@@ -218,7 +218,7 @@ async def test_doctor_index_bounds_a_page_across_the_nulls(
     statement = create_statement(ListingOrder("host", ("deleted",), spec), "postgresql")
     assert name in statement
     plan = QueryPlan(spec, InstanceFilters(), ("uuid", "host", "created_at"))
-    prepared, values = plan.bind(asyncpg_executor(), (position_value, "8" * 8), 10)
+    prepared, values, _ = plan.bind(asyncpg_executor(), (position_value, "8" * 8), 10)
     assert isinstance(prepared, RawSql)
     sql, args = prepared.sql, prepared.args(values)
     assert "UNION ALL" in sql

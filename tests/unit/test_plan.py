@@ -19,7 +19,7 @@ def _raw(
     plan: QueryPlan, position: Position, n: int, executor: AsyncpgExecutor = EXECUTOR
 ) -> tuple[str, list[object]]:
     """The SQL and arguments ``executor`` runs for ``plan``."""
-    prepared, values = plan.bind(executor, position, n)
+    prepared, values, _ = plan.bind(executor, position, n)
     assert isinstance(prepared, RawSql)
     return prepared.sql, prepared.args(values)
 
@@ -155,3 +155,39 @@ def test_mysql_bound_on_the_first_key_only_where_its_index_serves() -> None:
     assert "instances.created_at IS NULL OR" in ascending
     for unbounded in ([("display_name", Direction.ASC)], [("host", Direction.DESC)]):
         assert "LIMIT 10, 1" not in _mysql(SortSpec.build(unbounded), None, bounded=True)
+
+
+def test_plan_once_sizes_are_exact_up_to_16_then_at_most_an_eighth_more() -> None:
+    from cells.plan import plan_once_size
+
+    sizes = [plan_once_size(n) for n in range(1, 2049)]
+    assert sizes[:16] == list(range(1, 17))
+    for n, size in enumerate(sizes, 1):
+        assert n <= size <= n + n / 8, (n, size)
+    assert len(set(sizes[1024:2048])) == 8  # 1025..2048: 8 statements per doubling
+
+
+@pytest.mark.parametrize(
+    ("filters", "once"),
+    [
+        (InstanceFilters(), True),
+        (InstanceFilters(locked=True, include_soft_deleted=True), True),  # flags only
+        (InstanceFilters(deleted=None), True),
+        (InstanceFilters(project_id="p"), False),  # a request's value: binds
+        (InstanceFilters(vm_states=frozenset({"active"})), False),
+        (InstanceFilters(regex=(("display_name", "x"),)), False),
+    ],
+)
+def test_only_a_first_batch_without_request_values_is_written_out(
+    filters: InstanceFilters, once: bool
+) -> None:
+    spec = SortSpec.build([("created_at", Direction.DESC)])
+    plan = QueryPlan(spec, filters, ("uuid", "created_at"))
+    prepared, values, size = plan.bind(EXECUTOR, None, 23)
+    assert isinstance(prepared, RawSql)
+    assert (not values and not prepared.names and size == 24) is once
+    assert (values == {"lim": 23} and size == 23) is not once
+    # After a position, never: the position is a request's value.
+    _, after, size = plan.bind(EXECUTOR, (dt.datetime(2020, 1, 1), "u"), 23)
+    assert "lim" in after
+    assert size == 23
