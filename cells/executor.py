@@ -37,10 +37,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cells.order import Row, SqlValue
 
-__all__ = ["Executor", "Link", "Query", "SqlAlchemyExecutor", "SqliteExecutor"]
+__all__ = ["SEEN_AT", "Executor", "Link", "Query", "SqlAlchemyExecutor", "SqliteExecutor"]
 
 log = logging.getLogger(__name__)
-_SEEN_AT = "cellgate_seen_at"  # monotonic time a pooled connection was first handed out
+SEEN_AT = "cellgate_seen_at"  # monotonic time a pooled connection was first handed out
 
 Query = Select[Any] | CompoundSelect[Any]
 """A Core statement an executor can prepare."""
@@ -140,7 +140,7 @@ class SqlAlchemyExecutor:
                 await asyncio.shield(self._drop(conn, None))
                 raise
             # The pool's record of this driver connection: stamped when first handed out.
-            seen = conn.info.setdefault(_SEEN_AT, time.monotonic())
+            seen = conn.info.setdefault(SEEN_AT, time.monotonic())
             if seen >= self._distrust_before:
                 return Link(conn, driver)
             await asyncio.shield(self._drop(conn, driver))

@@ -150,6 +150,11 @@ def key_function(spec: SortSpec) -> Callable[[Row], tuple[object, ...]]:
         )
         for key in spec.keys
     ]
+    if len(plan) == 2 and not plan[0][1] and not plan[1][1] and plan[1][2] is _identity:
+        # The usual order (one NOT NULL key, then uuid ascending: the default
+        # ``created_at desc``) without the loop: the merge keys every row a cell returns.
+        (first, _, transform, _), (second, *_) = plan
+        return lambda row: (transform(row[first]), row[second])
 
     def key_of(row: Row) -> tuple[object, ...]:
         out: list[object] = []

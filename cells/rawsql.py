@@ -13,6 +13,8 @@ the API database's lookups.
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import cast
@@ -20,14 +22,26 @@ from typing import cast
 from cachetools import LRUCache
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.util import greenlet_spawn
 
-from cells.executor import Link, Query, SqlAlchemyExecutor
+from cells.executor import SEEN_AT, Query, SqlAlchemyExecutor
 from cells.order import Row
 
-__all__ = ["SQL_CACHE_SIZE", "AsyncpgExecutor", "CompileCache", "RawSql", "compile_for_asyncpg"]
+__all__ = [
+    "SQL_CACHE_SIZE",
+    "AsyncpgExecutor",
+    "CompileCache",
+    "Pooled",
+    "RawSql",
+    "compile_for_asyncpg",
+]
+
+log = logging.getLogger(__name__)
 
 # Query shapes kept compiled per cell: an entry is the SQL text, its bind names and a few
 # constants (~2-4 KiB); a statement with more than SQL_CACHE_MAX_BINDS binds (a long uuid
@@ -97,6 +111,22 @@ class CompileCache:
         self._entries.clear()
 
 
+@dataclass(frozen=True, slots=True)
+class Pooled:
+    """A connection checked out of the engine's pool as SQLAlchemy's proxy (no
+    ``AsyncConnection`` around it), and asyncpg's connection under it."""
+
+    proxy: PoolProxiedConnection
+    driver: object
+
+
+def _drop_proxy(proxy: PoolProxiedConnection) -> None:
+    """Invalidate (the pool closes it and never hands it out again) and check in; run
+    in SQLAlchemy's greenlet, as closing awaits the driver."""
+    proxy.invalidate()
+    proxy.close()
+
+
 class AsyncpgExecutor(SqlAlchemyExecutor):
     """PostgreSQL through asyncpg: compiled SQL on the driver's connection.
 
@@ -111,6 +141,47 @@ class AsyncpgExecutor(SqlAlchemyExecutor):
     def __init__(self, engine: AsyncEngine, cache: CompileCache | None = None) -> None:
         super().__init__(engine)
         self.cache = cache if cache is not None else CompileCache()
+
+    async def connect(self) -> object:
+        """A pooled connection as the pool's proxy (:class:`Pooled`): the same pool, the
+        same connections and the same distrust as the ``AsyncConnection`` the generic
+        executor takes, in one greenlet switch instead of three (checkout, the driver's
+        connection, return: 42 → 25 µs of CPU per call measured, on every cell of every
+        page). Errors of the driver at connect come wrapped as SQLAlchemy's own
+        ``Connection`` would have them, so they are classified alike (:mod:`cells.faults`).
+        """
+        dialect = self._engine.dialect
+        while True:
+            try:
+                proxy = await self._engine.raw_connection()
+            except dialect.loaded_dbapi.Error as exc:
+                raise DBAPIError.instance(
+                    None, None, exc, dialect.loaded_dbapi.Error, dialect=dialect
+                ) from exc
+            driver = proxy.driver_connection
+            if driver is None:
+                await asyncio.shield(greenlet_spawn(_drop_proxy, proxy))
+                raise ConnectionError("the pool handed out a closed connection")
+            seen = proxy.info.setdefault(SEEN_AT, time.monotonic())
+            if seen >= self._distrust_before:
+                return Pooled(proxy, driver)
+            await asyncio.shield(self._drop_pooled(proxy, driver))
+
+    async def release(self, conn: object) -> None:
+        """Back to the pool (in a greenlet: a connection past the pool's size is closed)."""
+        await greenlet_spawn(cast(Pooled, conn).proxy.close)
+
+    async def discard(self, conn: object) -> None:
+        """Terminate, invalidate and check in: the pool never hands it out again."""
+        pooled = cast(Pooled, conn)
+        await self._drop_pooled(pooled.proxy, pooled.driver)
+
+    async def _drop_pooled(self, proxy: PoolProxiedConnection, driver: object) -> None:
+        try:
+            self._terminate(driver)
+            await greenlet_spawn(_drop_proxy, proxy)
+        except Exception:  # the connection is already broken; nothing more to release
+            log.debug("discarding a broken connection", exc_info=True)
 
     def prepare(self, key: Hashable | None, build: Callable[[], Query]) -> object:
         """``build()`` compiled for the engine's dialect, from the cache when ``key`` is
@@ -140,7 +211,7 @@ class AsyncpgExecutor(SqlAlchemyExecutor):
     ) -> list[Row]:
         """The records of ``prepared`` run on asyncpg, as dicts."""
         raw = cast(RawSql, prepared)
-        driver = cast(Link, conn).driver
+        driver = cast(Pooled, conn).driver
         records = await driver.fetch(raw.sql, *raw.args(values))  # type: ignore[attr-defined]  # asyncpg's connection (asyncpg has no type hints)
         return [dict(record) for record in records]
 
@@ -148,7 +219,7 @@ class AsyncpgExecutor(SqlAlchemyExecutor):
         self, conn: object, deadline: float, timeout_s: float
     ) -> asyncio.TimerHandle | None:
         """Abort the transport shortly after the deadline."""
-        terminate = cast(Callable[[], None], cast(Link, conn).driver.terminate)  # type: ignore[attr-defined]  # asyncpg's connection (asyncpg has no type hints)
+        terminate = cast(Callable[[], None], cast(Pooled, conn).driver.terminate)  # type: ignore[attr-defined]  # asyncpg's connection (asyncpg has no type hints)
         grace = min(_ABORT_GRACE_S, 0.05 * timeout_s)
         return asyncio.get_running_loop().call_at(deadline + grace, terminate)
 

@@ -7,11 +7,10 @@ from typing import cast
 
 import pytest
 
-from cells.executor import Link
 from cells.filters import InstanceFilters
 from cells.order import Direction, SortSpec
 from cells.plan import QueryPlan
-from cells.rawsql import AsyncpgExecutor, RawSql
+from cells.rawsql import AsyncpgExecutor, Pooled, RawSql
 from cells.registry import EngineOptions, open_executor
 from tests.support.cellsets import CellSet
 
@@ -23,7 +22,7 @@ COLUMNS = ("uuid", "display_name", "project_id", "created_at")
 
 async def _statements(executor: AsyncpgExecutor, conn: object) -> dict[str, tuple[int, int]]:
     """Per keyset statement prepared on ``conn``: its (generic, custom) plan counts."""
-    rows = await cast(Link, conn).driver.fetch(  # type: ignore[attr-defined]  # asyncpg's connection (asyncpg has no type hints)
+    rows = await cast(Pooled, conn).driver.fetch(  # type: ignore[attr-defined]  # asyncpg's connection (asyncpg has no type hints)
         "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
         " WHERE statement LIKE 'SELECT instances.uuid%'"
     )
